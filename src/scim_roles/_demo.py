@@ -1,0 +1,36 @@
+"""An example org and users that show every rule at work."""
+
+from __future__ import annotations
+
+from ._model import Grant, IdpGroup, Org, Team, User, invite
+from ._roles import Role
+
+
+def demo_org(*, manual_edits: bool = False) -> Org:
+    """An example org: four teams, defaults on Engineering, four IdP groups."""
+    return Org(
+        teams=[Team("eng", "Engineering"), Team("mkt", "Marketing"), Team("ops", "Operations"), Team("it", "IT")],
+        default_teams=["eng"],
+        default_role=Role.MEMBER,
+        groups=[
+            IdpGroup("okta-eng-leads", teams=["eng"], role=Role.TEAM_ADMIN),
+            IdpGroup("okta-marketing", teams=["mkt"]),
+            IdpGroup("okta-everyone"),
+            IdpGroup("okta-it-admins", teams=["it"], role=Role.ORG_ADMIN),
+        ],
+        manual_edits=manual_edits,
+    )
+
+
+def demo_users() -> tuple[User, ...]:
+    """Example users, one per situation the rules describe."""
+    return (
+        User("ann", saml=True),
+        User("ben", saml=True, manual=invite(["mkt", "ops"], Role.MEMBER)),
+        User("cat", manual=[Grant("ops", Role.TEAM_ADMIN)]),
+        User("dan", saml=True, scim=True),
+        User("eve", scim=True, groups=["okta-eng-leads", "okta-marketing", "okta-everyone"]),
+        User("fay", saml=True, scim=True, groups=["okta-marketing"], manual=[Grant("ops", Role.TEAM_ADMIN)]),
+        User("gus", scim=True, groups=["okta-it-admins"]),
+        User("hal", saml=True, scim=True, groups=["okta-eng-leads"], deprovisioned=True),
+    )

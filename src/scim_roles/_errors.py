@@ -1,0 +1,70 @@
+"""The errors: one base, one class per kind of refused input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with an input.
+
+    Attributes:
+        subject: What is wrong, e.g. ``"group 'okta-eng'"`` or ``"org"``.
+        field: The field of the subject that holds the bad value.
+        detail: What is wrong with it.
+        id: The offending id (team, group or user), if there is one.
+    """
+
+    subject: str
+    field: str
+    detail: str
+    id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.field}: {self.detail}"
+
+
+class ScimRolesError(ValueError):
+    """Base of every refusal of ``scim_roles``.
+
+    It carries every problem found at once in :attr:`problems`; :attr:`id`
+    and :attr:`field` are those of the first problem.
+    """
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, *problems: Problem) -> None:
+        if not problems:
+            msg = "an error needs at least one problem"
+            raise TypeError(msg)
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @property
+    def id(self) -> str | None:
+        """The offending id of the first problem."""
+        return self.problems[0].id
+
+    @property
+    def field(self) -> str:
+        """The offending field of the first problem."""
+        return self.problems[0].field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.problems)
+
+
+class InvalidOrg(ScimRolesError):
+    """An org, team or IdP group is invalid (V1-V3)."""
+
+
+class InvalidUser(ScimRolesError):
+    """A user, grant or invite is invalid, alone or against its org (V4-V7)."""
+
+
+# Tracebacks and pickles name the errors where users import them from.
+for _cls in (ScimRolesError, InvalidOrg, InvalidUser):
+    _cls.__module__ = "scim_roles"

@@ -1,0 +1,419 @@
+"""The inputs: teams, IdP groups, the org, grants and users (V1-V7).
+
+Every class is frozen and compares by value. Collections are stored frozen
+(``frozenset``, or a ``tuple`` sorted by id), so the order in which they were
+given never matters (R12). Each constructor validates what it can check alone
+and raises :class:`InvalidOrg` or :class:`InvalidUser` listing every problem
+found; nothing invalid is ever built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+import attrs
+
+from ._errors import InvalidOrg, InvalidUser, Problem
+from ._roles import Role
+
+if TYPE_CHECKING:
+    from ._index import OrgIndex
+
+_DEFAULT_ROLES = (Role.MEMBER, Role.TEAM_ADMIN)
+
+
+# Converters turn any iterable into its frozen form. What they cannot convert
+# (a bare string, a non-iterable, unhashable items) they hand on unchanged, so
+# that the class's own check reports it with the owner's id and field.
+
+
+def _as_tuple(value: Iterable[object]) -> tuple[object, ...] | object:
+    if isinstance(value, (str, bytes)):
+        return value
+    try:
+        return tuple(value)
+    except TypeError:
+        return value
+
+
+def _id_set(value: Iterable[str]) -> frozenset[str]:
+    items = _as_tuple(value)
+    if isinstance(items, tuple):
+        try:
+            return frozenset(items)
+        except TypeError:  # unhashable items: reported by the owner's check
+            pass
+    return cast("frozenset[str]", items)
+
+
+def _grant_set(value: Iterable[Grant]) -> frozenset[Grant]:
+    items = _as_tuple(value)
+    if _is_tuple_of(items, Grant):
+        return frozenset(cast("tuple[Grant, ...]", items))
+    return cast("frozenset[Grant]", items)
+
+
+def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
+    items = _as_tuple(value)
+    if _is_tuple_of(items, Team):
+        return tuple(sorted(cast("tuple[Team, ...]", items), key=_by_id))
+    return cast("tuple[Team, ...]", items)
+
+
+def _group_tuple(value: Iterable[IdpGroup]) -> tuple[IdpGroup, ...]:
+    items = _as_tuple(value)
+    if _is_tuple_of(items, IdpGroup):
+        return tuple(sorted(cast("tuple[IdpGroup, ...]", items), key=_by_id))
+    return cast("tuple[IdpGroup, ...]", items)
+
+
+def _by_id(item: Team | IdpGroup) -> str:
+    return item.id
+
+
+# Checks shared by the classes below. Each returns the problems it finds.
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _check_id(subject: str, value: object) -> list[Problem]:
+    if _is_id(value):
+        return []
+    return [Problem(subject, "id", f"must be a non-empty string, got {value!r}")]
+
+
+def _check_bools(subject: str, sid: str | None, **fields: object) -> list[Problem]:
+    return [
+        Problem(subject, name, f"must be True or False, got {value!r}", sid)
+        for name, value in fields.items()
+        if not isinstance(value, bool)
+    ]
+
+
+def _check_id_set(subject: str, sid: str | None, field: str, value: object, kind: str) -> list[Problem]:
+    if not isinstance(value, frozenset):
+        return [Problem(subject, field, f"must be a collection of {kind} ids, got {value!r}", sid)]
+    return [
+        Problem(subject, field, f"{kind} ids must be non-empty strings, got {item!r}", sid)
+        for item in sorted(value, key=repr)
+        if not _is_id(item)
+    ]
+
+
+def _check_role(subject: str, sid: str | None, field: str, value: object) -> list[Problem]:
+    if isinstance(value, Role):
+        return []
+    return [Problem(subject, field, f"must be a Role, got {value!r}", sid)]
+
+
+def _subject(kind: str, value: object) -> str:
+    return f"{kind} {value!r}" if _is_id(value) else kind
+
+
+@attrs.frozen
+class Team:
+    """A team of the org. Teams are created in the app only, never by the IdP.
+
+    Args:
+        id: The team's id, a non-empty string unique in its org.
+        name: A display name.
+
+    Raises:
+        InvalidOrg: the id is not a non-empty string or the name not a string.
+    """
+
+    id: str
+    name: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        problems = _check_id("team", self.id)
+        if not isinstance(self.name, str):
+            problems.append(Problem(_subject("team", self.id), "name", f"must be a string, got {self.name!r}", self.id))
+        if problems:
+            raise InvalidOrg(*problems)
+
+
+@attrs.frozen
+class IdpGroup:
+    """An IdP group synced to the org, with the mapping an admin gave it (R2).
+
+    A blank field falls back to the org's default access: no ``teams`` means
+    the default teams, no ``role`` the default role.
+
+    Args:
+        id: The group's id, a non-empty string unique in its org.
+        teams: The ids of the teams the group maps to; empty is blank.
+        role: The role the group grants on those teams; ``None`` is blank.
+
+    Raises:
+        InvalidOrg: a field has the wrong type or an empty id.
+    """
+
+    id: str
+    teams: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    role: Role | None = None
+
+    def __attrs_post_init__(self) -> None:
+        problems = _check_id("group", self.id)
+        subject = _subject("group", self.id)
+        gid = self.id if _is_id(self.id) else None
+        problems += _check_id_set(subject, gid, "teams", self.teams, "team")
+        if self.role is not None:
+            problems += _check_role(subject, gid, "role", self.role)
+        if problems:
+            raise InvalidOrg(*problems)
+
+
+@attrs.frozen
+class Org:
+    """The tenant: its teams, default access, synced IdP groups and toggle.
+
+    Args:
+        teams: Every team of the org (V1: unique, non-empty ids).
+        default_teams: The teams of the default access set when the email
+            domain was claimed; non-empty, all known teams (V2).
+        default_role: The role of the default access: ``MEMBER`` or
+            ``TEAM_ADMIN`` (V2).
+        groups: The IdP groups synced from the IdP, with their mappings
+            (V1: unique ids; V3: mapped teams are known teams).
+        manual_edits: The toggle "Editing users manually"; off by default,
+            which locks SCIM users (R8).
+
+    Raises:
+        InvalidOrg: with every problem found, each naming its id and field.
+
+    Whatever depends on the org alone (indexes, each group's contribution)
+    is computed once, here, and reused by every resolution.
+
+    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.ORG_ADMIN)
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidOrg: org: default_role: must be MEMBER or TEAM_ADMIN, got ORG_ADMIN
+    """
+
+    teams: tuple[Team, ...] = attrs.field(converter=_team_tuple)
+    default_teams: frozenset[str] = attrs.field(converter=_id_set)
+    default_role: Role
+    groups: tuple[IdpGroup, ...] = attrs.field(default=(), converter=_group_tuple)
+    manual_edits: bool = False
+    _index: OrgIndex = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems = self._problems()
+        if problems:
+            raise InvalidOrg(*problems)
+        from ._index import OrgIndex  # noqa: PLC0415 -- the index module imports this one
+
+        object.__setattr__(self, "_index", OrgIndex(self))
+
+    def _problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        teams_ok = _is_tuple_of(self.teams, Team)
+        if teams_ok:
+            problems += [
+                Problem(f"team {i!r}", "id", "is not unique in the org", i)
+                for i in _duplicates(t.id for t in self.teams)
+            ]
+        else:
+            problems.append(Problem("org", "teams", f"must be a collection of Team, got {self.teams!r}"))
+        team_ids = {t.id for t in self.teams} if teams_ok else set()
+        if _is_tuple_of(self.groups, IdpGroup):
+            problems += [
+                Problem(f"group {i!r}", "id", "is not unique in the org", i)
+                for i in _duplicates(g.id for g in self.groups)
+            ]
+            if teams_ok:
+                problems += [
+                    Problem(f"group {g.id!r}", "teams", f"unknown team {t!r} (the IdP cannot create teams)", g.id)
+                    for g in self.groups
+                    for t in sorted(g.teams - team_ids)
+                ]
+        else:
+            problems.append(Problem("org", "groups", f"must be a collection of IdpGroup, got {self.groups!r}"))
+        id_problems = _check_id_set("org", None, "default_teams", self.default_teams, "team")
+        problems += id_problems
+        if not id_problems:
+            if not self.default_teams:
+                problems.append(Problem("org", "default_teams", "must name at least one team"))
+            elif teams_ok:
+                problems += [
+                    Problem("org", "default_teams", f"unknown team {t!r}", t)
+                    for t in sorted(self.default_teams - team_ids)
+                ]
+        role_problems = _check_role("org", None, "default_role", self.default_role)
+        problems += role_problems
+        if not role_problems and self.default_role not in _DEFAULT_ROLES:
+            problems.append(
+                Problem("org", "default_role", f"must be MEMBER or TEAM_ADMIN, got {self.default_role.name}")
+            )
+        problems += _check_bools("org", None, manual_edits=self.manual_edits)
+        return problems
+
+    @property
+    def default_grants(self) -> frozenset[Grant]:
+        """The default access as grants, one per default team (R1)."""
+        return frozenset(Grant(t, self.default_role) for t in self.default_teams)
+
+    def team(self, team_id: str) -> Team:
+        """The team with this id.
+
+        Raises:
+            KeyError: the org has no such team.
+        """
+        return self._index.teams[team_id]
+
+    def group(self, group_id: str) -> IdpGroup:
+        """The synced IdP group with this id.
+
+        Raises:
+            KeyError: no such group is synced to the org.
+        """
+        return self._index.groups[group_id].group
+
+    def contribution(self, group_id: str) -> frozenset[Grant]:
+        """The grants an IdP group gives its members, blanks filled in (R2).
+
+        Raises:
+            KeyError: no such group is synced to the org.
+        """
+        return frozenset(Grant(i.team, i.role) for i in self._index.groups[group_id].inputs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through __init__: validated again, index rebuilt, not pickled.
+        return (Org, (self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits))
+
+
+def _is_tuple_of(value: object, cls: type[Any]) -> bool:
+    return isinstance(value, tuple) and all(isinstance(item, cls) for item in value)
+
+
+def _duplicates(ids: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    dupes: set[str] = set()
+    for i in ids:
+        (dupes if i in seen else seen).add(i)
+    return sorted(dupes)
+
+
+@attrs.frozen
+class Grant:
+    """One (team, role) pair.
+
+    Args:
+        team: A team id.
+        role: The role on that team.
+
+    Raises:
+        InvalidUser: the team is not a non-empty string or the role not a Role.
+    """
+
+    team: str
+    role: Role
+
+    def __attrs_post_init__(self) -> None:
+        problems = []
+        if not _is_id(self.team):
+            problems.append(Problem("grant", "team", f"must be a non-empty string, got {self.team!r}"))
+        problems += _check_role(_subject("grant on team", self.team), None, "role", self.role)
+        if problems:
+            raise InvalidUser(*problems)
+
+
+@attrs.frozen
+class User:
+    """A user as the org knows them, through one or more sources.
+
+    Args:
+        id: The user's id, a non-empty string.
+        saml: The user signed in through SAML SSO (created just in time).
+        scim: The user is provisioned by the IdP over SCIM.
+        groups: The synced IdP groups the SCIM user belongs to.
+        deprovisioned: The IdP deprovisioned this SCIM user (R10).
+        manual: Grants invited or edited by an admin, at most one per team.
+
+    Raises:
+        InvalidUser: with every problem found (V4, V6 duplicates). Whether
+            groups and teams are known to the org is checked by
+            :func:`resolve_memberships` (V5, V6).
+
+    >>> User("bob", saml=True, groups=["okta-eng"])
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidUser: user 'bob': groups: only a SCIM user belongs to IdP groups; set scim=True
+    """
+
+    id: str
+    saml: bool = False
+    scim: bool = False
+    groups: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    deprovisioned: bool = False
+    manual: frozenset[Grant] = attrs.field(default=frozenset(), converter=_grant_set)
+
+    def __attrs_post_init__(self) -> None:
+        problems = _check_id("user", self.id)
+        uid = self.id if _is_id(self.id) else None
+        subject = _subject("user", self.id)
+        problems += _check_bools(subject, uid, saml=self.saml, scim=self.scim, deprovisioned=self.deprovisioned)
+        problems += _check_id_set(subject, uid, "groups", self.groups, "group")
+        if not isinstance(self.manual, frozenset):
+            problems.append(Problem(subject, "manual", f"must be a collection of Grant, got {self.manual!r}", uid))
+        else:
+            problems += [
+                Problem(subject, "manual", f"more than one grant on team {t!r} (at most one per team)", uid)
+                for t in _duplicates(g.team for g in self.manual)
+            ]
+        if self.scim is not True:
+            if self.groups:
+                problems.append(
+                    Problem(subject, "groups", "only a SCIM user belongs to IdP groups; set scim=True", uid)
+                )
+            if self.deprovisioned is True:
+                problems.append(
+                    Problem(subject, "deprovisioned", "only a SCIM user can be deprovisioned; set scim=True", uid)
+                )
+            if self.saml is not True and not self.manual:
+                problems.append(
+                    Problem(subject, "source", "has no source: needs saml=True, scim=True or a manual grant", uid)
+                )
+        if problems:
+            raise InvalidUser(*problems)
+
+
+def invite(teams: Iterable[str], role: Role) -> frozenset[Grant]:
+    """The manual grants of an invite through People > Add people (V7).
+
+    An invite names at least one team and exactly one role, ``MEMBER`` or
+    ``TEAM_ADMIN``, for all its teams.
+
+    Args:
+        teams: The ids of the teams to add the user to.
+        role: The one role the user gets on each of them.
+
+    Returns:
+        One grant per team, ready for ``User(manual=...)``.
+
+    Raises:
+        InvalidUser: no team, a bad team id, or a role other than ``MEMBER``
+            or ``TEAM_ADMIN``.
+
+    >>> sorted(invite(["eng", "mkt"], Role.MEMBER), key=lambda g: g.team)
+    [Grant(team='eng', role=<Role.MEMBER: 'member'>), Grant(team='mkt', role=<Role.MEMBER: 'member'>)]
+    >>> invite(["eng"], Role.ORG_ADMIN)
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidUser: invite: role: must be MEMBER or TEAM_ADMIN, got ORG_ADMIN
+    """
+    team_ids = _id_set(teams)
+    problems = _check_id_set("invite", None, "teams", team_ids, "team")
+    if not problems and not team_ids:
+        problems.append(Problem("invite", "teams", "must name at least one team"))
+    role_problems = _check_role("invite", None, "role", role)
+    problems += role_problems
+    if not role_problems and role not in _DEFAULT_ROLES:
+        problems.append(Problem("invite", "role", f"must be MEMBER or TEAM_ADMIN, got {role.name}"))
+    if problems:
+        raise InvalidUser(*problems)
+    return frozenset(Grant(t, role) for t in team_ids)

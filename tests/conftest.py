@@ -1,0 +1,15 @@
+"""Hypothesis profiles: ``dev`` by default, ``ci`` in CI, ``thorough`` on demand.
+
+Choose one with ``HYPOTHESIS_PROFILE=thorough python -m pytest``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True, derandomize=False)
+settings.register_profile("thorough", max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

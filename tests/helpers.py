@@ -1,0 +1,25 @@
+"""A small org the example tests share, after the article's examples."""
+
+from __future__ import annotations
+
+from scim_roles import IdpGroup, Org, Role, Team
+
+ENG, MKT, OPS, IT = "eng", "mkt", "ops", "it"
+
+
+def article_org(*, manual_edits: bool = False, default_role: Role = Role.MEMBER) -> Org:
+    """Four teams, defaults on eng; groups: leads, marketing, blank, IT admins, partly blank."""
+    return Org(
+        teams=[Team(ENG, "Engineering"), Team(MKT, "Marketing"), Team(OPS, "Operations"), Team(IT, "IT")],
+        default_teams=[ENG],
+        default_role=default_role,
+        groups=[
+            IdpGroup("leads", teams=[ENG], role=Role.TEAM_ADMIN),
+            IdpGroup("marketing", teams=[MKT], role=Role.MEMBER),
+            IdpGroup("everyone"),
+            IdpGroup("it-admins", teams=[IT], role=Role.ORG_ADMIN),
+            IdpGroup("ops-blank-role", teams=[OPS, MKT]),
+            IdpGroup("admins-blank-teams", role=Role.ORG_ADMIN),
+        ],
+        manual_edits=manual_edits,
+    )
