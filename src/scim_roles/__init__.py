@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
+from ._bulk import Change, Finding, FindingKind, InvalidArgument, Preview, Resolutions, diff, preview, resolve_all
 from ._errors import InvalidOrg, InvalidUser, Problem, ScimRolesError
 from ._model import Grant, IdpGroup, Org, Team, User, invite
 from ._resolve import resolve_memberships
@@ -20,22 +21,31 @@ __version__ = _version("scim-roles")
 
 __all__ = [
     "Cause",
+    "Change",
+    "Finding",
+    "FindingKind",
     "Grant",
     "IdpGroup",
+    "InvalidArgument",
     "InvalidOrg",
     "InvalidUser",
     "Membership",
     "Org",
     "Overridden",
+    "Preview",
     "Problem",
     "Reason",
     "Resolution",
+    "Resolutions",
     "Role",
     "ScimRolesError",
     "Source",
     "Team",
     "User",
     "__version__",
+    "diff",
     "invite",
+    "preview",
+    "resolve_all",
     "resolve_memberships",
 ]

@@ -20,10 +20,20 @@ if TYPE_CHECKING:
     from ._model import IdpGroup, Org, Team
 
 
+SOURCE_ORDER = {Source.SAML: 0, Source.SCIM: 1, Source.IDP_GROUP: 2, Source.MANUAL: 3}
+
+OverriddenKey = tuple[str, int, str, int]
+
+
+def overridden_key(team: str, reason: Reason) -> OverriddenKey:
+    """How overridden entries are sorted: team, source, group, role."""
+    return (team, SOURCE_ORDER[reason.source], reason.group or "", reason.role.rank)
+
+
 class Input:
     """One input grant the org determines, with its precomputed records."""
 
-    __slots__ = ("alone", "over", "rank", "reason", "role", "team")
+    __slots__ = ("alone", "key", "over", "rank", "reason", "role", "team")
 
     def __init__(self, team: str, reason: Reason, causes: Iterable[Cause]) -> None:
         self.team = team
@@ -31,7 +41,8 @@ class Input:
         self.rank = reason.role.rank
         self.reason = reason
         self.alone = Membership(team, reason.role, (reason,))
-        self.over = {cause: Overridden(team, reason, cause) for cause in causes}
+        self.key = overridden_key(team, reason)
+        self.over = {cause: (self.key, Overridden(team, reason, cause)) for cause in causes}
 
 
 class GroupEntry:
@@ -52,13 +63,29 @@ _SCIM_CAUSES = (Cause.DEPROVISIONED,)
 class OrgIndex:
     """The index of one org. Built by ``Org`` itself; never changed after."""
 
-    __slots__ = ("groups", "manual_edits", "saml", "saml_memberships", "scim", "scim_memberships", "teams")
+    __slots__ = (
+        "group_ids",
+        "groups",
+        "manual_edits",
+        "saml",
+        "saml_by_scim",
+        "saml_memberships",
+        "saml_replaced",
+        "scim",
+        "scim_memberships",
+        "team_ids",
+        "teams",
+    )
 
     teams: Mapping[str, Team]
+    team_ids: frozenset[str]
     groups: Mapping[str, GroupEntry]
+    group_ids: frozenset[str]
     saml: tuple[Input, ...]
     scim: tuple[Input, ...]
     saml_memberships: tuple[Membership, ...]
+    saml_replaced: tuple[Overridden, ...]
+    saml_by_scim: tuple[tuple[OverriddenKey, Overridden], ...]
     scim_memberships: tuple[Membership, ...]
     manual_edits: bool
 
@@ -70,6 +97,8 @@ class OrgIndex:
         self.saml = _inputs(default_teams, Reason(Source.SAML, role), _SAML_CAUSES)
         self.scim = _inputs(default_teams, Reason(Source.SCIM, role), _SCIM_CAUSES)
         self.saml_memberships = tuple(i.alone for i in self.saml)
+        self.saml_replaced = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT][1] for i in self.saml)
+        self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
         self.scim_memberships = tuple(i.alone for i in self.scim)
         self.groups = {
             g.id: GroupEntry(
@@ -82,6 +111,8 @@ class OrgIndex:
             )
             for g in org.groups
         }
+        self.team_ids = frozenset(self.teams)
+        self.group_ids = frozenset(self.groups)
 
 
 def _inputs(teams: list[str], reason: Reason, causes: tuple[Cause, ...]) -> tuple[Input, ...]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ._errors import InvalidOrg, InvalidUser, Problem
-from ._index import MANUAL_REASONS, Input, OrgIndex
+from ._index import MANUAL_REASONS, Input, OrgIndex, OverriddenKey, overridden_key
 from ._model import Grant, Org, User
 from ._result import Membership, Overridden, Resolution
 from ._roles import Cause
 
-_SOURCE_ORDER = {"saml": 0, "scim": 1, "idp_group": 2, "manual": 3}
+LOWER_ROLE, LOCKED = Cause.LOWER_ROLE, Cause.LOCKED
+SCIM_OVERRIDES_MANUAL, DEPROVISIONED = Cause.SCIM_OVERRIDES_MANUAL, Cause.DEPROVISIONED
 
 
 def resolve_memberships(org: Org, user: User) -> Resolution:
@@ -42,92 +41,149 @@ def resolve_memberships(org: Org, user: User) -> Resolution:
     >>> dict(resolve_memberships(org, User("ann", saml=True, scim=True, groups=["okta-mkt"])).roles)
     {'mkt': <Role.TEAM_ADMIN: 'team_admin'>}
     """
-    if not isinstance(org, Org):
-        raise InvalidOrg(Problem("org", "org", f"must be an Org, got {org!r}"))
+    index = index_of(org)
     if not isinstance(user, User):
         raise InvalidUser(Problem("user", "user", f"must be a User, got {user!r}"))
-    index: OrgIndex = org._index  # noqa: SLF001 -- the index is this package's own
-    _check_against_org(index, user)
+    problems = user_problems(index, user)
+    if problems:
+        raise InvalidUser(*problems)
+    return resolve_indexed(index, user)
+
+
+def index_of(org: Org) -> OrgIndex:
+    """The org's index; refuses anything but an :class:`Org`."""
+    if not isinstance(org, Org):
+        raise InvalidOrg(Problem("org", "org", f"must be an Org, got {org!r}"))
+    return org._index  # noqa: SLF001 -- the index is this package's own
+
+
+def user_problems(index: OrgIndex, user: User, other: OrgIndex | None = None) -> list[Problem]:
+    """V5, V6: the user's groups are synced and their manual grants name known teams.
+
+    With ``other``, a group or team either org has is known.
+    """
+    team_ids = index.team_ids
+    if user.groups <= index.group_ids and (not user.manual or all(g.team in team_ids for g in user.manual)):
+        return []
+    groups = user.groups - index.group_ids
+    teams = {g.team for g in user.manual} - team_ids
+    if other is not None:
+        groups -= other.group_ids
+        teams -= other.team_ids
+    subject = f"user {user.id!r}"
+    problems = [
+        Problem(subject, "groups", f"IdP group {g!r} is not synced to the org", user.id) for g in sorted(groups)
+    ]
+    return problems + [Problem(subject, "manual", f"grant on unknown team {t!r}", user.id) for t in sorted(teams)]
+
+
+def resolve_indexed(index: OrgIndex, user: User) -> Resolution:
+    """Resolve a user already checked against the org."""
     if user.deprovisioned:
         return _deprovisioned(index, user)
     if user.scim:
         return _scim(index, user)
     if not user.manual:  # R6: a SAML-only user keeps the defaults
-        return Resolution(user.id, index.saml_memberships)
+        return _resolution(user.id, index.saml_memberships, (), locked=False, deprovisioned=False)
     memberships = tuple(_manual_membership(g) for g in sorted(user.manual, key=_grant_team))
     if user.saml:  # R6: manual grants replace the defaults entirely
-        overridden = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT] for i in index.saml)
-        return Resolution(user.id, memberships, overridden)
-    return Resolution(user.id, memberships)  # R7
-
-
-def _check_against_org(index: OrgIndex, user: User) -> None:
-    subject = f"user {user.id!r}"
-    problems = [
-        Problem(subject, "groups", f"IdP group {g!r} is not synced to the org", user.id)
-        for g in sorted(user.groups.difference(index.groups))
-    ]
-    problems += [
-        Problem(subject, "manual", f"grant on unknown team {g.team!r}", user.id)
-        for g in sorted(user.manual, key=_grant_team)
-        if g.team not in index.teams
-    ]
-    if problems:
-        raise InvalidUser(*problems)
+        return _resolution(user.id, memberships, index.saml_replaced, locked=False, deprovisioned=False)
+    return _resolution(user.id, memberships, (), locked=False, deprovisioned=False)  # R7
 
 
 def _scim(index: OrgIndex, user: User) -> Resolution:
     """R3, R4, R5, R8, R9: the SCIM baseline, then the manual grants."""
-    inputs: Iterable[Input]
-    if user.groups:
-        groups = index.groups
-        inputs = [i for g in sorted(user.groups) for i in groups[g].inputs]
-    else:
-        inputs = index.scim
-    winners: dict[str, list[Input]] = {}
-    overridden: list[Overridden] = []
-    for inp in inputs:
-        best = winners.get(inp.team)
-        if best is None:
-            winners[inp.team] = [inp]
-        elif inp.rank == best[0].rank:
-            best.append(inp)
-        elif inp.rank > best[0].rank:
-            overridden.extend(b.over[Cause.LOWER_ROLE] for b in best)
-            winners[inp.team] = [inp]
-        else:
-            overridden.append(inp.over[Cause.LOWER_ROLE])
-    memberships: dict[str, Membership] = {
-        team: best[0].alone if len(best) == 1 else Membership(team, best[0].role, tuple(b.reason for b in best))
-        for team, best in winners.items()
-    }
-    if user.saml:
-        overridden.extend(i.over[Cause.SCIM_OVERRIDES_SAML] for i in index.saml)
     locked = not index.manual_edits
-    for grant in user.manual:
-        if locked:
-            overridden.append(_manual_overridden(grant, Cause.LOCKED))
-        elif grant.team in winners:
-            overridden.append(_manual_overridden(grant, Cause.SCIM_OVERRIDES_MANUAL))
-        else:
-            memberships[grant.team] = _manual_membership(grant)
-    return Resolution(
-        user.id,
-        tuple(memberships[t] for t in sorted(memberships)),
-        _sorted(overridden),
-        locked=locked,
+    if not user.groups:
+        if not (user.saml or user.manual):
+            return _resolution(user.id, index.scim_memberships, (), locked=locked, deprovisioned=False)
+        winners: dict[str, Input] = {i.team: i for i in index.scim}
+        overridden: list[tuple[OverriddenKey, Overridden]] = []
+        ties: dict[str, list[Input]] = {}
+    else:
+        winners, overridden, ties = _baseline(index, user.groups)
+    if user.saml:
+        overridden += index.saml_by_scim
+    if not ties and (locked or not user.manual):
+        memberships = tuple([winners[t].alone for t in sorted(winners)])
+    else:
+        chosen = {team: inp.alone if team not in ties else _tied(ties[team]) for team, inp in winners.items()}
+        if not locked:
+            chosen.update((g.team, _manual_membership(g)) for g in user.manual if g.team not in winners)
+        memberships = tuple([chosen[t] for t in sorted(chosen)])
+    if user.manual:
+        cause = LOCKED if locked else SCIM_OVERRIDES_MANUAL
+        overridden += [_manual_overridden(g, cause) for g in user.manual if locked or g.team in winners]
+    return _resolution(
+        user.id, memberships, _sorted(overridden) if overridden else (), locked=locked, deprovisioned=False
     )
+
+
+def _baseline(
+    index: OrgIndex, group_ids: frozenset[str]
+) -> tuple[dict[str, Input], list[tuple[OverriddenKey, Overridden]], dict[str, list[Input]]]:
+    """R3, R4: the highest input per team, the lower ones, and the teams where several tie."""
+    groups = index.groups
+    winners: dict[str, Input] = {}
+    overridden: list[tuple[OverriddenKey, Overridden]] = []
+    ties: dict[str, list[Input]] = {}
+    for gid in group_ids:
+        for inp in groups[gid].inputs:
+            team = inp.team
+            best = winners.get(team)
+            if best is None:
+                winners[team] = inp
+            elif inp.rank < best.rank:
+                overridden.append(inp.over[LOWER_ROLE])
+            elif inp.rank > best.rank:
+                overridden += [b.over[LOWER_ROLE] for b in ties.pop(team, (best,))]
+                winners[team] = inp
+            else:
+                ties.setdefault(team, [best]).append(inp)
+    return winners, overridden, ties
+
+
+_new = object.__new__
+_set_user_id, _set_memberships, _set_overridden, _set_locked, _set_deprovisioned = (
+    Resolution.__dict__[name].__set__ for name in ("user_id", "memberships", "overridden", "locked", "deprovisioned")
+)
+
+
+def _resolution(
+    user_id: str,
+    memberships: tuple[Membership, ...],
+    overridden: tuple[Overridden, ...],
+    *,
+    locked: bool,
+    deprovisioned: bool,
+) -> Resolution:
+    """``Resolution(...)`` without attrs' frozen-setattr indirection, for the hot path."""
+    res: Resolution = _new(Resolution)
+    _set_user_id(res, user_id)
+    _set_memberships(res, memberships)
+    _set_overridden(res, overridden)
+    _set_locked(res, locked)
+    _set_deprovisioned(res, deprovisioned)
+    return res
+
+
+def _tied(inputs: list[Input]) -> Membership:
+    inputs.sort(key=_by_group)
+    return Membership(inputs[0].team, inputs[0].role, tuple([i.reason for i in inputs]))
+
+
+def _by_group(inp: Input) -> str:
+    return inp.reason.group or ""
 
 
 def _deprovisioned(index: OrgIndex, user: User) -> Resolution:
     """R10: every input grant is inert."""
-    cause = Cause.DEPROVISIONED
-    overridden = [i.over[cause] for i in index.saml] if user.saml else []
+    overridden = [i.over[DEPROVISIONED] for i in index.saml] if user.saml else []
     if user.groups:
-        overridden += [i.over[cause] for g in user.groups for i in index.groups[g].inputs]
+        overridden += [i.over[DEPROVISIONED] for g in user.groups for i in index.groups[g].inputs]
     else:
-        overridden += [i.over[cause] for i in index.scim]
-    overridden += [_manual_overridden(g, cause) for g in user.manual]
+        overridden += [i.over[DEPROVISIONED] for i in index.scim]
+    overridden += [_manual_overridden(g, DEPROVISIONED) for g in user.manual]
     return Resolution(user.id, (), _sorted(overridden), deprovisioned=True)
 
 
@@ -135,19 +191,20 @@ def _manual_membership(grant: Grant) -> Membership:
     return Membership(grant.team, grant.role, (MANUAL_REASONS[grant.role],))
 
 
-def _manual_overridden(grant: Grant, cause: Cause) -> Overridden:
-    return Overridden(grant.team, MANUAL_REASONS[grant.role], cause)
+def _manual_overridden(grant: Grant, cause: Cause) -> tuple[OverriddenKey, Overridden]:
+    reason = MANUAL_REASONS[grant.role]
+    return (overridden_key(grant.team, reason), Overridden(grant.team, reason, cause))
 
 
 def _grant_team(grant: Grant) -> str:
     return grant.team
 
 
-def _overridden_key(o: Overridden) -> tuple[str, int, str, int]:
-    r = o.reason
-    return (o.team, _SOURCE_ORDER[r.source.value], r.group or "", r.role.rank)
+def _sorted(overridden: list[tuple[OverriddenKey, Overridden]]) -> tuple[Overridden, ...]:
+    """The entries sorted by their keys, which are unique per input grant."""
+    overridden.sort(key=_first)
+    return tuple([o for _, o in overridden])
 
 
-def _sorted(overridden: list[Overridden]) -> tuple[Overridden, ...]:
-    overridden.sort(key=_overridden_key)
-    return tuple(overridden)
+def _first(pair: tuple[OverriddenKey, Overridden]) -> OverriddenKey:
+    return pair[0]

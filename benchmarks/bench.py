@@ -1,0 +1,260 @@
+"""Benchmark: resolve_all against a bare baseline, pycasbin, org size, memory and preview.
+
+Run: ``python benchmarks/bench.py`` (full size, a few minutes) or
+``python benchmarks/bench.py --users 2000 --teams 100 --groups 500 --repeat 1``
+(a smoke run). Needs ``pip install casbin`` for the pycasbin comparison; without
+it that row is skipped. Every figure is measured side by side in this process,
+best of ``--repeat`` runs; ratios, not absolute times, are the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from scim_roles import Grant, IdpGroup, Org, Role, Team, User, preview, resolve_all, resolve_memberships
+
+ROLES = list(Role)
+
+
+def build_org(rng: random.Random, *, teams: int, groups: int, manual_edits: bool) -> Org:
+    """An org with ``teams`` teams and ``groups`` groups, 1-3 teams each, some blank."""
+    team_ids = [f"team-{i:05d}" for i in range(teams)]
+    idp_groups = []
+    for i in range(groups):
+        blank_teams = rng.random() < 0.05
+        mapped = [] if blank_teams else rng.sample(team_ids, rng.randint(1, 3))
+        role = None if rng.random() < 0.1 else rng.choices(ROLES, weights=[70, 25, 5])[0]
+        idp_groups.append(IdpGroup(f"group-{i:05d}", mapped, role))
+    return Org(
+        teams=[Team(t) for t in team_ids],
+        default_teams=team_ids[:2],
+        default_role=Role.MEMBER,
+        groups=idp_groups,
+        manual_edits=manual_edits,
+    )
+
+
+def build_users(rng: random.Random, org: Org, n: int, *, group_ids: list[str] | None = None) -> list[User]:
+    """``n`` users: most SCIM in 0-8 groups, some SAML-only or manual-only, 10% with manual grants."""
+    team_ids = [t.id for t in org.teams]
+    group_ids = group_ids if group_ids is not None else [g.id for g in org.groups]
+    users = []
+    for i in range(n):
+        kind = rng.random()
+        manual = []
+        if rng.random() < 0.1 or kind >= 0.95:
+            manual = [Grant(t, rng.choice(ROLES[:2])) for t in rng.sample(team_ids, rng.randint(1, 2))]
+        if kind < 0.85:
+            users.append(
+                User(
+                    f"user-{i:06d}",
+                    saml=rng.random() < 0.5,
+                    scim=True,
+                    groups=rng.sample(group_ids, rng.randint(0, min(8, len(group_ids)))),
+                    manual=manual,
+                )
+            )
+        elif kind < 0.95:
+            users.append(User(f"user-{i:06d}", saml=True, manual=manual))
+        else:
+            users.append(User(f"user-{i:06d}", manual=manual))
+    return users
+
+
+def baseline_tables(org: Org) -> tuple[dict[str, list[tuple[str, int]]], list[tuple[str, int]], bool]:
+    """Precomputed once: each group's (team, rank) pairs and the defaults."""
+    default = [(t, org.default_role.rank) for t in sorted(org.default_teams)]
+    contrib = {}
+    for g in org.groups:
+        rank = (org.default_role if g.role is None else g.role).rank
+        contrib[g.id] = [(t, rank) for t in sorted(g.teams)] if g.teams else [(t, rank) for t, _ in default]
+    return contrib, default, org.manual_edits
+
+
+def baseline(
+    tables: tuple[dict[str, list[tuple[str, int]]], list[tuple[str, int]], bool], users: list[User]
+) -> dict[str, dict[str, Role]]:
+    """The least work: each user's effective {team: role}, no provenance, no validation.
+
+    Like ``resolve_all`` it keeps one result per user, so both pay the same
+    garbage-collector cost for what they keep.
+    """
+    contrib, default, editable = tables
+    result = {}
+    for user in users:
+        if user.scim:
+            if user.deprovisioned:
+                ranks: dict[str, int] = {}
+            else:
+                ranks = {}
+                if user.groups:
+                    for g in user.groups:
+                        for team, rank in contrib[g]:
+                            if rank > ranks.get(team, -1):
+                                ranks[team] = rank
+                else:
+                    ranks = dict(default)
+                if editable:
+                    for grant in user.manual:
+                        if grant.team not in ranks:
+                            ranks[grant.team] = grant.role.rank
+        elif user.manual:
+            ranks = {g.team: g.role.rank for g in user.manual}
+        else:
+            ranks = dict(default)
+        result[user.id] = {team: ROLES[rank] for team, rank in ranks.items()}
+    return result
+
+
+def best_of(repeat: int, func: Callable[[], Any]) -> float:
+    """The best wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def casbin_enforcer(org: Org, users: Iterable[User]) -> Any:
+    """pycasbin, RBAC with domains (team = domain): users -> groups -> roles per team."""
+    import casbin  # noqa: PLC0415 -- optional
+
+    model = casbin.model.Model()
+    model.load_model_from_text(
+        """
+[request_definition]
+r = sub, dom, obj, act
+[policy_definition]
+p = sub, dom, obj, act
+[role_definition]
+g = _, _, _
+[policy_effect]
+e = some(where (p.eft == allow))
+[matchers]
+m = g(r.sub, p.sub, r.dom) && r.dom == p.dom && r.obj == p.obj && r.act == p.act
+"""
+    )
+    enforcer = casbin.Enforcer(model)
+    tables, default, _ = baseline_tables(org)
+    rules = []
+    for gid, pairs in tables.items():
+        rules += [[gid, ROLES[rank].value, team] for team, rank in pairs]
+    for user in users:
+        if user.scim and user.groups:
+            rules += [[user.id, gid, team] for gid in user.groups for team, _ in tables[gid]]
+        else:
+            rules += [[user.id, ROLES[rank].value, team] for team, rank in default]
+    enforcer.add_grouping_policies(rules)
+    return enforcer
+
+
+def casbin_roles(enforcer: Any, users: list[User], org: Org) -> int:
+    """Each user's effective roles per team from casbin, highest role per team."""
+    tables, default, _ = baseline_tables(org)
+    rank = {r.value: r.rank for r in ROLES}
+    total = 0
+    for user in users:
+        teams = {t for g in user.groups for t, _ in tables[g]} if user.scim and user.groups else {t for t, _ in default}
+        roles = {}
+        for team in teams:
+            implicit = [r for r in enforcer.get_implicit_roles_for_user(user.id, team) if r in rank]
+            roles[team] = max(rank[r] for r in implicit)
+        total += len(roles)
+    return total
+
+
+def main() -> None:
+    """Build the orgs, measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--teams", type=int, default=1_000)
+    parser.add_argument("--groups", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--casbin-users", type=int, default=5_000, help="casbin is slow: compare on fewer users")
+    args = parser.parse_args()
+    rng = random.Random(20261128)
+
+    print(f"{args.users:,} users, {args.teams:,} teams, {args.groups:,} groups; best of {args.repeat}\n")
+    print(f"{'measure':58} {'value':>12}")
+    for manual_edits in (False, True):
+        org = build_org(rng, teams=args.teams, groups=args.groups, manual_edits=manual_edits)
+        users = build_users(rng, org, args.users)
+        tables = baseline_tables(org)
+        t_base = best_of(args.repeat, lambda: baseline(tables, users))  # noqa: B023 -- called at once
+        t_all = best_of(args.repeat, lambda: resolve_all(org, users))  # noqa: B023 -- called at once
+        toggle = "on" if manual_edits else "off"
+        print(f"{'bare baseline, µs/user (manual edits ' + toggle + ')':58} {t_base / len(users) * 1e6:12.2f}")
+        print(f"{'resolve_all, µs/user (manual edits ' + toggle + ')':58} {t_all / len(users) * 1e6:12.2f}")
+        print(f"{'  ratio resolve_all / baseline (goal <= 3)':58} {t_all / t_base:12.2f}")
+
+    # pycasbin, on a subset: it models R3/R4 (groups, highest role), not the manual rules.
+    try:
+        import casbin  # noqa: F401, PLC0415 -- optional
+    except ImportError:
+        print(f"{'pycasbin':58} {'not installed':>12}")
+    else:
+        subset = users[: args.casbin_users]
+        enforcer = casbin_enforcer(org, subset)
+        t_casbin = best_of(max(1, args.repeat // 2), lambda: casbin_roles(enforcer, subset, org))
+        t_ours = best_of(args.repeat, lambda: resolve_all(org, subset))
+        print(f"{f'pycasbin query, µs/user ({len(subset):,} users)':58} {t_casbin / len(subset) * 1e6:12.2f}")
+        print(f"{'  ratio pycasbin / resolve_all':58} {t_casbin / t_ours:12.2f}")
+
+    # Org-size independence: the same 50 groups alone, or among many more.
+    small = build_org(random.Random(1), teams=args.teams, groups=50, manual_edits=False)
+    big = attrs.evolve(
+        small,
+        groups=[
+            *small.groups,
+            *build_org(random.Random(2), teams=args.teams, groups=max(args.groups * 10, 50), manual_edits=False).groups[
+                50:
+            ],
+        ],
+    )
+    same_users = build_users(random.Random(3), small, min(args.users, 20_000), group_ids=[g.id for g in small.groups])
+
+    def per_user(o: Org) -> float:
+        return best_of(args.repeat, lambda: [resolve_memberships(o, u) for u in same_users]) / len(same_users)
+
+    t_small, t_big = per_user(small), per_user(big)
+    print(f"{f'per-user time, {len(big.groups):,} groups vs 50 (goal <= 1.5)':58} {t_big / t_small:12.2f}")
+
+    # Memory per Resolution.
+    sample = users[:10_000]
+    gc.collect()
+    tracemalloc.start()
+    kept = resolve_all(org, sample)
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"{'memory per Resolution, bytes (tracemalloc)':58} {current / len(kept):12.0f}")
+
+    # preview of a one-group edit vs a full re-resolution under both orgs.
+    target = next(g for g in org.groups if g.teams)
+    edited = attrs.evolve(
+        org,
+        groups=[
+            attrs.evolve(g, role=Role.TEAM_ADMIN if g.role is not Role.TEAM_ADMIN else Role.MEMBER)
+            if g.id == target.id
+            else g
+            for g in org.groups
+        ],
+    )
+    t_preview = best_of(args.repeat, lambda: preview(org, edited, users))
+    t_full = best_of(args.repeat, lambda: (resolve_all(org, users), resolve_all(edited, users)))
+    result = preview(org, edited, users)
+    print(f"{f'preview of a one-group edit, ms ({result.resolved} users re-resolved)':58} {t_preview * 1e3:12.1f}")
+    print(f"{'  speed-up over re-resolving everyone under both orgs':58} {t_full / t_preview:12.1f}")
+
+
+if __name__ == "__main__":
+    main()

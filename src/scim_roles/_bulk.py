@@ -1,0 +1,392 @@
+"""Many users at once: ``resolve_all``, ``diff`` and the dry-run ``preview``."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
+
+import attrs
+
+from ._errors import InvalidUser, Problem, ScimRolesError
+from ._index import OrgIndex
+from ._model import Org, User
+from ._resolve import index_of, resolve_indexed, user_problems
+from ._result import Resolution
+from ._roles import Role
+
+
+class InvalidArgument(ScimRolesError):
+    """An argument other than an org or a user is out of range."""
+
+
+InvalidArgument.__module__ = "scim_roles"
+
+
+class Resolutions(Mapping[str, Resolution]):
+    """The resolutions of many users, keyed by user id; read-only, hashable, picklable.
+
+    Iterates in the order the users were given.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, items: Iterable[tuple[str, Resolution]] = ()) -> None:
+        self._data = dict(items)
+
+    @classmethod
+    def _of(cls, data: dict[str, Resolution]) -> Resolutions:
+        """Wrap a dict this module built and hands over: no copy."""
+        self = cls.__new__(cls)
+        self._data = data
+        return self
+
+    def __getitem__(self, user_id: str) -> Resolution:
+        return self._data[user_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Resolutions):
+            return self._data == other._data
+        return super().__eq__(other)
+
+    def __repr__(self) -> str:
+        return f"Resolutions({self._data!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Resolutions, (tuple(self._data.items()),))
+
+
+def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
+    """Resolve every user of an org; all or nothing.
+
+    Args:
+        org: The org.
+        users: Its users, in any iterable; ids must be unique.
+
+    Returns:
+        Each user's :class:`Resolution`, keyed by user id, in the order given.
+
+    Raises:
+        InvalidOrg: ``org`` is not an :class:`Org`.
+        InvalidUser: a user id repeats, or any user is invalid for the org
+            (every problem of every user, at once).
+
+    >>> from scim_roles import Org, Team, Role, User
+    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+    >>> sorted(resolve_all(org, [User("a", saml=True), User("b", scim=True)]))
+    ['a', 'b']
+    >>> resolve_all(org, [User("a", saml=True), User("a", scim=True)])
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidUser: user 'a': id: appears more than once among the users
+    """
+    index = index_of(org)
+    resolved: dict[str, Resolution] = {}
+    seen: set[str] = set()
+    problems: list[Problem] = []
+    for user in users:
+        if not isinstance(user, User):
+            problems.append(Problem("user", "user", f"must be a User, got {user!r}"))
+            continue
+        if user.id in seen:
+            problems.append(Problem(f"user {user.id!r}", "id", "appears more than once among the users", user.id))
+        seen.add(user.id)
+        problems += user_problems(index, user)
+        if not problems:  # after the first problem, only look for more
+            resolved[user.id] = resolve_indexed(index, user)
+    if problems:
+        raise InvalidUser(*problems)
+    return Resolutions._of(resolved)  # noqa: SLF001 -- this module's own class
+
+
+@attrs.frozen
+class Change:
+    """One user's access to one team changed.
+
+    Attributes:
+        user_id: The user.
+        team: The team.
+        before: The role before; ``None``: the user was added to the team.
+        after: The role after; ``None``: the user was removed from the team.
+    """
+
+    user_id: str
+    team: str
+    before: Role | None
+    after: Role | None
+
+    @property
+    def is_loss(self) -> bool:
+        """The user lost the team, or got a lower role on it."""
+        return self.before is not None and (self.after is None or self.after < self.before)
+
+    def describe(self) -> str:
+        """The change as an admin reads it."""
+        if self.before is None:
+            return f"{self.user_id}: added to {self.team} as {_label(self.after)}"
+        if self.after is None:
+            return f"{self.user_id}: removed from {self.team} (was {self.before.label})"
+        return f"{self.user_id}: {self.team} {self.before.label} -> {self.after.label}"
+
+
+def _label(role: Role | None) -> str:
+    return "nothing" if role is None else role.label
+
+
+def diff(before: Resolution, after: Resolution) -> tuple[Change, ...]:
+    """What changed in one user's access, team by team.
+
+    Args:
+        before: The user's resolution before.
+        after: The same user's resolution after.
+
+    Returns:
+        The changes sorted by team: equal resolutions give ``()``.
+
+    Raises:
+        InvalidUser: the two resolutions are of different users.
+    """
+    if before.user_id != after.user_id:
+        raise InvalidUser(
+            Problem(
+                f"user {after.user_id!r}",
+                "user_id",
+                f"cannot diff against the resolution of another user, {before.user_id!r}",
+                after.user_id,
+            )
+        )
+    if before.memberships == after.memberships:
+        return ()
+    old, new = before.roles, after.roles
+    uid = after.user_id
+    return tuple(
+        Change(uid, team, old.get(team), new.get(team))
+        for team in sorted(old.keys() | new.keys())
+        if old.get(team) is not new.get(team)
+    )
+
+
+class FindingKind(enum.Enum):
+    """The guardrails a :func:`preview` checks."""
+
+    NO_ORG_ADMIN = "no_org_admin"
+    """The change leaves no org admin among the given users (there was one)."""
+    LOSES_ALL_TEAMS = "loses_all_teams"
+    """A user who had teams ends with none."""
+    LOSES_ORG_ADMIN = "loses_org_admin"
+    """A user who was an org admin no longer is."""
+    MASS_CHANGE = "mass_change"
+    """More than ``max_share`` of the users lose a team or a role."""
+
+
+@attrs.frozen
+class Finding:
+    """A guardrail finding of a preview: a risk, reported, never raised.
+
+    Attributes:
+        kind: Which guardrail.
+        detail: What it found, for an admin to read.
+        user_id: The user it concerns, if one.
+        team: The team it concerns, if one.
+    """
+
+    kind: FindingKind
+    detail: str
+    user_id: str | None = None
+    team: str | None = None
+
+
+@attrs.frozen
+class Preview:
+    """The dry run of an org settings change: what changes, and what is risky.
+
+    Attributes:
+        changes: Every membership change, sorted by (user id, team).
+        findings: The guardrail findings.
+        affected: How many users have at least one change.
+        users: How many users were given.
+        resolved: How many users were resolved under both orgs (users the
+            change cannot affect are not).
+    """
+
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...]
+    affected: int
+    users: int
+    resolved: int
+
+    @property
+    def added(self) -> int:
+        """Changes that add a user to a team."""
+        return sum(1 for c in self.changes if c.before is None)
+
+    @property
+    def removed(self) -> int:
+        """Changes that remove a user from a team."""
+        return sum(1 for c in self.changes if c.after is None)
+
+    @property
+    def role_changes(self) -> int:
+        """Changes of a user's role on a team they keep."""
+        return sum(1 for c in self.changes if c.before is not None and c.after is not None)
+
+    @property
+    def safe(self) -> bool:
+        """No guardrail fired."""
+        return not self.findings
+
+    def summary(self) -> str:
+        """A readable summary: counts, findings, then each change."""
+        head = (
+            f"{self.affected} of {self.users} users affected: {self.added} added to a team, "
+            f"{self.removed} removed from one, {self.role_changes} role changes."
+        )
+        lines = [head]
+        lines += [f"WARNING {f.kind.value}: {f.detail}" for f in self.findings]
+        lines += [f"  {c.describe()}" for c in self.changes]
+        return "\n".join(lines)
+
+
+def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float = 0.1) -> Preview:
+    """Dry-run an org settings change: each user's changes, and guardrail findings.
+
+    Only the users the change can affect are resolved: users in a group whose
+    mapping changed, that was added or removed, and users with manual grants
+    on a removed team; everyone when the defaults or the toggle changed.
+
+    A group or team only one of the two orgs has counts under that org only:
+    removing a group from the org removes it from its members; a user may
+    already list a group that the change adds.
+
+    Args:
+        before: The org as it is.
+        after: The org as it would be.
+        users: The org's users; ids must be unique.
+        max_share: The share of users (0 to 1) that may lose a team or a role
+            before the change counts as a mass change.
+
+    Returns:
+        The :class:`Preview`. Risky changes are reported as findings, never
+        raised.
+
+    Raises:
+        InvalidOrg: ``before`` or ``after`` is not an :class:`Org`.
+        InvalidUser: a user id repeats, or a user names a group or a team
+            neither org has, or is otherwise invalid.
+        InvalidArgument: ``max_share`` is not a number from 0 to 1.
+    """
+    old, new = index_of(before), index_of(after)
+    share: object = max_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise InvalidArgument(Problem("preview", "max_share", f"must be a number from 0 to 1, got {max_share!r}"))
+    users = _unique_users(users)
+    _check_all(user_problems(old, user, new) for user in users)
+    everyone = before.default_teams != after.default_teams or (
+        before.default_role is not after.default_role or before.manual_edits is not after.manual_edits
+    )
+    touched_groups = frozenset(
+        gid
+        for gid in old.groups.keys() | new.groups.keys()
+        if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
+    )
+    removed_teams = old.teams.keys() - new.teams.keys()
+    changes: list[Change] = []
+    per_user: list[tuple[Resolution, Resolution]] = []
+    for user in users:
+        if not (
+            everyone
+            or not touched_groups.isdisjoint(user.groups)
+            or (removed_teams and any(g.team in removed_teams for g in user.manual))
+        ):
+            continue
+        pair = (_resolve_within(old, user), _resolve_within(new, user))
+        per_user.append(pair)
+        changes += diff(*pair)
+    changes.sort(key=lambda c: (c.user_id, c.team))
+    return Preview(
+        changes=tuple(changes),
+        findings=_findings(per_user, users, new, max_share),
+        affected=len({c.user_id for c in changes}),
+        users=len(users),
+        resolved=len(per_user),
+    )
+
+
+def _findings(
+    per_user: list[tuple[Resolution, Resolution]],
+    users: list[User],
+    new: OrgIndex,
+    max_share: float,
+) -> tuple[Finding, ...]:
+    findings: list[Finding] = []
+    losers = 0
+    admins_lost = False
+    for res_before, res_after in sorted(per_user, key=lambda pair: pair[0].user_id):
+        uid = res_before.user_id
+        if res_before.memberships and not res_after.memberships:
+            findings.append(Finding(FindingKind.LOSES_ALL_TEAMS, f"user {uid!r} would be left in no team", user_id=uid))
+        if res_before.is_org_admin and not res_after.is_org_admin:
+            admins_lost = True
+            findings.append(
+                Finding(FindingKind.LOSES_ORG_ADMIN, f"user {uid!r} would no longer be an org admin", user_id=uid)
+            )
+        if any(c.is_loss for c in diff(res_before, res_after)):
+            losers += 1
+    if admins_lost and not any(_resolve_within(new, u).is_org_admin for u in users):
+        findings.append(Finding(FindingKind.NO_ORG_ADMIN, "no user would be an org admin"))
+    if users and losers / len(users) > max_share:
+        findings.append(
+            Finding(
+                FindingKind.MASS_CHANGE,
+                (
+                    f"{losers} of {len(users)} users would lose a team or a role "
+                    f"({losers / len(users):.0%}, more than {max_share:.0%})"
+                ),
+            )
+        )
+    return tuple(findings)
+
+
+def _resolve_within(index: OrgIndex, user: User) -> Resolution:
+    """Resolve, counting only the groups and teams this org has."""
+    groups = user.groups.intersection(index.groups)
+    manual = frozenset(g for g in user.manual if g.team in index.teams)
+    if len(groups) == len(user.groups) and len(manual) == len(user.manual):
+        return resolve_indexed(index, user)
+    if not (user.saml or user.scim or manual):
+        return Resolution(user.id, ())
+    return resolve_indexed(index, attrs.evolve(user, groups=groups, manual=manual))
+
+
+def _unique_users(users: Iterable[User]) -> list[User]:
+    listed: list[object] = list(users)
+    problems = [Problem("user", "user", f"must be a User, got {u!r}") for u in listed if not isinstance(u, User)]
+    if problems:
+        raise InvalidUser(*problems)
+    checked = cast("list[User]", listed)
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for user in checked:
+        if user.id in seen:
+            repeated[user.id] = None
+        seen.add(user.id)
+    if repeated:
+        raise InvalidUser(
+            *(Problem(f"user {uid!r}", "id", "appears more than once among the users", uid) for uid in repeated)
+        )
+    return checked
+
+
+def _check_all(per_user: Iterable[list[Problem]]) -> None:
+    problems = [p for user_problems in per_user for p in user_problems]
+    if problems:
+        raise InvalidUser(*problems)
