@@ -1,4 +1,4 @@
-"""Hypothesis profiles: ``dev`` by default, ``ci`` in CI, ``thorough`` on demand.
+"""Hypothesis profiles: ``dev`` by default, ``ci`` in CI, ``thorough`` on demand, ``mutation`` for mutmut.
 
 Choose one with ``HYPOTHESIS_PROFILE=thorough python -m pytest``.
 """
@@ -12,4 +12,5 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True, derandomize=False)
 settings.register_profile("thorough", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("mutation", max_examples=30, deadline=None, derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

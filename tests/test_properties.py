@@ -235,4 +235,4 @@ def test_r12_results_do_not_depend_on_hash_seeds() -> None:
         proc = subprocess.run([sys.executable, "-m", "scim_roles"], capture_output=True, text=True, check=True, env=env)
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1]
-    assert "org admin" in outputs[0]
+    assert "Org Admin" in outputs[0]

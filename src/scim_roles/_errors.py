@@ -24,6 +24,8 @@ class Problem:
     id: str | None = None
 
     def __str__(self) -> str:
+        if not self.field:  # a document problem: the subject is its path
+            return f"{self.subject}: {self.detail}"
         return f"{self.subject}: {self.field}: {self.detail}"
 
 

@@ -117,7 +117,7 @@ def _subject(kind: str, value: object) -> str:
 class Team:
     """A team of the org. Teams are created in the app only, never by the IdP.
 
-    Args:
+    Attributes:
         id: The team's id, a non-empty string unique in its org.
         name: A display name.
 
@@ -143,7 +143,7 @@ class IdpGroup:
     A blank field falls back to the org's default access: no ``teams`` means
     the default teams, no ``role`` the default role.
 
-    Args:
+    Attributes:
         id: The group's id, a non-empty string unique in its org.
         teams: The ids of the teams the group maps to; empty is blank.
         role: The role the group grants on those teams; ``None`` is blank.
@@ -171,7 +171,7 @@ class IdpGroup:
 class Org:
     """The tenant: its teams, default access, synced IdP groups and toggle.
 
-    Args:
+    Attributes:
         teams: Every team of the org (V1: unique, non-empty ids).
         default_teams: The teams of the default access set when the email
             domain was claimed; non-empty, all known teams (V2).
@@ -302,7 +302,7 @@ def _duplicates(ids: Iterable[str]) -> list[str]:
 class Grant:
     """One (team, role) pair.
 
-    Args:
+    Attributes:
         team: A team id.
         role: The role on that team.
 
@@ -326,7 +326,7 @@ class Grant:
 class User:
     """A user as the org knows them, through one or more sources.
 
-    Args:
+    Attributes:
         id: The user's id, a non-empty string.
         saml: The user signed in through SAML SSO (created just in time).
         scim: The user is provisioned by the IdP over SCIM.

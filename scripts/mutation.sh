@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Mutation testing with mutmut 3 over src/scim_roles (configured in pyproject.toml).
+# Usage: bash scripts/mutation.sh   (from the repository root; takes a while, see docs/verification.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv-mutation
+.venv-mutation/bin/python -m pip install --quiet . 'mutmut>=3.3,<4' pytest hypothesis
+rm -rf mutants
+HYPOTHESIS_PROFILE=mutation .venv-mutation/bin/mutmut run --max-children "$(nproc)"
+.venv-mutation/bin/mutmut results --all true > mutation-results.txt || true
+echo "Survivors and their status: mutation-results.txt"
+grep -c ": killed" mutation-results.txt || true

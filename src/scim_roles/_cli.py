@@ -1,0 +1,269 @@
+"""The ``scim-roles`` command: a thin shell around the pure core.
+
+Reads documents (``.json``, ``.toml``, or ``-`` for JSON on standard input),
+prints answers. Exit codes: 0 fine; 1 invalid input, or a guardrail finding
+with ``--strict``; 2 a usage error. Errors go to standard error, one line
+each, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from ._bulk import Preview, preview
+from ._demo import demo_org, demo_users
+from ._errors import ScimRolesError
+from ._model import Org, User
+from ._resolve import resolve_memberships
+from ._result import Resolution
+
+USAGE_ERROR, INVALID = 2, 1
+
+
+class _Fail(Exception):
+    """A problem to report on standard error, with the exit code to leave with."""
+
+    def __init__(self, lines: Sequence[str], code: int = INVALID) -> None:
+        super().__init__(*lines)
+        self.lines = lines
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scim-roles", description="Who is on which team, with which role, and why.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("demo", help="resolve an example org and print user, team, role and why")
+    explain = commands.add_parser("explain", help="each user's memberships with reasons, and overrides")
+    explain.add_argument("org", metavar="ORG", help="org document (.json, .toml, or - for JSON on stdin)")
+    explain.add_argument("users", metavar="USERS", help="users document")
+    explain.add_argument("--user", action="append", metavar="ID", help="only this user (repeatable)")
+    explain.add_argument("--json", action="store_true", help="one JSON object keyed by user id")
+    check = commands.add_parser("check", help="validate documents and print every problem")
+    check.add_argument("org", metavar="ORG")
+    check.add_argument("users", metavar="USERS", nargs="?")
+    prev = commands.add_parser("preview", help="dry-run a settings change: changes and guardrail findings")
+    prev.add_argument("old_org", metavar="OLD_ORG")
+    prev.add_argument("new_org", metavar="NEW_ORG")
+    prev.add_argument("users", metavar="USERS")
+    prev.add_argument("--json", action="store_true", help="print JSON")
+    prev.add_argument("--strict", action="store_true", help="exit 1 when a guardrail fires")
+    prev.add_argument("--max-share", type=float, default=0.1, metavar="X", help="mass-change threshold (0.1)")
+    return parser
+
+
+def run() -> None:
+    """The console script's entry point."""
+    sys.exit(main())
+
+
+def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    """Run the command; return its exit code."""
+    out = stdout or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in (None, "demo"):
+            out.write(render_demo() + "\n")
+            return 0
+        read = _reader(stdin or sys.stdin)
+        if args.command == "check":
+            return _check(read, args.org, args.users, out)
+        if args.command == "explain":
+            org = _load_org(read, args.org)
+            users = _load_users(read, args.users, org)
+            _explain(org, users, args.user, out, as_json=args.json)
+            return 0
+        result = preview(
+            _load_org(read, args.old_org),
+            _load_org(read, args.new_org),
+            _load_users(read, args.users),
+            max_share=args.max_share,
+        )
+        _print_preview(result, out, as_json=args.json)
+    except _Fail as fail:
+        for line in fail.lines:
+            sys.stderr.write(f"scim-roles: {line}\n")
+        return fail.code
+    except ScimRolesError as err:
+        for problem in err.problems:
+            sys.stderr.write(f"scim-roles: {problem}\n")
+        return INVALID
+    return INVALID if args.strict and result.findings else 0
+
+
+# -- reading documents
+
+
+def _reader(stdin: IO[str]) -> Callable[[str], Any]:
+    cache: dict[str, Any] = {}
+
+    def read(name: str) -> Any:
+        if name not in cache:
+            cache[name] = _decode(name, stdin)
+        return cache[name]
+
+    return read
+
+
+def _decode(name: str, stdin: IO[str]) -> Any:
+    if name == "-":
+        text, kind = stdin.read(), ".json"
+    else:
+        path = Path(name)
+        kind = path.suffix.lower()
+        if kind not in (".json", ".toml"):
+            raise _Fail([f"{name}: unsupported file type {kind or '(none)'!r}; use .json or .toml"], USAGE_ERROR)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise _Fail([f"{name}: cannot read: {err.strerror or err}"]) from err
+    try:
+        if kind == ".toml":
+            return _toml().loads(text)
+        return json.loads(text)
+    except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise _Fail([f"{name}: not valid {kind[1:].upper()}: {err}"]) from err
+
+
+def _toml() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415 -- only for TOML documents
+    else:  # pragma: no cover -- Python 3.10; tomli comes with the io extra
+        import tomli as tomllib  # noqa: PLC0415
+    return tomllib
+
+
+def _io() -> Any:
+    try:
+        from . import io  # noqa: PLC0415 -- needs the io extra
+    except ImportError as err:  # pragma: no cover -- only without the extra
+        raise _Fail(["reading documents needs the io extra: pip install 'scim-roles[io]'"], USAGE_ERROR) from err
+    return io
+
+
+def _prefixed(name: str, err: ScimRolesError) -> _Fail:
+    return _Fail([f"{name}: {p}" for p in err.problems])
+
+
+def _load_org(read: Callable[[str], Any], name: str) -> Org:
+    try:
+        org: Org = _io().load_org(read(name))
+    except ScimRolesError as err:
+        raise _prefixed(name, err) from err
+    return org
+
+
+def _load_users(read: Callable[[str], Any], name: str, org: Org | None = None) -> tuple[User, ...]:
+    try:
+        users: tuple[User, ...] = _io().load_users(read(name), org)
+    except ScimRolesError as err:
+        raise _prefixed(name, err) from err
+    return users
+
+
+# -- the commands
+
+
+def _check(read: Callable[[str], Any], org_name: str, users_name: str | None, out: IO[str]) -> int:
+    lines: list[str] = []
+    code = 0
+    org = None
+    try:
+        org = _load_org(read, org_name)
+    except _Fail as fail:
+        lines, code = list(fail.lines), fail.code
+    if users_name is not None:
+        try:
+            users = _load_users(read, users_name, org)
+        except _Fail as fail:
+            lines += fail.lines
+            code = max(code, fail.code)
+    if lines:
+        raise _Fail(lines, code)
+    assert org is not None  # noqa: S101 -- loaded, or lines would say why
+    summary = f"{org_name}: ok ({len(org.teams)} teams, {len(org.groups)} groups)"
+    if users_name is not None:
+        summary += f"; {users_name}: ok ({len(users)} users)"
+    out.write(summary + "\n")
+    return 0
+
+
+def _selected(users: tuple[User, ...], wanted: list[str] | None) -> Iterator[User]:
+    if not wanted:
+        yield from users
+        return
+    by_id = {u.id: u for u in users}
+    missing = [w for w in wanted if w not in by_id]
+    if missing:
+        raise _Fail([f"--user: no user {m!r} in the users document" for m in missing])
+    yield from (by_id[w] for w in dict.fromkeys(wanted))
+
+
+def _explain(org: Org, users: tuple[User, ...], wanted: list[str] | None, out: IO[str], *, as_json: bool) -> None:
+    selected = list(_selected(users, wanted))
+    if as_json:
+        dump = _io().dump_resolution
+        out.write("{")
+        for i, user in enumerate(selected):  # streamed: one user at a time
+            out.write(("" if i == 0 else ",") + f"\n  {json.dumps(user.id)}: ")
+            out.write(json.dumps(dump(resolve_memberships(org, user))))
+        out.write("\n}\n" if selected else "}\n")
+        return
+    for i, user in enumerate(selected):
+        out.write(("\n" if i else "") + resolve_memberships(org, user).explain() + "\n")
+
+
+def _print_preview(result: Preview, out: IO[str], *, as_json: bool) -> None:
+    if not as_json:
+        out.write(result.summary() + "\n")
+        return
+    data = {
+        "affected": result.affected,
+        "users": result.users,
+        "resolved": result.resolved,
+        "changes": [
+            {
+                "user": c.user_id,
+                "team": c.team,
+                "before": c.before.value if c.before else None,
+                "after": c.after.value if c.after else None,
+            }
+            for c in result.changes
+        ],
+        "findings": [
+            {"kind": f.kind.value, "detail": f.detail, "user": f.user_id, "team": f.team} for f in result.findings
+        ],
+    }
+    out.write(json.dumps(data, indent=2) + "\n")
+
+
+# -- the demo
+
+
+def _rows(res: Resolution) -> list[tuple[str, str, str, str]]:
+    rows = [(res.user_id, m.team, m.role.label, "; ".join(r.describe() for r in m.reasons)) for m in res.memberships]
+    if not rows:
+        rows.append((res.user_id, "-", "-", "deprovisioned: no access" if res.deprovisioned else "no access"))
+    for o in res.overridden:
+        cause = o.cause.value.replace("_", " ")
+        rows.append(("", o.team, f"({o.reason.role.label})", f"overridden ({cause}): {o.reason.describe()}"))
+    return rows
+
+
+def render_demo() -> str:
+    """The example org's users as a table (user, team, role, why), manual edits off and on."""
+    blocks = []
+    for manual_edits in (False, True):
+        org = demo_org(manual_edits=manual_edits)
+        rows = [("USER", "TEAM", "ROLE", "WHY")]
+        for user in demo_users():
+            rows += _rows(resolve_memberships(org, user))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{u:{widths[0]}}  {t:{widths[1]}}  {r:{widths[2]}}  {w}".rstrip() for u, t, r, w in rows]
+        toggle = "ON" if manual_edits else "OFF"
+        blocks.append(f'Example org, "Editing users manually" {toggle}:\n' + "\n".join(lines))
+    return "\n\n".join(blocks)

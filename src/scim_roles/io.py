@@ -1,0 +1,393 @@
+"""Documents in, model out, and back: plain data for orgs, users and resolutions.
+
+Pure: these functions take and return decoded data (the ``dict``/``list``
+that ``json.loads`` or ``tomllib.loads`` gives); they read no file. Install
+the extra: ``pip install "scim-roles[io]"`` (it brings ``cattrs``).
+
+A bad document is refused with **every** problem at once, each with its path:
+
+>>> from scim_roles.io import load_org
+>>> load_org({
+...     "teams": [{"id": "eng"}], "default_teams": ["eng"], "default_role": "owner",
+...     "groups": [{"id": "okta-mkt", "teams": ["mktg"]}], "manual_edit": True,
+... })
+Traceback (most recent call last):
+...
+scim_roles.InvalidOrg: default_role: 'owner' is not one of member, team_admin, org_admin; manual_edit: unknown ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast, get_origin
+
+import attrs
+import cattrs
+from cattrs.cols import list_structure_factory
+from cattrs.errors import ForbiddenExtraKeysError
+
+from ._errors import InvalidOrg, InvalidUser, Problem, ScimRolesError
+from ._model import Grant, IdpGroup, Org, Team, User
+from ._result import Resolution
+from ._roles import Role
+
+__all__ = ["dump_org", "dump_resolution", "dump_user", "dump_users", "load_org", "load_user", "load_users"]
+
+T = TypeVar("T")
+_ROLE_NAMES = ", ".join(r.value for r in Role)
+
+
+# -- the documents' shapes: plain, unvalidated classes that cattrs structures
+
+
+@attrs.define
+class _TeamDoc:
+    id: str
+    name: str = ""
+
+
+@attrs.define
+class _GroupDoc:
+    id: str
+    teams: list[str] = attrs.Factory(list)
+    role: Role | None = None
+
+
+@attrs.define
+class _OrgDoc:
+    teams: list[_TeamDoc]
+    default_teams: list[str]
+    default_role: Role
+    groups: list[_GroupDoc] = attrs.Factory(list)
+    manual_edits: bool = False
+
+
+@attrs.define
+class _GrantDoc:
+    team: str
+    role: Role
+
+
+@attrs.define
+class _UserDoc:
+    id: str
+    saml: bool = False
+    scim: bool = False
+    groups: list[str] = attrs.Factory(list)
+    deprovisioned: bool = False
+    manual: list[_GrantDoc] = attrs.Factory(list)
+
+
+for _doc in (_TeamDoc, _GroupDoc, _OrgDoc, _GrantDoc, _UserDoc):
+    attrs.resolve_types(_doc)
+
+
+class _BadValue(ValueError):
+    """A value of the wrong kind; its message is the whole explanation."""
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        msg = f"expected a string, got {value!r}"
+        raise _BadValue(msg)
+    return value
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        msg = f"expected true or false, got {value!r}"
+        raise _BadValue(msg)
+    return value
+
+
+def _role(value: object, _: type) -> Role:
+    if isinstance(value, str):
+        for role in Role:
+            if role.value == value:
+                return role
+    msg = f"{value!r} is not one of {_ROLE_NAMES}"
+    raise _BadValue(msg)
+
+
+def _is_list(type_: Any) -> bool:
+    return get_origin(type_) is list
+
+
+def _strict_list(type_: Any, converter: cattrs.Converter) -> Callable[[object, Any], list[Any]]:
+    structure_items = list_structure_factory(type_, converter)
+
+    def hook(value: object, _: Any) -> list[Any]:
+        if not isinstance(value, (list, tuple)):
+            msg = f"expected a list, got {value!r}"
+            raise _BadValue(msg)
+        return cast("list[Any]", structure_items(value, type_))
+
+    return hook
+
+
+def _converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(Role, _role)
+    converter.register_structure_hook_factory(_is_list, _strict_list)
+    converter.register_unstructure_hook(Role, lambda role: role.value)
+    converter.register_unstructure_hook(frozenset, sorted)
+    return converter
+
+
+_CONVERTER = _converter()
+
+
+_EXTRA = "\x00extra\x00"
+
+
+def _format(exc: BaseException, type_: type | None) -> str:
+    if isinstance(exc, _BadValue):
+        return str(exc)
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
+        return f"{_EXTRA}{','.join(sorted(exc.extra_fields))}{_EXTRA}unknown key (known: {known})"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, (TypeError, AttributeError)) and type_ is not None and attrs.has(type_):
+        return "expected a table of keys and values"
+    return cattrs.v.format_exception(exc, type_)  # pragma: no cover -- a shape cattrs knows and we did not foresee
+
+
+def _structure(data: object, doc: type[T], root: str) -> tuple[T | None, list[Problem]]:
+    """Structure a document; every shape problem, with its path."""
+    if not isinstance(data, Mapping):
+        return None, [Problem(root or "document", "", f"expected a table of keys and values, got {data!r}")]
+    try:
+        return _CONVERTER.structure(dict(data), doc), []
+    except cattrs.BaseValidationError as exc:
+        problems = []
+        for message in cattrs.transform_error(exc, path="$", format_exception=_format):
+            text, _, where = message.rpartition(" @ ")
+            path = root + where.removeprefix("$")
+            if text.startswith(_EXTRA):
+                _, keys, detail = text.split(_EXTRA)
+                problems += [Problem(f"{path}.{key}".lstrip("."), "", detail, key) for key in keys.split(",")]
+            else:
+                problems.append(Problem(path.lstrip(".") or "document", "", text))
+        return None, problems
+
+
+# -- orgs
+
+
+def load_org(data: Mapping[str, Any]) -> Org:
+    """Build an :class:`Org` from a decoded document.
+
+    Keys: ``teams`` (``[{"id", "name"}]``), ``default_teams``, ``default_role``
+    (``member``, ``team_admin``), ``groups`` (``[{"id", "teams", "role"}]``,
+    blanks omitted) and ``manual_edits``; omitted keys take the model's
+    defaults, unknown keys are an error.
+
+    Raises:
+        InvalidOrg: with every problem of the document, each with its path.
+    """
+    doc, problems = _structure(data, _OrgDoc, "")
+    problems += _org_problems(data)
+    if doc is None or problems:
+        raise InvalidOrg(*problems)
+    return Org(
+        teams=[Team(t.id, t.name) for t in doc.teams],
+        default_teams=doc.default_teams,
+        default_role=doc.default_role,
+        groups=[IdpGroup(g.id, g.teams, g.role) for g in doc.groups],
+        manual_edits=doc.manual_edits,
+    )
+
+
+def _list(data: object, key: str) -> list[Any]:
+    """``data[key]`` if it is a list, else nothing: the shape pass reports the rest."""
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _strs(items: list[Any], key: str | None = None) -> list[tuple[int, str]]:
+    """The well-formed string ids among ``items`` (or their ``key``), with their index."""
+    values = [(i, item.get(key) if key and isinstance(item, Mapping) else item) for i, item in enumerate(items)]
+    return [(i, v) for i, v in values if isinstance(v, str)]
+
+
+def _org_problems(data: object) -> list[Problem]:
+    """The references and rules a document's shape cannot say, checked on whatever is well-formed."""
+    teams, groups = _list(data, "teams"), _list(data, "groups")
+    problems = _id_problems(_strs(teams, "id"), "teams", "team")
+    known = {v for _, v in _strs(teams, "id")}
+    problems += _id_problems(_strs(groups, "id"), "groups", "group")
+    for i, group in enumerate(groups):
+        problems += _ref_problems(_strs(_list(group, "teams")), f"groups[{i}].teams", known, "team")
+    default_teams = data.get("default_teams") if isinstance(data, Mapping) else None
+    if isinstance(default_teams, (list, tuple)) and not default_teams:
+        problems.append(Problem("default_teams", "", "must name at least one team"))
+    problems += _ref_problems(_strs(_list(data, "default_teams")), "default_teams", known, "team")
+    if isinstance(data, Mapping) and data.get("default_role") == Role.ORG_ADMIN.value:
+        problems.append(Problem("default_role", "", "must be member or team_admin, got org_admin"))
+    return problems
+
+
+def _id_problems(ids: list[tuple[int, str]], path: str, kind: str) -> list[Problem]:
+    problems, seen = [], set()
+    for i, value in ids:
+        if not value:
+            problems.append(Problem(f"{path}[{i}].id", "", f"a {kind} id must not be empty"))
+        elif value in seen:
+            problems.append(Problem(f"{path}[{i}].id", "", f"{kind} id {value!r} appears more than once", value))
+        seen.add(value)
+    return problems
+
+
+def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str], kind: str) -> list[Problem]:
+    problems, seen = [], set()
+    for i, value in ids:
+        if value not in known:
+            problems.append(Problem(f"{path}[{i}]", "", f"unknown {kind} {value!r}", value))
+        elif value in seen:
+            problems.append(Problem(f"{path}[{i}]", "", f"{kind} {value!r} appears more than once", value))
+        seen.add(value)
+    return problems
+
+
+def dump_org(org: Org) -> dict[str, Any]:
+    """The document of an org: ``load_org(dump_org(org)) == org``."""
+    return {
+        "teams": [{"id": t.id, "name": t.name} if t.name else {"id": t.id} for t in org.teams],
+        "default_teams": sorted(org.default_teams),
+        "default_role": org.default_role.value,
+        "groups": [_dump_group(g) for g in org.groups],
+        "manual_edits": org.manual_edits,
+    }
+
+
+def _dump_group(group: IdpGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": group.id}
+    if group.teams:
+        out["teams"] = sorted(group.teams)
+    if group.role is not None:
+        out["role"] = group.role.value
+    return out
+
+
+# -- users
+
+
+def load_user(data: Mapping[str, Any], org: Org | None = None) -> User:
+    """Build one :class:`User` from a decoded document (see :func:`load_users`).
+
+    Raises:
+        InvalidUser: with every problem of the document, each with its path.
+    """
+    (user,) = _load_users([data], org, "user", single=True)
+    return user
+
+
+def load_users(data: Iterable[Mapping[str, Any]] | Mapping[str, Any], org: Org | None = None) -> tuple[User, ...]:
+    """Build users from a decoded document: a list of users, or ``{"users": [...]}`` (TOML's ``[[users]]``).
+
+    Keys per user: ``id``, ``saml``, ``scim``, ``groups``, ``deprovisioned``,
+    ``manual`` (``[{"team", "role"}]``); omitted keys take the model's
+    defaults, unknown keys are an error. With ``org``, groups and teams are
+    checked against it too (V5, V6).
+
+    Raises:
+        InvalidUser: with every problem of the document, each with its path.
+
+    >>> load_users([{"id": "bob", "manual": [{"team": "mkt", "role": "owner"}]}, {"id": "eve"}])
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidUser: users[0].manual[0].role: 'owner' is not one of member, team_admin, org_admin; ...
+    """
+    if isinstance(data, Mapping):
+        if set(data) != {"users"}:
+            raise InvalidUser(Problem("document", "", "expected a list of users, or a table with one key, 'users'"))
+        data = data["users"]
+    if not isinstance(data, (list, tuple)):
+        raise InvalidUser(Problem("users", "", f"expected a list of users, got {data!r}"))
+    return tuple(_load_users(data, org, "users", single=False))
+
+
+def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: bool) -> list[User]:
+    problems: list[Problem] = []
+    users: list[User] = []
+    seen: set[str] = set()
+    teams = {t.id for t in org.teams} if org else None
+    groups = {g.id for g in org.groups} if org else None
+    for i, item in enumerate(items):
+        path = root if single else f"{root}[{i}]"
+        doc, found = _structure(item, _UserDoc, path)
+        problems += found
+        uid = item.get("id") if isinstance(item, Mapping) else None
+        if isinstance(uid, str):
+            if uid in seen:
+                problems.append(Problem(f"{path}.id", "", f"user id {uid!r} appears more than once", uid))
+            seen.add(uid)
+        if groups is not None and teams is not None:
+            problems += _ref_problems(_strs(_list(item, "groups")), f"{path}.groups", groups, "IdP group")
+            problems += _ref_problems(_strs(_list(item, "manual"), "team"), f"{path}.manual", teams, "team")
+        if doc is None:
+            continue
+        try:
+            users.append(
+                User(
+                    doc.id,
+                    saml=doc.saml,
+                    scim=doc.scim,
+                    groups=doc.groups,
+                    deprovisioned=doc.deprovisioned,
+                    manual=[Grant(g.team, g.role) for g in doc.manual],
+                )
+            )
+        except ScimRolesError as err:
+            problems += [_at_path(path, p) for p in err.problems]
+    if problems:
+        raise InvalidUser(*problems)
+    return users
+
+
+def _at_path(path: str, problem: Problem) -> Problem:
+    if problem.field == "source":
+        return Problem(path, "", problem.detail, problem.id)
+    return Problem(f"{path}.{problem.field}", "", problem.detail, problem.id)
+
+
+def dump_user(user: User) -> dict[str, Any]:
+    """The document of a user, default values omitted: ``load_user(dump_user(u)) == u``."""
+    out: dict[str, Any] = {"id": user.id}
+    for flag in ("saml", "scim"):
+        if getattr(user, flag):
+            out[flag] = True
+    if user.groups:
+        out["groups"] = sorted(user.groups)
+    if user.deprovisioned:
+        out["deprovisioned"] = True
+    if user.manual:
+        out["manual"] = [{"team": g.team, "role": g.role.value} for g in sorted(user.manual, key=lambda g: g.team)]
+    return out
+
+
+def dump_users(users: Iterable[User]) -> list[dict[str, Any]]:
+    """The document of many users, in the order given."""
+    return [dump_user(u) for u in users]
+
+
+# -- results
+
+
+def dump_resolution(res: Resolution) -> dict[str, Any]:
+    """A resolution as plain data, enum values in lower case (the CLI's ``--json``)."""
+    return {
+        "memberships": [
+            {"team": m.team, "role": m.role.value, "reasons": [_CONVERTER.unstructure(r) for r in m.reasons]}
+            for m in res.memberships
+        ],
+        "overridden": [
+            {**_CONVERTER.unstructure(o.reason), "team": o.team, "cause": o.cause.value} for o in res.overridden
+        ],
+        "locked": res.locked,
+        "deprovisioned": res.deprovisioned,
+        "org_admin": res.is_org_admin,
+    }

@@ -1,0 +1,166 @@
+"""The scim-roles command, in-process and through a real subprocess."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scim_roles._cli import main, run
+
+KNOWN = "default_role, default_teams, groups, manual_edits, teams"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+ORG, ORG_TOML, AFTER = str(EXAMPLES / "org.json"), str(EXAMPLES / "org.toml"), str(EXAMPLES / "org-after.json")
+USERS, USERS_TOML, BAD = str(EXAMPLES / "users.json"), str(EXAMPLES / "users.toml"), str(EXAMPLES / "bad-org.json")
+
+
+def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+    """Run main() in-process: exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    old_err, sys.stderr = sys.stderr, err
+    try:
+        code = main(list(args), stdin=io.StringIO(stdin), stdout=out)
+    finally:
+        sys.stderr = old_err
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_demo_prints_a_table_of_user_team_role_and_why() -> None:
+    """`scim-roles demo` (and no command at all) prints the example org as a table, toggle off and on."""
+    code, out, _ = cli("demo")
+    assert code == 0
+    assert out.splitlines()[1].split() == ["USER", "TEAM", "ROLE", "WHY"]
+    assert '"Editing users manually" ON' in out
+    assert "overridden (locked): manual grant (Team Admin)" in out
+    assert "deprovisioned: no access" in out
+    assert cli() == (0, out, "")
+
+
+def test_explain_text_for_selected_users() -> None:
+    """explain prints each selected user's resolution, in the order asked."""
+    code, out, _ = cli("explain", ORG, USERS_TOML, "--user", "fay", "--user", "ann", "--user", "fay")
+    assert code == 0
+    assert out.index("User 'fay'") < out.index("User 'ann'")
+    assert out.count("User 'fay'") == 1
+    assert 'the user is managed by SCIM and "Editing users manually" is off' in out
+
+
+def test_explain_json_is_one_object_keyed_by_user_id() -> None:
+    """explain --json prints one object keyed by user id, with lower-case enum values."""
+    code, out, _ = cli("explain", ORG_TOML, USERS, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal"]
+    assert data["gus"]["org_admin"] is True
+    assert data["eve"]["memberships"][0] == {
+        "team": "eng",
+        "role": "team_admin",
+        "reasons": [{"source": "idp_group", "role": "team_admin", "group": "okta-eng-leads"}],
+    }
+    assert data["hal"]["overridden"][0]["cause"] == "deprovisioned"
+    assert json.loads(cli("explain", ORG, "-", "--json", stdin="[]")[1]) == {}
+
+
+def test_explain_unknown_user_is_invalid_input() -> None:
+    """Asking for a user the document does not have exits 1 with one line naming it."""
+    assert cli("explain", ORG, USERS, "--user", "zed") == (
+        1,
+        "",
+        "scim-roles: --user: no user 'zed' in the users document\n",
+    )
+
+
+def test_check_ok_and_every_problem_with_paths() -> None:
+    """check prints a summary when valid; otherwise every problem, one line each, and exits 1."""
+    code, out, _ = cli("check", ORG, USERS)
+    assert (code, out) == (0, f"{ORG}: ok (4 teams, 4 groups); {USERS}: ok (8 users)\n")
+    assert cli("check", ORG_TOML)[1] == f"{ORG_TOML}: ok (4 teams, 4 groups)\n"
+    code, out, err = cli("check", BAD, "-", stdin='[{"id": "x"}]')
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"scim-roles: {BAD}: default_role: 'owner' is not one of member, team_admin, org_admin",
+        f"scim-roles: {BAD}: manual_edit: unknown key (known: {KNOWN})",
+        f"scim-roles: {BAD}: groups[1].teams[0]: unknown team 'mktg'",
+        "scim-roles: -: users[0]: has no source: needs saml=True, scim=True or a manual grant",
+    ]
+
+
+def test_preview_text_json_and_strict() -> None:
+    """preview prints the dry run; --strict exits 1 when a guardrail fires; --json is machine-readable."""
+    code, out, _ = cli("preview", ORG, AFTER, USERS)
+    assert code == 0
+    assert "WARNING no_org_admin: no user would be an org admin" in out
+    assert "gus: it Org Admin -> Team Admin" in out
+    assert cli("preview", ORG, AFTER, USERS, "--strict")[0] == 1
+    assert cli("preview", ORG, ORG, USERS, "--strict")[0] == 0
+    data = json.loads(cli("preview", ORG, AFTER, USERS, "--json", "--max-share", "0.5")[1])
+    assert data["changes"] == [
+        {"user": "fay", "team": "ops", "before": None, "after": "team_admin"},
+        {"user": "gus", "team": "it", "before": "org_admin", "after": "team_admin"},
+    ]
+    assert [f["kind"] for f in data["findings"]] == ["loses_org_admin", "no_org_admin"]
+    assert cli("preview", ORG, AFTER, USERS, "--max-share", "2")[2] == (
+        "scim-roles: preview: max_share: must be a number from 0 to 1, got 2.0\n"
+    )
+
+
+def test_bad_files_are_reported_in_one_line(tmp_path: Path) -> None:
+    """Unsupported types are usage errors (2); unreadable or malformed files are invalid input (1)."""
+    assert cli("check", "org.yaml") == (
+        2,
+        "",
+        "scim-roles: org.yaml: unsupported file type '.yaml'; use .json or .toml\n",
+    )
+    code, _, err = cli("check", str(tmp_path / "missing.json"))
+    assert code == 1
+    assert err.startswith(f"scim-roles: {tmp_path / 'missing.json'}: cannot read: No such file or directory")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("teams = [", encoding="utf-8")
+    code, _, err = cli("check", str(broken), USERS)
+    assert code == 1
+    assert err.startswith(f"scim-roles: {broken}: not valid TOML: ")
+    assert cli("check", "-", stdin="{")[2].startswith("scim-roles: -: not valid JSON: ")
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Missing arguments or an unknown command are usage errors."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", ORG])
+    assert exit_info.value.code == 2
+    assert "required: USERS" in capsys.readouterr().err
+
+
+def test_run_exits_with_the_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The console script exits with main()'s code."""
+    monkeypatch.setattr(sys, "argv", ["scim-roles", "check", ORG])
+    with pytest.raises(SystemExit) as exit_info:
+        run()
+    assert exit_info.value.code == 0
+    assert "ok (4 teams" in capsys.readouterr().out
+
+
+def test_python_m_module_imports_the_command() -> None:
+    """`python -m scim_roles` runs the same main()."""
+    module = importlib.import_module("scim_roles.__main__")
+    assert module.main is main
+
+
+def test_real_subprocess_python_m_and_console_script() -> None:
+    """`python -m scim_roles` and the installed `scim-roles` behave alike, errors on stderr, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scim_roles", "check", BAD], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 3
+    script = Path(sys.executable).with_name("scim-roles")
+    proc = subprocess.run(
+        [str(script), "explain", ORG, USERS, "--user", "gus"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0
+    assert "User 'gus': 1 membership, org admin" in proc.stdout

@@ -1,0 +1,167 @@
+"""scim_roles.io: documents in, model out, every problem with its path; round trips."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from scim_roles import InvalidOrg, InvalidUser, Org, User, resolve_memberships
+from scim_roles.io import dump_org, dump_resolution, dump_user, dump_users, load_org, load_user, load_users
+from scim_roles.strategies import orgs, worlds
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover -- Python 3.10
+    import tomli as tomllib
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def problems(err: pytest.ExceptionInfo[Any]) -> list[str]:
+    return [str(p) for p in err.value.problems]
+
+
+@given(orgs())
+def test_org_round_trip(org: Org) -> None:
+    """load_org(dump_org(org)) == org, through JSON too."""
+    assert load_org(dump_org(org)) == org
+    assert load_org(json.loads(json.dumps(dump_org(org)))) == org
+
+
+@given(worlds(max_users=5))
+def test_users_round_trip(world: tuple[Org, tuple[User, ...]]) -> None:
+    """load_users(dump_users(users)) == users, checked against their org."""
+    org, users = world
+    assert load_users(dump_users(users), org) == users
+    for user in users:
+        assert load_user(dump_user(user), org) == user
+
+
+def test_json_and_toml_examples_are_the_same() -> None:
+    """The shipped examples say the same in JSON and TOML; omitted keys take the defaults."""
+    org_json = load_org(json.loads((EXAMPLES / "org.json").read_text()))
+    org_toml = load_org(tomllib.loads((EXAMPLES / "org.toml").read_text()))
+    assert org_json == org_toml
+    users_json = load_users(json.loads((EXAMPLES / "users.json").read_text()), org_json)
+    users_toml = load_users(tomllib.loads((EXAMPLES / "users.toml").read_text()), org_json)
+    assert users_json == users_toml
+    assert users_json[0] == User("ann", saml=True)
+    assert org_json.group("okta-everyone").role is None
+
+
+def test_bad_org_document_reports_every_problem_with_its_path() -> None:
+    """Shape problems and reference problems come together, each with its path."""
+    with pytest.raises(InvalidOrg) as err:
+        load_org(
+            {
+                "teams": [{"id": "eng"}, {"id": "eng"}, 3, {"id": ""}],
+                "default_teams": ["eng", "sales", "eng"],
+                "default_role": "owner",
+                "groups": [{"id": "g", "teams": ["mktg", 1]}, {"rol": "x"}, {"id": "g", "role": "org_admin"}],
+                "manual_edit": True,
+            }
+        )
+    assert problems(err) == [
+        "teams[2]: expected a table of keys and values",
+        "default_role: 'owner' is not one of member, team_admin, org_admin",
+        "groups[0].teams[1]: expected a string, got 1",
+        "groups[1].id: required key missing",
+        "groups[1].rol: unknown key (known: id, role, teams)",
+        "manual_edit: unknown key (known: default_role, default_teams, groups, manual_edits, teams)",
+        "teams[1].id: team id 'eng' appears more than once",
+        "teams[3].id: a team id must not be empty",
+        "groups[2].id: group id 'g' appears more than once",
+        "groups[0].teams[0]: unknown team 'mktg'",
+        "default_teams[1]: unknown team 'sales'",
+        "default_teams[2]: team 'eng' appears more than once",
+    ]
+
+
+def test_bad_org_documents_of_other_shapes() -> None:
+    """Not a table, missing keys, an empty default, an org-admin default, wrong scalar types."""
+    with pytest.raises(InvalidOrg) as err:
+        load_org([])  # type: ignore[arg-type]
+    assert problems(err) == ["document: expected a table of keys and values, got []"]
+    with pytest.raises(InvalidOrg) as err:
+        load_org({"teams": "eng", "default_teams": [], "default_role": "org_admin", "manual_edits": "no"})
+    assert problems(err) == [
+        "teams: expected a list, got 'eng'",
+        "manual_edits: expected true or false, got 'no'",
+        "default_teams: must name at least one team",
+        "default_role: must be member or team_admin, got org_admin",
+    ]
+    with pytest.raises(InvalidOrg) as err:
+        load_org({})
+    assert problems(err) == [
+        "teams: required key missing",
+        "default_teams: required key missing",
+        "default_role: required key missing",
+    ]
+
+
+def test_bad_users_document_reports_every_problem_with_its_path() -> None:
+    """Each user's shape, references to the org, duplicates and the model's own rules, with paths."""
+    org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
+    with pytest.raises(InvalidUser) as err:
+        load_users(
+            [
+                {"id": "a", "saml": "yes", "groups": ["zz"]},
+                {"id": "a", "scim": True},
+                5,  # type: ignore[list-item]
+                {"id": "q", "manual": [{"team": "mktg", "role": "owner"}, {"team": "eng", "role": 3}]},
+                {"id": "r"},
+                {"id": "s", "saml": True, "groups": ["okta-everyone"]},
+                {"id": "t", "manual": [{"team": "eng", "role": "member"}, {"team": "eng", "role": "team_admin"}]},
+            ],
+            org,
+        )
+    assert problems(err) == [
+        "users[0].saml: expected true or false, got 'yes'",
+        "users[0].groups[0]: unknown IdP group 'zz'",
+        "users[1].id: user id 'a' appears more than once",
+        "users[2]: expected a table of keys and values, got 5",
+        "users[3].manual[0].role: 'owner' is not one of member, team_admin, org_admin",
+        "users[3].manual[1].role: 3 is not one of member, team_admin, org_admin",
+        "users[3].manual[0]: unknown team 'mktg'",
+        "users[4]: has no source: needs saml=True, scim=True or a manual grant",
+        "users[5].groups: only a SCIM user belongs to IdP groups; set scim=True",
+        "users[6].manual[1]: team 'eng' appears more than once",
+        "users[6].manual: more than one grant on team 'eng' (at most one per team)",
+    ]
+
+
+def test_users_document_shapes() -> None:
+    """A list, or a table with the single key 'users' (TOML's [[users]]); nothing else."""
+    assert load_users({"users": [{"id": "a", "saml": True}]}) == (User("a", saml=True),)
+    with pytest.raises(InvalidUser, match="document: expected a list of users, or a table with one key, 'users'"):
+        load_users({"people": []})
+    with pytest.raises(InvalidUser, match="users: expected a list of users, got 'a'"):
+        load_users({"users": "a"})
+    with pytest.raises(InvalidUser, match=r"user\.id: required key missing"):
+        load_user({"saml": True})
+
+
+def test_dump_resolution_is_plain_lower_case_data() -> None:
+    """A resolution dumps to JSON-ready data with lower-case enum values."""
+    org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
+    res = resolve_memberships(org, User("fay", saml=True, scim=True, groups=["okta-marketing"]))
+    assert dump_resolution(res) == {
+        "memberships": [
+            {
+                "team": "mkt",
+                "role": "member",
+                "reasons": [{"source": "idp_group", "role": "member", "group": "okta-marketing"}],
+            }
+        ],
+        "overridden": [
+            {"team": "eng", "source": "saml", "role": "member", "group": None, "cause": "scim_overrides_saml"}
+        ],
+        "locked": True,
+        "deprovisioned": False,
+        "org_admin": False,
+    }
