@@ -165,3 +165,14 @@ def test_dump_resolution_is_plain_lower_case_data() -> None:
         "deprovisioned": False,
         "org_admin": False,
     }
+
+
+def test_io_functions_are_reachable_from_the_package() -> None:
+    """scim_roles.load_org is scim_roles.io.load_org, imported on first use; other names still fail."""
+    import scim_roles  # noqa: PLC0415
+    import scim_roles.io  # noqa: PLC0415
+
+    assert scim_roles.load_org is scim_roles.io.load_org
+    assert scim_roles.dump_resolution is scim_roles.io.dump_resolution
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        scim_roles.nope  # noqa: B018

@@ -9,6 +9,7 @@ and results.
 from __future__ import annotations
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
 from ._bulk import Change, Finding, FindingKind, InvalidArgument, Preview, Resolutions, diff, preview, resolve_all
 from ._errors import InvalidOrg, InvalidUser, Problem, ScimRolesError
@@ -18,6 +19,28 @@ from ._result import Membership, Overridden, Reason, Resolution
 from ._roles import Cause, Role, Source
 
 __version__ = _version("scim-roles")
+
+if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
+    from .io import dump_org as dump_org
+    from .io import dump_resolution as dump_resolution
+    from .io import dump_user as dump_user
+    from .io import dump_users as dump_users
+    from .io import load_org as load_org
+    from .io import load_user as load_user
+    from .io import load_users as load_users
+
+_IO_NAMES = frozenset({"dump_org", "dump_resolution", "dump_user", "dump_users", "load_org", "load_user", "load_users"})
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 -- whichever function was asked for
+    """``scim_roles.load_org`` and friends, from ``scim_roles.io`` (extra ``io``) on first use."""
+    if name in _IO_NAMES:
+        from . import io  # noqa: PLC0415 -- optional: needs cattrs
+
+        return getattr(io, name)
+    msg = f"module 'scim_roles' has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 __all__ = [
     "Cause",
