@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from scim_roles import Grant, IdpGroup, Org, Role, Team, User, preview, resolve_all, resolve_memberships
+from scim_roles.scim import Directory, ScimRequest, apply_request
 
 ROLES = list(Role)
 
@@ -254,6 +255,20 @@ def main() -> None:
     result = preview(org, edited, users)
     print(f"{f'preview of a one-group edit, ms ({result.resolved} users re-resolved)':58} {t_preview * 1e3:12.1f}")
     print(f"{'  speed-up over re-resolving everyone under both orgs':58} {t_full / t_preview:12.1f}")
+
+    # SCIM: adding one member to a group of 50,000 vs to a group of 50.
+    def add_one(size: int) -> float:
+        org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER, groups=[IdpGroup("g")])
+        people = [User(f"m{i}", scim=True, groups=["g"]) for i in range(size)] + [User("new", scim=True)]
+        directory = Directory(org, people)
+        body = {"Operations": [{"op": "add", "path": "members", "value": [{"value": "new"}]}]}
+        request = ScimRequest("PATCH", "/Groups/g", body)
+        return best_of(args.repeat, lambda: [apply_request(directory, request) for _ in range(100)]) / 100
+
+    big_group = min(args.users, 50_000)
+    t_big_group, t_small_group = add_one(big_group), add_one(50)
+    print(f"{'SCIM: add a member to a group, µs (group of 50)':58} {t_small_group * 1e6:12.1f}")
+    print(f"{f'  ratio, group of {big_group:,} vs 50 (goal: flat)':58} {t_big_group / t_small_group:12.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""The persistent map behind the SCIM directory: a dict that never changes in place."""
+
+from __future__ import annotations
+
+import pickle
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scim_roles._pmap import PMap
+
+
+class Clash:
+    """A key whose hash always collides, to exercise the deepest leaves."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return 42
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Clash) and other.value == self.value
+
+    def __repr__(self) -> str:
+        return f"Clash({self.value})"
+
+
+keys = st.one_of(st.integers(-300, 300), st.text(max_size=3), st.builds(Clash, st.integers(0, 5)))
+ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=120)
+
+
+@given(ops)
+def test_pmap_behaves_like_a_dict_and_never_changes_in_place(steps: list[tuple[bool, object, int]]) -> None:
+    """After any sequence of set/delete, the map equals a dict built the same way; older maps are unchanged."""
+    model: dict[object, int] = {}
+    current: PMap[object, int] = PMap()
+    history = [(current, dict(model))]
+    for is_set, key, value in steps:
+        if is_set:
+            current = current.set(key, value)
+            model[key] = value
+        else:
+            current = current.delete(key)
+            model.pop(key, None)
+        history.append((current, dict(model)))
+    for pmap, expected in history:
+        assert len(pmap) == len(expected)
+        assert dict(pmap.items()) == expected
+        assert pmap == expected
+        assert all(pmap[k] == v for k, v in expected.items())
+        assert PMap(expected) == pmap
+        assert hash(PMap(expected)) == hash(pmap)
+
+
+def test_pmap_basics() -> None:
+    """Lookups, misses, update, equality with other mappings, repr and pickling."""
+    m = PMap([("a", 1), ("b", 2)])
+    assert m["a"] == 1
+    assert m.get("zz") is None
+    assert "zz" not in m
+    assert m.delete("zz") is m
+    assert m.update([("c", 3), ("a", 0)]) == {"a": 0, "b": 2, "c": 3}
+    assert m != {"a": 1}
+    assert m != [("a", 1), ("b", 2)]
+    assert m != {"a": 1, "c": 2}
+    assert repr(PMap({"x": 1})) == "PMap({'x': 1})"
+    assert pickle.loads(pickle.dumps(m)) == m  # noqa: S301 -- our own data
+    assert len(m.items()) == 2
+    assert sorted(m) == ["a", "b"]
+    clashes = PMap((Clash(i), i) for i in range(4))
+    assert clashes[Clash(2)] == 2
+    assert Clash(9) not in clashes
+    assert clashes.delete(Clash(9)) is clashes
+    assert len(clashes.delete(Clash(1)).delete(Clash(0)).delete(Clash(2)).delete(Clash(3))) == 0
+
+
+def test_pmap_deep_paths() -> None:
+    """Keys whose hashes share a long prefix push leaves down several levels, and come back out."""
+    base = 1 << 40
+    keys = [base + (i << 35) for i in range(3)] + [base]
+    m: PMap[int, int] = PMap()
+    for k in keys:
+        m = m.set(k, k)
+    assert all(m[k] == k for k in keys)
+    assert m.delete(base + (7 << 35)) is m  # absent, below a shared prefix
+    assert sorted(m) == sorted(set(keys))
+    for k in keys:
+        m = m.delete(k)
+    assert len(m) == 0
+    assert m.get(base) is None
