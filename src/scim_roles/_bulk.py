@@ -65,6 +65,9 @@ class Resolutions(Mapping[str, Resolution]):
         return (Resolutions, (tuple(self._data.items()),))
 
 
+_SEEN = Resolution("", ())  # stands in for users resolved no more once a problem is found
+
+
 def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
     """Resolve every user of an org; all or nothing.
 
@@ -91,18 +94,22 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
     """
     index = index_of(org)
     resolved: dict[str, Resolution] = {}
-    seen: set[str] = set()
     problems: list[Problem] = []
+    group_ids, team_ids = index.group_ids, index.team_ids
     for user in users:
-        if not isinstance(user, User):
+        if type(user) is not User and not isinstance(user, User):
             problems.append(Problem("user", "user", f"must be a User, got {user!r}"))
             continue
-        if user.id in seen:
-            problems.append(Problem(f"user {user.id!r}", "id", "appears more than once among the users", user.id))
-        seen.add(user.id)
-        problems += user_problems(index, user)
-        if not problems:  # after the first problem, only look for more
-            resolved[user.id] = resolve_indexed(index, user)
+        uid = user.id
+        if uid in resolved:
+            problems.append(Problem(f"user {uid!r}", "id", "appears more than once among the users", uid))
+        # The common case checked inline (this loop is hot); user_problems says what is wrong.
+        if not (user.groups <= group_ids and (not user.manual or all(g.team in team_ids for g in user.manual))):
+            problems += user_problems(index, user)
+        if problems:  # after the first problem, only look for more; keep the ids seen
+            resolved[uid] = _SEEN
+        else:
+            resolved[uid] = resolve_indexed(index, user)
     if problems:
         raise InvalidUser(*problems)
     return Resolutions._of(resolved)  # noqa: SLF001 -- this module's own class

@@ -69,6 +69,7 @@ class OrgIndex:
         "manual_edits",
         "saml",
         "saml_by_scim",
+        "saml_by_scim_sorted",
         "saml_memberships",
         "saml_replaced",
         "scim",
@@ -86,6 +87,7 @@ class OrgIndex:
     saml_memberships: tuple[Membership, ...]
     saml_replaced: tuple[Overridden, ...]
     saml_by_scim: tuple[tuple[OverriddenKey, Overridden], ...]
+    saml_by_scim_sorted: tuple[Overridden, ...]
     scim_memberships: tuple[Membership, ...]
     manual_edits: bool
 
@@ -99,6 +101,7 @@ class OrgIndex:
         self.saml_memberships = tuple(i.alone for i in self.saml)
         self.saml_replaced = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT][1] for i in self.saml)
         self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
+        self.saml_by_scim_sorted = tuple(o for _, o in self.saml_by_scim)  # self.saml is sorted by team
         self.scim_memberships = tuple(i.alone for i in self.scim)
         self.groups = {
             g.id: GroupEntry(

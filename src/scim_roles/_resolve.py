@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from ._errors import InvalidOrg, InvalidUser, Problem
 from ._index import MANUAL_REASONS, Input, OrgIndex, OverriddenKey, overridden_key
 from ._model import Grant, Org, User
@@ -102,8 +104,6 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
         ties: dict[str, list[Input]] = {}
     else:
         winners, overridden, ties = _baseline(index, user.groups)
-    if user.saml:
-        overridden += index.saml_by_scim
     if not ties and (locked or not user.manual):
         memberships = tuple([winners[t].alone for t in sorted(winners)])
     else:
@@ -114,9 +114,13 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
     if user.manual:
         cause = LOCKED if locked else SCIM_OVERRIDES_MANUAL
         overridden += [_manual_overridden(g, cause) for g in user.manual if locked or g.team in winners]
-    return _resolution(
-        user.id, memberships, _sorted(overridden) if overridden else (), locked=locked, deprovisioned=False
-    )
+    if not overridden:  # the common cases: nothing overridden, or the SAML defaults only (sorted once per org)
+        done = index.saml_by_scim_sorted if user.saml else ()
+    else:
+        if user.saml:
+            overridden += index.saml_by_scim
+        done = _sorted(overridden)
+    return _resolution(user.id, memberships, done, locked=locked, deprovisioned=False)
 
 
 def _baseline(
@@ -202,9 +206,8 @@ def _grant_team(grant: Grant) -> str:
 
 def _sorted(overridden: list[tuple[OverriddenKey, Overridden]]) -> tuple[Overridden, ...]:
     """The entries sorted by their keys, which are unique per input grant."""
-    overridden.sort(key=_first)
+    overridden.sort(key=_FIRST)
     return tuple([o for _, o in overridden])
 
 
-def _first(pair: tuple[OverriddenKey, Overridden]) -> OverriddenKey:
-    return pair[0]
+_FIRST = operator.itemgetter(0)
