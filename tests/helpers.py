@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scim_roles import IdpGroup, Org, Role, Team
 
 ENG, MKT, OPS, IT = "eng", "mkt", "ops", "it"
@@ -23,3 +25,9 @@ def article_org(*, manual_edits: bool = False, default_role: Role = Role.MEMBER)
         ],
         manual_edits=manual_edits,
     )
+
+
+def small_org(**changes: Any) -> Org:
+    """Teams a and b, defaults Member of a; ``changes`` override any field (valid or not)."""
+    fields: dict[str, Any] = {"teams": [Team("a"), Team("b")], "default_teams": ["a"], "default_role": Role.MEMBER}
+    return Org(**{**fields, **changes})

@@ -26,20 +26,17 @@ from scim_roles import (
     resolve_memberships,
 )
 
-from helpers import article_org
+from helpers import article_org, small_org
 
 M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
 T = [Team("a"), Team("b")]
+org = small_org
 A: Any = "a"  # wrongly typed values, passed on purpose
 
 
 def bad(value: object) -> Any:
     """A wrongly typed value, passed on purpose."""
     return value
-
-
-def org(**changes: Any) -> Org:
-    return Org(**{"teams": T, "default_teams": ["a"], "default_role": M, **changes})
 
 
 CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]]] = [

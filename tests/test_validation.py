@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any
 
 import attrs
 import pytest
@@ -23,16 +22,10 @@ from scim_roles import (
     resolve_memberships,
 )
 
-from helpers import ENG, MKT, article_org
+from helpers import ENG, MKT, article_org, small_org
 
 M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
-TEAMS = [Team("a"), Team("b")]
-
-
-def make_org(**changes: Any) -> Org:
-    fields: dict[str, Any] = {"teams": TEAMS, "default_teams": ["a"], "default_role": M}
-    fields.update(changes)
-    return Org(**fields)
+make_org = small_org
 
 
 def test_errors_are_value_errors_with_one_base() -> None:
