@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,45 @@ def test_run_exits_with_the_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest
         run()
     assert exit_info.value.code == 0
     assert "ok (4 teams" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`scim-roles explain ... | head` stops without a traceback when the reader goes away."""
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps([{"id": f"u{i}", "saml": True} for i in range(20_000)]), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scim_roles", "explain", ORG, str(users)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"User 'u0'")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 1
+    assert b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
+
+
+def test_run_handles_a_broken_pipe_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run() turns a broken pipe into exit 1 and points stdout at the null device (checked with fakes)."""
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:  # noqa: ARG002 -- the reader is gone
+            raise BrokenPipeError
+
+        def fileno(self) -> int:
+            return 99
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(sys, "argv", ["scim-roles", "demo"])
+    monkeypatch.setattr(sys, "stdout", Gone())
+    monkeypatch.setattr(os, "open", lambda *_: 42)
+    monkeypatch.setattr(os, "dup2", lambda a, b: calls.append((a, b)))
+    with pytest.raises(SystemExit) as exit_info:
+        run()
+    assert exit_info.value.code == 1
+    assert calls == [(42, 99)]
 
 
 def test_python_m_module_imports_the_command() -> None:

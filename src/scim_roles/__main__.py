@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+from ._cli import main, run
 
-from ._cli import main
+__all__ = ["main"]
 
-if __name__ == "__main__":  # pragma: no cover -- run as a script, tested through main()
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover -- run as a script, tested through a subprocess
+    run()
