@@ -204,3 +204,36 @@ def test_real_subprocess_python_m_and_console_script() -> None:
     )
     assert proc.returncode == 0
     assert "User 'gus': 1 membership, org admin" in proc.stdout
+
+
+def test_check_validates_users_against_the_org() -> None:
+    """With a valid org, check reports the users' problems against it (V5), with exit 1."""
+    code, out, err = cli("check", ORG, "-", stdin='[{"id": "x", "scim": true, "groups": ["okta-ghost"]}]')
+    assert (code, out) == (1, "")
+    assert err == "scim-roles: -: users[0].groups[0]: unknown IdP group 'okta-ghost'\n"
+
+
+def test_explain_output_exactly() -> None:
+    """Text: each user's explanation, a blank line between; JSON of nobody is an empty object."""
+    from scim_roles import resolve_memberships  # noqa: PLC0415
+    from scim_roles.io import load_org, load_users  # noqa: PLC0415
+
+    org = load_org(json.loads(Path(ORG).read_text()))
+    users = {u.id: u for u in load_users(json.loads(Path(USERS).read_text()), org)}
+    expected = "\n".join(resolve_memberships(org, users[u]).explain() + "\n" for u in ("ann", "cat"))
+    assert cli("explain", ORG, USERS, "--user", "ann", "--user", "cat") == (0, expected, "")
+    assert cli("explain", ORG, "-", "--json", stdin="[]") == (0, "{}\n", "")
+
+
+def test_without_the_io_extra_documents_cannot_be_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without cattrs, commands that read documents say which extra to install, and exit 2; demo still works."""
+    import scim_roles  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "scim_roles.io", None)  # what a missing dependency looks like to import
+    monkeypatch.delattr(scim_roles, "io", raising=False)
+    assert cli("check", ORG) == (
+        2,
+        "",
+        "scim-roles: reading documents needs the io extra: pip install 'scim-roles[io]'\n",
+    )
+    assert cli("demo")[0] == 0

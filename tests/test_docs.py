@@ -44,11 +44,16 @@ def test_console_example(
     """The command exits as shown (0 unless said) and prints exactly what is shown, when something is."""
     del page  # in the test id only
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps help to the terminal's width
     argv = shlex.split(command)
     assert argv[0] == "scim-roles"
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
-    exit_code = main(argv[1:], stdout=out)
+    monkeypatch.setattr(sys, "stdout", out)  # argparse prints help to sys.stdout
+    try:
+        exit_code = main(argv[1:], stdout=out)
+    except SystemExit as exit_:  # --help
+        exit_code = int(exit_.code or 0)
     assert exit_code == (0 if code is None else code) or (code is None and not expected)
     if expected:
         assert out.getvalue() + err.getvalue() == expected

@@ -379,7 +379,7 @@ def _unique_users(users: Iterable[User]) -> list[User]:
     problems = [Problem("user", "user", f"must be a User, got {u!r}") for u in listed if not isinstance(u, User)]
     if problems:
         raise InvalidUser(*problems)
-    checked = cast("list[User]", listed)
+    checked = cast(list[User], listed)
     seen: set[str] = set()
     repeated: dict[str, None] = {}
     for user in checked:

@@ -147,7 +147,7 @@ def _toml() -> Any:
 def _io() -> Any:
     try:
         from . import io  # noqa: PLC0415 -- needs the io extra
-    except ImportError as err:  # pragma: no cover -- only without the extra
+    except ImportError as err:  # only without the extra
         raise _Fail(["reading documents needs the io extra: pip install 'scim-roles[io]'"], USAGE_ERROR) from err
     return io
 
@@ -253,8 +253,8 @@ def _print_preview(result: Preview, out: IO[str], *, as_json: bool) -> None:
 
 def _rows(res: Resolution) -> list[tuple[str, str, str, str]]:
     rows = [(res.user_id, m.team, m.role.label, "; ".join(r.describe() for r in m.reasons)) for m in res.memberships]
-    if not rows:
-        rows.append((res.user_id, "-", "-", "deprovisioned: no access" if res.deprovisioned else "no access"))
+    if not rows:  # only a deprovisioned user has no membership: every live source grants something
+        rows.append((res.user_id, "-", "-", "deprovisioned: no access"))
     for o in res.overridden:
         cause = o.cause.value.replace("_", " ")
         rows.append(("", o.team, f"({o.reason.role.label})", f"overridden ({cause}): {o.reason.describe()}"))

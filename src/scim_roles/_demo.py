@@ -6,10 +6,10 @@ from ._model import Grant, IdpGroup, Org, Team, User, invite
 from ._roles import Role
 
 
-def demo_org(*, manual_edits: bool = False) -> Org:
-    """An example org: four teams, defaults on Engineering, four IdP groups."""
+def demo_org(*, manual_edits: bool) -> Org:
+    """An example org: four teams, defaults on eng, five IdP groups."""
     return Org(
-        teams=[Team("eng", "Engineering"), Team("mkt", "Marketing"), Team("ops", "Operations"), Team("it", "IT")],
+        teams=[Team("eng"), Team("mkt"), Team("ops"), Team("it")],
         default_teams=["eng"],
         default_role=Role.MEMBER,
         groups=[
@@ -17,6 +17,7 @@ def demo_org(*, manual_edits: bool = False) -> Org:
             IdpGroup("okta-marketing", teams=["mkt"]),
             IdpGroup("okta-everyone"),
             IdpGroup("okta-it-admins", teams=["it"], role=Role.ORG_ADMIN),
+            IdpGroup("okta-newsletter", teams=["mkt"], role=Role.MEMBER),
         ],
         manual_edits=manual_edits,
     )
@@ -33,4 +34,5 @@ def demo_users() -> tuple[User, ...]:
         User("fay", saml=True, scim=True, groups=["okta-marketing"], manual=[Grant("ops", Role.TEAM_ADMIN)]),
         User("gus", scim=True, groups=["okta-it-admins"]),
         User("hal", saml=True, scim=True, groups=["okta-eng-leads"], deprovisioned=True),
+        User("isaac", scim=True, groups=["okta-marketing", "okta-newsletter"]),
     )

@@ -44,28 +44,28 @@ def _id_set(value: Iterable[str]) -> frozenset[str]:
             return frozenset(items)
         except TypeError:  # unhashable items: reported by the owner's check
             pass
-    return cast("frozenset[str]", items)
+    return cast(frozenset[str], items)
 
 
 def _grant_set(value: Iterable[Grant]) -> frozenset[Grant]:
     items = _as_tuple(value)
     if _is_tuple_of(items, Grant):
-        return frozenset(cast("tuple[Grant, ...]", items))
-    return cast("frozenset[Grant]", items)
+        return frozenset(cast(tuple[Grant, ...], items))
+    return cast(frozenset[Grant], items)
 
 
 def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
     items = _as_tuple(value)
     if _is_tuple_of(items, Team):
-        return tuple(sorted(cast("tuple[Team, ...]", items), key=_by_id))
-    return cast("tuple[Team, ...]", items)
+        return tuple(sorted(cast(tuple[Team, ...], items), key=_by_id))
+    return cast(tuple[Team, ...], items)
 
 
 def _group_tuple(value: Iterable[IdpGroup]) -> tuple[IdpGroup, ...]:
     items = _as_tuple(value)
     if _is_tuple_of(items, IdpGroup):
-        return tuple(sorted(cast("tuple[IdpGroup, ...]", items), key=_by_id))
-    return cast("tuple[IdpGroup, ...]", items)
+        return tuple(sorted(cast(tuple[IdpGroup, ...], items), key=_by_id))
+    return cast(tuple[IdpGroup, ...], items)
 
 
 def _by_id(item: Team | IdpGroup) -> str:

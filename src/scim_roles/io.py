@@ -120,7 +120,7 @@ def _strict_list(type_: Any, converter: cattrs.Converter) -> Callable[[object, A
         if not isinstance(value, (list, tuple)):
             msg = f"expected a list, got {value!r}"
             raise _BadValue(msg)
-        return cast("list[Any]", structure_items(value, type_))
+        return cast(list[Any], structure_items(value, type_))
 
     return hook
 
