@@ -274,3 +274,34 @@ def test_r13_every_input_grant_is_accounted_for_once() -> None:
         key=repr,
     )
     assert {o.cause for o in res.overridden} == {Cause.SCIM_OVERRIDES_SAML, Cause.LOWER_ROLE}
+
+
+def test_explain_reads_well_for_admins_and_the_deprovisioned() -> None:
+    """explain() counts memberships (plural), says org admin, lists reasons and overrides, and says deprovisioned."""
+    org = article_org(manual_edits=True)
+    admin = User("root", scim=True, groups=["it-admins", "marketing", "ops-blank-role"], manual=[Grant(OPS, TA)])
+    assert resolve_memberships(org, admin).explain().splitlines() == [
+        "User 'root': 3 memberships, org admin",
+        "  it: Org Admin",
+        "    because IdP group 'it-admins' (Org Admin)",
+        "  mkt: Member",
+        "    because IdP group 'marketing' (Member)",
+        "    because IdP group 'ops-blank-role' (Member)",
+        "  ops: Member",
+        "    because IdP group 'ops-blank-role' (Member)",
+        "Overridden:",
+        "  ops: manual grant (Team Admin)",
+        "    SCIM grants this team; on a conflict SCIM wins",
+    ]
+    gone = User("gone", scim=True, deprovisioned=True)
+    assert resolve_memberships(org, gone).explain().splitlines() == [
+        "User 'gone': 0 memberships, deprovisioned (no access)",
+        "Overridden:",
+        "  eng: SCIM defaults for a user in no IdP group (Member)",
+        "    the user was deprovisioned by the IdP",
+    ]
+    assert resolve_memberships(org, User("u", manual=[Grant(OPS, M)], saml=True)).explain().splitlines()[-1] == (
+        "    manual grants replace the SAML defaults"
+    )
+    lower = resolve_memberships(org, User("u", scim=True, groups=["leads", "everyone"]))
+    assert lower.explain().splitlines()[-1] == "    another IdP group grants a higher role on this team"
