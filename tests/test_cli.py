@@ -213,6 +213,12 @@ def test_check_validates_users_against_the_org() -> None:
     assert err == "scim-roles: -: users[0].groups[0]: unknown IdP group 'okta-ghost'\n"
 
 
+def test_explain_checks_users_against_the_org() -> None:
+    """explain refuses a users document that names groups the org does not sync, with paths."""
+    code, out, err = cli("explain", ORG, "-", stdin='[{"id": "x", "scim": true, "groups": ["okta-ghost"]}]')
+    assert (code, out, err) == (1, "", "scim-roles: -: users[0].groups[0]: unknown IdP group 'okta-ghost'\n")
+
+
 def test_explain_output_exactly() -> None:
     """Text: each user's explanation, a blank line between; JSON of nobody is an empty object."""
     from scim_roles import resolve_memberships  # noqa: PLC0415

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from scim_roles import InvalidOrg, InvalidUser, Org, User, resolve_memberships
+from scim_roles import InvalidOrg, InvalidUser, Org, Problem, User, resolve_memberships
 from scim_roles.io import dump_org, dump_resolution, dump_user, dump_users, load_org, load_user, load_users
 from scim_roles.strategies import orgs, worlds
 
@@ -80,6 +80,17 @@ def test_bad_org_document_reports_every_problem_with_its_path() -> None:
         "default_teams[1]: unknown team 'sales'",
         "default_teams[2]: team 'eng' appears more than once",
     ]
+    assert {p.field for p in err.value.problems} == {""}  # a document problem's path says it all
+    assert [p.id for p in err.value.problems] == [None] * 4 + [
+        "rol",
+        "manual_edit",
+        "eng",
+        None,
+        "g",
+        "mktg",
+        "sales",
+        "eng",
+    ]
 
 
 def test_bad_org_documents_of_other_shapes() -> None:
@@ -133,15 +144,23 @@ def test_bad_users_document_reports_every_problem_with_its_path() -> None:
         "users[6].manual[1]: team 'eng' appears more than once",
         "users[6].manual: more than one grant on team 'eng' (at most one per team)",
     ]
+    assert {p.field for p in err.value.problems} == {""}
+    assert [p.id for p in err.value.problems] == [
+        *(None, "zz", "a", None, None, None, "mktg", "r", "s", "eng", "t"),
+    ]
 
 
 def test_users_document_shapes() -> None:
     """A list, or a table with the single key 'users' (TOML's [[users]]); nothing else."""
     assert load_users({"users": [{"id": "a", "saml": True}]}) == (User("a", saml=True),)
-    with pytest.raises(InvalidUser, match="document: expected a list of users, or a table with one key, 'users'"):
+    with pytest.raises(InvalidUser) as err:
         load_users({"people": []})
-    with pytest.raises(InvalidUser, match="users: expected a list of users, got 'a'"):
+    assert err.value.problems == (
+        Problem("document", "", "expected a list of users, or a table with one key, 'users'"),
+    )
+    with pytest.raises(InvalidUser) as err:
         load_users({"users": "a"})
+    assert err.value.problems == (Problem("users", "", "expected a list of users, got 'a'"),)
     with pytest.raises(InvalidUser, match=r"user\.id: required key missing"):
         load_user({"saml": True})
 

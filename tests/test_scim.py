@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from scim_roles import Change, Grant, InvalidUser, Role, User, diff, resolve_memberships
+from scim_roles import Change, Grant, InvalidUser, Problem, Role, User, diff, resolve_memberships
 from scim_roles.scim import Directory, Outcome, ScimError, ScimRequest, apply_request
 
 from helpers import ENG, IT, MKT, OPS, article_org
@@ -164,6 +164,7 @@ def test_put_users_and_groups() -> None:
     out = send(d, "PUT", "/Users/A", {"userName": "a", "name": {"givenName": "A"}, "active": True})
     assert (out.status, out.changes) == (200, ())
     out = send(d, "PUT", "/Groups/leads", {"displayName": "leads", "members": [{"value": "b"}]})
+    assert out.status == 200
     assert out.changes == (Change("a", ENG, TA, M), Change("b", ENG, M, TA))
     assert out.directory.members("leads") == {"b"}
     out = send(d, "PUT", "/Groups/leads", {"displayName": "leads"})
@@ -208,6 +209,12 @@ def test_patch_group_member_variants() -> None:
     assert out.changes == ()
     out = send(d, "POST", "/Groups", {"displayName": "new", "members": None})
     assert out.directory.members("new") == frozenset()
+    out = send(d, "POST", "/Groups", {"displayName": "new", "members": [{"value": "C"}]})
+    assert (out.status, out.directory.members("new"), out.directory.users["c"].groups) == (
+        201,
+        frozenset({"c"}),
+        frozenset({"new"}),
+    )
 
 
 REFUSALS: list[tuple[str, str, dict[str, Any] | None, int, str | None, str]] = [
@@ -593,8 +600,12 @@ def test_scim_error_body_and_pickling() -> None:
 
 def test_directory_validates_and_indexes() -> None:
     """User ids may not differ only in case; users must be valid for the org; the members index is built."""
-    with pytest.raises(InvalidUser, match="differs from 'ann' only in letter case"):
-        Directory(article_org(), [User("ann", saml=True), User("ANN", saml=True)])
+    with pytest.raises(InvalidUser) as err:
+        Directory(article_org(), [User("ann", saml=True), User("ANN", saml=True), User("x", scim=True, groups=["zz"])])
+    assert err.value.problems == (
+        Problem("user 'ANN'", "id", "differs from 'ann' only in letter case", "ANN"),
+        Problem("user 'x'", "groups", "IdP group 'zz' is not synced to the org", "x"),
+    )
     with pytest.raises(InvalidUser, match="IdP group 'ghost' is not synced"):
         Directory(article_org(), [User("ann", scim=True, groups=["ghost"])])
     d = Directory(

@@ -51,7 +51,7 @@ def test_errors_keep_their_problems_and_pickle() -> None:
 
 def test_error_needs_a_problem() -> None:
     """An error without any problem is a programming mistake, refused with TypeError."""
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^an error needs at least one problem$"):
         ScimRolesError()
 
 

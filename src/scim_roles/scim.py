@@ -402,7 +402,7 @@ def _groups(work: _Work, method: str, gid: str | None, request: ScimRequest) -> 
         raise ScimError(501, None, f"{method} is not supported on /Groups/{{id}}")
     body = _body(request)
     if method == "PUT":
-        _set_members(work, gid, _member_ids(work, body.get("members", [])))
+        _set_members(work, gid, _member_ids(work, body.get("members")))
         return 200
     for kind, path, value in _operations(body):
         _patch_group(work, gid, kind, path, value)
@@ -418,7 +418,7 @@ def _create_group(work: _Work, body: Mapping[str, Any], new_id: str | None) -> i
         raise ScimError(400, "invalidValue", "the group id must be a non-empty string")
     if gid in index_of(work.org).group_ids:
         raise ScimError(409, "uniqueness", f"an IdP group {gid!r} is already synced", subject=f"group {gid!r}")
-    members = _member_ids(work, body.get("members", []))
+    members = _member_ids(work, body.get("members"))
     work.org = attrs.evolve(work.org, groups=[*work.org.groups, IdpGroup(gid)])  # blank mapping: R2 applies
     _set_members(work, gid, members)
     return 201
