@@ -47,6 +47,17 @@ def test_resolve_all_equals_resolving_one_by_one(world: tuple[Org, tuple[User, .
     assert result == {u.id: resolve_memberships(org, u) for u in all_users}
 
 
+def test_resolve_all_accepts_subclasses_of_user() -> None:
+    """A host's own subclass of User is a User."""
+
+    @attrs.frozen
+    class HostUser(User):
+        pass
+
+    org = article_org()
+    assert resolve_all(org, [HostUser("h", saml=True)])["h"] == resolve_memberships(org, User("h", saml=True))
+
+
 def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
     """Repeated ids, non-users and invalid users are all reported in one InvalidUser."""
     org = article_org()
@@ -70,7 +81,7 @@ def test_resolutions_is_a_frozen_hashable_picklable_mapping() -> None:
     result = resolve_all(org, [User("a", saml=True), User("b", scim=True, groups=["leads"])])
     again = pickle.loads(pickle.dumps(result))  # noqa: S301 -- our own data
     assert again == result
-    assert hash(again) == hash(result)
+    assert hash(again) == hash(result) == hash(frozenset(result.items()))
     assert len(result) == 2
     assert result != Resolutions()
     assert result != {"a": result["a"]}

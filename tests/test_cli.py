@@ -112,6 +112,7 @@ def test_preview_text_json_and_strict() -> None:
 
 def test_bad_files_are_reported_in_one_line(tmp_path: Path) -> None:
     """Unsupported types are usage errors (2); unreadable or malformed files are invalid input (1)."""
+    assert cli("check", "org")[2] == "scim-roles: org: unsupported file type '(none)'; use .json or .toml\n"
     assert cli("check", "org.yaml") == (
         2,
         "",
@@ -173,15 +174,20 @@ def test_run_handles_a_broken_pipe_in_process(monkeypatch: pytest.MonkeyPatch) -
         def fileno(self) -> int:
             return 99
 
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[object, ...]] = []
+
+    def fake_open(path: str, flags: int) -> int:
+        calls.append((path, flags))
+        return 42
+
     monkeypatch.setattr(sys, "argv", ["scim-roles", "demo"])
     monkeypatch.setattr(sys, "stdout", Gone())
-    monkeypatch.setattr(os, "open", lambda *_: 42)
+    monkeypatch.setattr(os, "open", fake_open)
     monkeypatch.setattr(os, "dup2", lambda a, b: calls.append((a, b)))
     with pytest.raises(SystemExit) as exit_info:
         run()
     assert exit_info.value.code == 1
-    assert calls == [(42, 99)]
+    assert calls == [(os.devnull, os.O_WRONLY), (42, 99)]
 
 
 def test_python_m_module_imports_the_command() -> None:

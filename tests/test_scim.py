@@ -203,6 +203,8 @@ def test_patch_group_member_variants() -> None:
     assert out.directory.members("leads") == {"a", "b", "c"}
     out = send(d, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "A"}]}))
     assert (out.changes, out.directory) == ((), d)  # already a member: nothing to do
+    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": "members", "value": {"value": "a"}}))
+    assert out.directory.members("leads") == {"b"}  # a single member object, not in a list
     out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": "members", "value": [{"value": "c"}]}))
     assert (out.changes, out.directory) == ((), d)  # not a member: nothing to do
     out = send(d, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "externalId", "value": "x"}))
@@ -444,6 +446,14 @@ REFUSALS: list[tuple[str, str, dict[str, Any] | None, int, str | None, str]] = [
         "POST",
         "/Groups",
         {"displayName": "n", "members": [3]},
+        400,
+        "invalidValue",
+        "request: status 400: a member needs a string 'value', got 3",
+    ),
+    (
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "remove", "path": "members", "value": [3]}),
         400,
         "invalidValue",
         "request: status 400: a member needs a string 'value', got 3",
