@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import scim_roles._bulk
 from scim_roles import (
     Change,
+    Finding,
     FindingKind,
     Grant,
     IdpGroup,
@@ -236,10 +237,17 @@ def test_preview_team_removed_drops_manual_grants_on_it() -> None:
     after = attrs.evolve(
         org, teams=[t for t in org.teams if t.id != OPS], groups=[g for g in org.groups if OPS not in g.teams]
     )
-    crowd = [User("only-ops", manual=[Grant(OPS, TA)]), User("both", manual=[Grant(OPS, M), Grant(MKT, M)])]
+    crowd = [
+        User("only-ops", manual=[Grant(OPS, TA)]),
+        User("both", manual=[Grant(OPS, M), Grant(MKT, M)]),
+        User("mkt-only", manual=[Grant(MKT, M)]),
+    ]
     result = preview(org, after, crowd, max_share=1)
     assert result.changes == (Change("both", OPS, M, None), Change("only-ops", OPS, TA, None))
-    assert [(f.kind, f.user_id) for f in result.findings] == [(FindingKind.LOSES_ALL_TEAMS, "only-ops")]
+    assert result.findings == (
+        Finding(FindingKind.LOSES_ALL_TEAMS, "user 'only-ops' would be left in no team", user_id="only-ops"),
+    )
+    assert result.resolved == 2  # the user with no grant on the deleted team is not resolved
 
 
 def test_preview_accepts_users_already_in_an_added_group() -> None:

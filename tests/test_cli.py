@@ -110,6 +110,16 @@ def test_preview_text_json_and_strict() -> None:
     )
 
 
+def test_preview_json_shows_removals_as_null(tmp_path: Path) -> None:
+    """A membership the change removes has "after": null."""
+    org = json.loads(Path(ORG).read_text())
+    org["groups"] = [g for g in org["groups"] if g["id"] != "okta-marketing"]
+    after = tmp_path / "after.json"
+    after.write_text(json.dumps(org), encoding="utf-8")
+    data = json.loads(cli("preview", ORG, str(after), USERS, "--json", "--max-share", "1")[1])
+    assert {"user": "eve", "team": "mkt", "before": "member", "after": None} in data["changes"]
+
+
 def test_bad_files_are_reported_in_one_line(tmp_path: Path) -> None:
     """Unsupported types are usage errors (2); unreadable or malformed files are invalid input (1)."""
     assert cli("check", "org")[2] == "scim-roles: org: unsupported file type '(none)'; use .json or .toml\n"

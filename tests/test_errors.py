@@ -126,6 +126,25 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         ],
     ),
     (
+        "user flags",
+        lambda: User("u", saml=bad(1), scim=True, groups=bad(3), manual=bad(None)),
+        InvalidUser,
+        [
+            Problem("user 'u'", "saml", "must be True or False, got 1", "u"),
+            Problem("user 'u'", "groups", "must be a collection of group ids, got 3", "u"),
+            Problem("user 'u'", "manual", "must be a collection of Grant, got None", "u"),
+        ],
+    ),
+    (
+        "group teams and role",
+        lambda: IdpGroup("g", bad(3), bad("x")),
+        InvalidOrg,
+        [
+            Problem("group 'g'", "teams", "must be a collection of team ids, got 3", "g"),
+            Problem("group 'g'", "role", "must be a Role, got 'x'", "g"),
+        ],
+    ),
+    (
         "user sources",
         lambda: User("u", groups=["g"], deprovisioned=True, manual=[Grant("a", M), Grant("a", TA)]),
         InvalidUser,

@@ -106,6 +106,15 @@ def test_bad_org_documents_of_other_shapes() -> None:
         "default_teams: must name at least one team",
         "default_role: must be member or team_admin, got org_admin",
     ]
+    assert {p.field for p in err.value.problems} == {""}
+    with pytest.raises(InvalidOrg) as err:
+        load_org(
+            {"teams": [{"id": "a", "nme": "A", "colour": "red"}], "default_teams": ["a"], "default_role": "member"}
+        )
+    assert problems(err) == [
+        "teams[0].colour: unknown key (known: id, name)",
+        "teams[0].nme: unknown key (known: id, name)",
+    ]
     with pytest.raises(InvalidOrg) as err:
         load_org({})
     assert problems(err) == [
@@ -163,6 +172,10 @@ def test_users_document_shapes() -> None:
     assert err.value.problems == (Problem("users", "", "expected a list of users, got 'a'"),)
     with pytest.raises(InvalidUser, match=r"user\.id: required key missing"):
         load_user({"saml": True})
+    org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
+    with pytest.raises(InvalidUser) as err:
+        load_user({"id": "x", "scim": True, "groups": ["okta-ghost"]}, org)
+    assert problems(err) == ["user.groups[0]: unknown IdP group 'okta-ghost'"]
 
 
 def test_dump_resolution_is_plain_lower_case_data() -> None:
