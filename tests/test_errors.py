@@ -136,6 +136,15 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         ],
     ),
     (
+        "group with a bad id",
+        lambda: IdpGroup(bad(5), bad("x")),
+        InvalidOrg,
+        [
+            Problem("group", "id", "must be a non-empty string, got 5"),
+            Problem("group", "teams", "must be a collection of team ids, got 'x'"),
+        ],
+    ),
+    (
         "group teams and role",
         lambda: IdpGroup("g", bad(3), bad("x")),
         InvalidOrg,

@@ -93,6 +93,40 @@ def test_bad_org_document_reports_every_problem_with_its_path() -> None:
     ]
 
 
+def test_reference_problems_alone_are_reported_with_paths() -> None:
+    """A well-shaped document whose only problems are references and rules still gets paths, not model errors."""
+    doc = {"teams": [{"id": "eng"}, {"id": "eng"}], "default_teams": ["eng"], "default_role": "member", "Xtra": 1}
+    with pytest.raises(InvalidOrg) as err:
+        load_org(doc)
+    assert problems(err) == [
+        "Xtra: unknown key (known: default_role, default_teams, groups, manual_edits, teams)",
+        "teams[1].id: team id 'eng' appears more than once",
+    ]
+    del doc["Xtra"]
+    with pytest.raises(InvalidOrg) as err:
+        load_org(doc)
+    assert problems(err) == ["teams[1].id: team id 'eng' appears more than once"]
+
+
+def test_dump_org_omits_blanks() -> None:
+    """A dumped org omits empty names and blank group fields, and lists ids sorted."""
+    org = load_org(
+        {
+            "teams": [{"id": "mkt"}, {"id": "eng", "name": "Engineering"}],
+            "default_teams": ["mkt", "eng"],
+            "default_role": "team_admin",
+            "groups": [{"id": "g2", "teams": ["mkt", "eng"]}, {"id": "g1", "role": "org_admin"}],
+        }
+    )
+    assert dump_org(org) == {
+        "teams": [{"id": "eng", "name": "Engineering"}, {"id": "mkt"}],
+        "default_teams": ["eng", "mkt"],
+        "default_role": "team_admin",
+        "groups": [{"id": "g1", "role": "org_admin"}, {"id": "g2", "teams": ["eng", "mkt"]}],
+        "manual_edits": False,
+    }
+
+
 def test_bad_org_documents_of_other_shapes() -> None:
     """Not a table, missing keys, an empty default, an org-admin default, wrong scalar types."""
     with pytest.raises(InvalidOrg) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,7 +71,13 @@ def test_pmap_basics() -> None:
     assert pickle.loads(pickle.dumps(m)) == m  # noqa: S301 -- our own data
     assert len(m.items()) == 2
     assert sorted(m) == ["a", "b"]
-    clashes = PMap((Clash(i), i) for i in range(4))
+    with pytest.raises(KeyError, match="'zz'"):
+        m["zz"]
+    clashes: PMap[object, object] = PMap((Clash(i), i) for i in range(4))
+    fewer = clashes.delete(Clash(1))
+    neighbour = 42 + 32  # the same first slot as Clash's hash, a different hash: the leaf must split
+    assert fewer.set(neighbour, "n")[neighbour] == "n"
+    assert fewer.set(neighbour, "n")[Clash(2)] == 2
     assert clashes[Clash(2)] == 2
     assert Clash(9) not in clashes
     assert clashes.delete(Clash(9)) is clashes

@@ -221,6 +221,30 @@ def test_patch_group_member_variants() -> None:
 
 REFUSALS: list[tuple[str, str, dict[str, Any] | None, int, str | None, str]] = [
     (
+        "PATCH",
+        "/Users/a",
+        patch({"op": "add", "path": "password.value", "value": "x"}),
+        400,
+        "invalidValue",
+        "request: status 400: password sync is not supported; passwords stay with the IdP",
+    ),
+    (
+        "PATCH",
+        "/Users/a",
+        patch({"op": "add", "path": 'password[type eq "x"]', "value": "x"}),
+        400,
+        "invalidValue",
+        "request: status 400: password sync is not supported; passwords stay with the IdP",
+    ),
+    (
+        "POST",
+        "/Groups",
+        {"displayName": "n", "members": [{"value": "nobody"}, {"value": "ghost"}]},
+        404,
+        None,
+        "request: status 404: no such users: 'nobody', 'ghost'",
+    ),
+    (
         "POST",
         "/Users",
         {"userName": "z", "password": "hunter2"},
