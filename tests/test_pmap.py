@@ -80,6 +80,8 @@ def test_pmap_basics() -> None:
     assert fewer.set(neighbour, "n")[Clash(2)] == 2
     assert clashes[Clash(2)] == 2
     assert Clash(9) not in clashes
+    with pytest.raises(KeyError, match=r"Clash\(9\)"):
+        clashes[Clash(9)]  # its leaf is there; the key is not
     assert clashes.delete(Clash(9)) is clashes
     assert len(clashes.delete(Clash(1)).delete(Clash(0)).delete(Clash(2)).delete(Clash(3))) == 0
 
