@@ -224,7 +224,10 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         "preview users",
         lambda: preview(article_org(), article_org(), [A, User("x", saml=True), User("x", saml=True)]),
         InvalidUser,
-        [Problem("user", "user", "must be a User, got 'a'")],
+        [
+            Problem("user", "user", "must be a User, got 'a'"),
+            Problem("user 'x'", "id", "appears more than once among the users", "x"),
+        ],
     ),
     (
         "preview ids",

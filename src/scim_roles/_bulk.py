@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
 from ._errors import InvalidUser, Problem, ScimRolesError
 from ._index import OrgIndex
 from ._model import Org, User
-from ._resolve import index_of, resolve_indexed, user_problems
+from ._resolve import index_of, not_a_user, resolve_indexed, user_problems
 from ._result import Resolution
 from ._roles import Role
 
@@ -98,11 +98,11 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
     group_ids, team_ids = index.group_ids, index.team_ids
     for user in users:
         if type(user) is not User and not isinstance(user, User):
-            problems.append(Problem("user", "user", f"must be a User, got {user!r}"))
+            problems.append(not_a_user(user))
             continue
         uid = user.id
         if uid in resolved:
-            problems.append(Problem(f"user {uid!r}", "id", "appears more than once among the users", uid))
+            problems.append(_repeated(uid))
         # The common case checked inline (this loop is hot); user_problems says what is wrong.
         if not (user.groups <= group_ids and (not user.manual or all(g.team in team_ids for g in user.manual))):
             problems += user_problems(index, user)
@@ -295,8 +295,7 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
     share: object = max_share
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise InvalidArgument(Problem("preview", "max_share", f"must be a number from 0 to 1, got {max_share!r}"))
-    users = _unique_users(users)
-    _check_all(user_problems(old, user, new) for user in users)
+    users = _checked_users(users, lambda user: user_problems(old, user, new))
     everyone = before.default_teams != after.default_teams or (
         before.default_role is not after.default_role or before.manual_edits is not after.manual_edits
     )
@@ -374,26 +373,24 @@ def _resolve_within(index: OrgIndex, user: User) -> Resolution:
     return resolve_indexed(index, attrs.evolve(user, groups=groups, manual=manual))
 
 
-def _unique_users(users: Iterable[User]) -> list[User]:
-    listed: list[object] = list(users)
-    problems = [Problem("user", "user", f"must be a User, got {u!r}") for u in listed if not isinstance(u, User)]
-    if problems:
-        raise InvalidUser(*problems)
-    checked = cast(list[User], listed)
+def _repeated(uid: str) -> Problem:
+    return Problem(f"user {uid!r}", "id", "appears more than once among the users", uid)
+
+
+def _checked_users(users: Iterable[User], problems_of: Callable[[User], list[Problem]]) -> list[User]:
+    """The users, once every one is checked; every problem of every user at once."""
+    listed: list[User] = []
+    problems: list[Problem] = []
     seen: set[str] = set()
-    repeated: dict[str, None] = {}
-    for user in checked:
+    for user in users:
+        if not isinstance(user, User):
+            problems.append(not_a_user(user))
+            continue
         if user.id in seen:
-            repeated[user.id] = None
+            problems.append(_repeated(user.id))
         seen.add(user.id)
-    if repeated:
-        raise InvalidUser(
-            *(Problem(f"user {uid!r}", "id", "appears more than once among the users", uid) for uid in repeated)
-        )
-    return checked
-
-
-def _check_all(per_user: Iterable[list[Problem]]) -> None:
-    problems = [p for user_problems in per_user for p in user_problems]
+        problems += problems_of(user)
+        listed.append(user)
     if problems:
         raise InvalidUser(*problems)
+    return listed

@@ -45,11 +45,16 @@ def resolve_memberships(org: Org, user: User) -> Resolution:
     """
     index = index_of(org)
     if not isinstance(user, User):
-        raise InvalidUser(Problem("user", "user", f"must be a User, got {user!r}"))
+        raise InvalidUser(not_a_user(user))
     problems = user_problems(index, user)
     if problems:
         raise InvalidUser(*problems)
     return resolve_indexed(index, user)
+
+
+def not_a_user(value: object) -> Problem:
+    """The problem of a value given where a User belongs."""
+    return Problem("user", "user", f"must be a User, got {value!r}")
 
 
 def index_of(org: Org) -> OrgIndex:
