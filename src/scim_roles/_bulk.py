@@ -306,7 +306,7 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
     )
     removed_teams = old.teams.keys() - new.teams.keys()
     changes: list[Change] = []
-    per_user: list[tuple[Resolution, Resolution]] = []
+    per_user: list[tuple[Resolution, Resolution, tuple[Change, ...]]] = []
     for user in users:
         if not (
             everyone
@@ -314,9 +314,10 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
             or (removed_teams and any(g.team in removed_teams for g in user.manual))
         ):
             continue
-        pair = (_resolve_within(old, user), _resolve_within(new, user))
-        per_user.append(pair)
-        changes += diff(*pair)
+        res_before, res_after = _resolve_within(old, user), _resolve_within(new, user)
+        user_changes = diff(res_before, res_after)
+        per_user.append((res_before, res_after, user_changes))
+        changes += user_changes
     changes.sort(key=lambda c: (c.user_id, c.team))
     return Preview(
         changes=tuple(changes),
@@ -328,7 +329,7 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
 
 
 def _findings(
-    per_user: list[tuple[Resolution, Resolution]],
+    per_user: list[tuple[Resolution, Resolution, tuple[Change, ...]]],
     users: list[User],
     new: OrgIndex,
     max_share: float,
@@ -336,7 +337,7 @@ def _findings(
     findings: list[Finding] = []
     losers = 0
     admins_lost = False
-    for res_before, res_after in sorted(per_user, key=lambda pair: pair[0].user_id):
+    for res_before, res_after, user_changes in sorted(per_user, key=lambda entry: entry[0].user_id):
         uid = res_before.user_id
         if res_before.memberships and not res_after.memberships:
             findings.append(Finding(FindingKind.LOSES_ALL_TEAMS, f"user {uid!r} would be left in no team", user_id=uid))
@@ -345,7 +346,7 @@ def _findings(
             findings.append(
                 Finding(FindingKind.LOSES_ORG_ADMIN, f"user {uid!r} would no longer be an org admin", user_id=uid)
             )
-        if any(c.is_loss for c in diff(res_before, res_after)):
+        if any(c.is_loss for c in user_changes):
             losers += 1
     if admins_lost and not any(_resolve_within(new, u).is_org_admin for u in users):
         findings.append(Finding(FindingKind.NO_ORG_ADMIN, "no user would be an org admin"))
