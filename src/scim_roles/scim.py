@@ -28,11 +28,12 @@ from typing import Any
 
 import attrs
 
-from ._bulk import Change
+from ._bulk import Change, diff
 from ._errors import InvalidUser, Problem, ScimRolesError
 from ._model import IdpGroup, Org, User
 from ._pmap import PMap
 from ._resolve import index_of, resolve_indexed, user_problems
+from ._result import Resolution
 
 __all__ = ["Directory", "Outcome", "ScimError", "ScimRequest", "apply_request"]
 
@@ -232,14 +233,8 @@ class _Work:
         changes: list[Change] = []
         for uid in sorted(self.touched):
             before = self.old.users.get(uid)
-            after = self.users[uid]
-            old_res = resolve_indexed(old_index, before).roles if before is not None else {}
-            new_res = resolve_indexed(new_index, after)
-            changes += [
-                Change(uid, team, old_res.get(team), new_res.roles.get(team))
-                for team in sorted(old_res.keys() | new_res.roles.keys())
-                if old_res.get(team) is not new_res.roles.get(team)
-            ]
+            old_res = resolve_indexed(old_index, before) if before is not None else Resolution(uid, ())
+            changes += diff(old_res, resolve_indexed(new_index, self.users[uid]))
         return Outcome(new, tuple(changes), status)
 
 
