@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypeVar
 
 import attrs
@@ -236,3 +237,22 @@ def test_r12_results_do_not_depend_on_hash_seeds() -> None:
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1]
     assert "Org Admin" in outputs[0]
+
+
+def test_r12_results_and_errors_do_not_depend_on_hash_seeds() -> None:
+    """Every public entry point, refusals included, prints the same bytes under different hash seeds.
+
+    tests/seed_probe.py builds sets and hash maps large enough that their
+    iteration order differs between seeds, so any output that follows that
+    order (a problem list, a change list, an explanation) shows up here.
+    """
+    probe = Path(__file__).with_name("seed_probe.py")
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, check=True, env=env)
+        outputs.add(proc.stdout)
+    assert len(outputs) == 1
+    (output,) = outputs
+    assert "differs from 'C0' only in letter case" in output
+    assert "no such users: 'ghost', 'phantom'" in output

@@ -633,13 +633,19 @@ def test_scim_error_body_and_pickling() -> None:
 
 
 def test_directory_validates_and_indexes() -> None:
-    """User ids may not differ only in case; users must be valid for the org; the members index is built."""
-    with pytest.raises(InvalidUser) as err:
-        Directory(article_org(), [User("ann", saml=True), User("ANN", saml=True), User("x", scim=True, groups=["zz"])])
-    assert err.value.problems == (
-        Problem("user 'ANN'", "id", "differs from 'ann' only in letter case", "ANN"),
+    """User ids may not differ only in case; users must be valid for the org; the members index is built.
+
+    Problems come in user id order, whatever the order of the users given.
+    """
+    users = [User("x", scim=True, groups=["zz"]), User("ann", saml=True), User("ANN", saml=True)]
+    expected = (
+        Problem("user 'ann'", "id", "differs from 'ANN' only in letter case", "ann"),
         Problem("user 'x'", "groups", "IdP group 'zz' is not synced to the org", "x"),
     )
+    for order in (users, users[::-1]):
+        with pytest.raises(InvalidUser) as err:
+            Directory(article_org(), order)
+        assert err.value.problems == expected
     with pytest.raises(InvalidUser, match="IdP group 'ghost' is not synced"):
         Directory(article_org(), [User("ann", scim=True, groups=["ghost"])])
     d = Directory(

@@ -107,11 +107,14 @@ class Directory:
 
     Attributes:
         org: The org.
-        users: Every user by id, deprovisioned ones included.
+        users: Every user by id, deprovisioned ones included. A hash map:
+            its iteration order can differ between interpreter runs, so sort
+            the ids when order matters.
 
     Raises:
         InvalidUser: two user ids differ only in letter case, or a user is
-            invalid for the org.
+            invalid for the org. Problems come in user id order; of two ids
+            that differ only in case, the later one in that order is named.
     """
 
     org: Org
@@ -124,7 +127,8 @@ class Directory:
         problems: list[Problem] = []
         keys: dict[str, str] = {}
         members: dict[str, dict[str, None]] = {}
-        for user in self.users.values():
+        for uid in sorted(self.users):  # by id: problems come in the same order whatever the hash seed
+            user = self.users[uid]
             problems += user_problems(index, user)
             key = user.id.casefold()
             if key in keys:
