@@ -27,15 +27,37 @@ class Clash:
         return f"Clash({self.value})"
 
 
+class Hashed:
+    """A key with a chosen hash, to place keys in the trie's deepest levels."""
+
+    def __init__(self, hash_: int) -> None:
+        self.hash = hash_
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hashed) and other.hash == self.hash
+
+    def __repr__(self) -> str:
+        return f"Hashed({self.hash})"
+
+
 keys = st.one_of(st.integers(-300, 300), st.text(max_size=3), st.builds(Clash, st.integers(0, 5)))
 ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=120)
 
 
-@given(ops)
-def test_pmap_behaves_like_a_dict_and_never_changes_in_place(steps: list[tuple[bool, object, int]]) -> None:
-    """After any sequence of set/delete, the map equals a dict built the same way; older maps are unchanged."""
-    model: dict[object, int] = {}
-    current: PMap[object, int] = PMap()
+@given(st.dictionaries(keys, st.integers(), max_size=40), ops)
+def test_pmap_behaves_like_a_dict_and_never_changes_in_place(
+    initial: dict[object, int], steps: list[tuple[bool, object, int]]
+) -> None:
+    """Built from any items, then after any sequence of set/delete, the map equals a dict built the same way.
+
+    Older maps are unchanged. Keys with negative hashes are among the keys, so
+    a map built at once and a map built by ``set`` must place them alike.
+    """
+    model: dict[object, int] = dict(initial)
+    current: PMap[object, int] = PMap(initial.items())
     history = [(current, dict(model))]
     for is_set, key, value in steps:
         if is_set:
@@ -52,6 +74,33 @@ def test_pmap_behaves_like_a_dict_and_never_changes_in_place(steps: list[tuple[b
         assert all(pmap[k] == v for k, v in expected.items())
         assert PMap(expected) == pmap
         assert hash(PMap(expected)) == hash(pmap)
+
+
+def test_pmap_built_at_once_then_updated_keeps_one_entry_per_key() -> None:
+    """Setting or deleting every key of a map built at once, negative hashes included, finds each key."""
+    items = [(k, 0) for k in range(-200, 200)] + [(str(k), 0) for k in range(200)]
+    built = PMap(items)
+    again = built.update((k, 1) for k, _ in items)
+    assert len(again) == len(built) == len(items)
+    assert dict(again.items()) == {k: 1 for k, _ in items}
+    emptied = built
+    for key, _ in items:
+        emptied = emptied.delete(key)
+    assert len(emptied) == 0
+    assert dict(emptied.items()) == {}
+
+
+def test_pmap_keys_whose_hashes_differ_only_in_the_top_bits() -> None:
+    """Hashes equal in their low 60 bits, one negative: each key is found, replaced and deleted, however built."""
+    top = [Hashed(7), Hashed(7 - 2**63), Hashed(7 + 2**60), Hashed(-1 - 2**62)]
+    for built in (PMap((k, 0) for k in top), PMap[Hashed, int]().update((k, 0) for k in top)):
+        assert [built[k] for k in top] == [0, 0, 0, 0]
+        assert len(built.update((k, 1) for k in top)) == len(top)
+        for key in top:
+            smaller = built.delete(key)
+            assert len(smaller) == len(top) - 1
+            assert key not in smaller
+            assert all(smaller[k] == 0 for k in top if k != key)
 
 
 def test_pmap_basics() -> None:
