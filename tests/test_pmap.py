@@ -11,39 +11,24 @@ from hypothesis import strategies as st
 from scim_roles._pmap import PMap
 
 
-class Clash:
-    """A key whose hash always collides, to exercise the deepest leaves."""
+class Key:
+    """A key with a chosen hash: 42 unless given, so that keys collide and fill the deepest leaves."""
 
-    def __init__(self, value: int) -> None:
+    def __init__(self, value: int, hash_: int = 42) -> None:
         self.value = value
-
-    def __hash__(self) -> int:
-        return 42
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Clash) and other.value == self.value
-
-    def __repr__(self) -> str:
-        return f"Clash({self.value})"
-
-
-class Hashed:
-    """A key with a chosen hash, to place keys in the trie's deepest levels."""
-
-    def __init__(self, hash_: int) -> None:
         self.hash = hash_
 
     def __hash__(self) -> int:
         return self.hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Hashed) and other.hash == self.hash
+        return isinstance(other, Key) and (other.value, other.hash) == (self.value, self.hash)
 
     def __repr__(self) -> str:
-        return f"Hashed({self.hash})"
+        return f"Key({self.value})"
 
 
-keys = st.one_of(st.integers(-300, 300), st.text(max_size=3), st.builds(Clash, st.integers(0, 5)))
+keys = st.one_of(st.integers(-300, 300), st.text(max_size=3), st.builds(Key, st.integers(0, 5)))
 ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=120)
 
 
@@ -92,8 +77,8 @@ def test_pmap_built_at_once_then_updated_keeps_one_entry_per_key() -> None:
 
 def test_pmap_keys_whose_hashes_differ_only_in_the_top_bits() -> None:
     """Hashes equal in their low 60 bits, one negative: each key is found, replaced and deleted, however built."""
-    top = [Hashed(7), Hashed(7 - 2**63), Hashed(7 + 2**60), Hashed(-1 - 2**62)]
-    for built in (PMap((k, 0) for k in top), PMap[Hashed, int]().update((k, 0) for k in top)):
+    top = [Key(0, 7), Key(1, 7 - 2**63), Key(2, 7 + 2**60), Key(3, -1 - 2**62)]
+    for built in (PMap((k, 0) for k in top), PMap[Key, int]().update((k, 0) for k in top)):
         assert [built[k] for k in top] == [0, 0, 0, 0]
         assert len(built.update((k, 1) for k in top)) == len(top)
         for key in top:
@@ -122,17 +107,17 @@ def test_pmap_basics() -> None:
     assert sorted(m) == ["a", "b"]
     with pytest.raises(KeyError, match="'zz'"):
         m["zz"]
-    clashes: PMap[object, object] = PMap((Clash(i), i) for i in range(4))
-    fewer = clashes.delete(Clash(1))
-    neighbour = 42 + 32  # the same first slot as Clash's hash, a different hash: the leaf must split
+    clashes: PMap[object, object] = PMap((Key(i), i) for i in range(4))
+    fewer = clashes.delete(Key(1))
+    neighbour = 42 + 32  # the same first slot as Key's default hash, a different hash: the leaf must split
     assert fewer.set(neighbour, "n")[neighbour] == "n"
-    assert fewer.set(neighbour, "n")[Clash(2)] == 2
-    assert clashes[Clash(2)] == 2
-    assert Clash(9) not in clashes
-    with pytest.raises(KeyError, match=r"Clash\(9\)"):
-        clashes[Clash(9)]  # its leaf is there; the key is not
-    assert clashes.delete(Clash(9)) is clashes
-    assert len(clashes.delete(Clash(1)).delete(Clash(0)).delete(Clash(2)).delete(Clash(3))) == 0
+    assert fewer.set(neighbour, "n")[Key(2)] == 2
+    assert clashes[Key(2)] == 2
+    assert Key(9) not in clashes
+    with pytest.raises(KeyError, match=r"Key\(9\)"):
+        clashes[Key(9)]  # its leaf is there; the key is not
+    assert clashes.delete(Key(9)) is clashes
+    assert len(clashes.delete(Key(1)).delete(Key(0)).delete(Key(2)).delete(Key(3))) == 0
 
 
 def test_pmap_deep_paths() -> None:
