@@ -16,6 +16,7 @@ V = TypeVar("V")
 _BITS = 5
 _MASK = (1 << _BITS) - 1
 _MAX_SHIFT = 64
+_HASH_MASK = (1 << _MAX_SHIFT) - 1  # every hash as a 64-bit unsigned number, wherever it is taken
 
 
 class _Leaf:
@@ -45,7 +46,7 @@ class PMap(Mapping[K, V], Generic[K, V]):
         root: _Node = {}
         size = 0
         for key, value in pairs:  # built in place: nobody else sees these nodes yet
-            size += _insert(root, hash(key) & ((1 << _MAX_SHIFT) - 1), key, value, 0, in_place=True)[1]
+            size += _insert(root, hash(key) & _HASH_MASK, key, value, 0, in_place=True)[1]
         self._root, self._len = root, size
 
     @classmethod
@@ -55,7 +56,7 @@ class PMap(Mapping[K, V], Generic[K, V]):
         return new
 
     def __getitem__(self, key: K) -> V:
-        h = hash(key) & ((1 << _MAX_SHIFT) - 1)
+        h = hash(key) & _HASH_MASK
         node: Any = self._root
         shift = 0
         while True:
@@ -81,12 +82,12 @@ class PMap(Mapping[K, V], Generic[K, V]):
 
     def set(self, key: K, value: V) -> PMap[K, V]:
         """A new map with ``key`` set to ``value``."""
-        root, added = _insert(self._root, hash(key) & ((1 << _MAX_SHIFT) - 1), key, value, 0, in_place=False)
+        root, added = _insert(self._root, hash(key) & _HASH_MASK, key, value, 0, in_place=False)
         return self._make(root, self._len + added)
 
     def delete(self, key: K) -> PMap[K, V]:
         """A new map without ``key``; the same map if it has no such key."""
-        root = _remove(self._root, hash(key) & ((1 << _MAX_SHIFT) - 1), key, 0)
+        root = _remove(self._root, hash(key) & _HASH_MASK, key, 0)
         if root is None:
             return self
         return self._make(root, self._len - 1)
