@@ -127,8 +127,8 @@ class Directory:
         problems: list[Problem] = []
         keys: dict[str, str] = {}
         members: dict[str, dict[str, None]] = {}
-        for uid in sorted(self.users):  # by id: problems come in the same order whatever the hash seed
-            user = self.users[uid]
+        # By id (unique, so users are never compared): problems come in the same order whatever the hash seed.
+        for _, user in sorted(self.users.items()):
             problems += user_problems(index, user)
             key = user.id.casefold()
             if key in keys:
