@@ -249,6 +249,14 @@ def test_r12_order_of_inputs_does_not_matter() -> None:
     assert res1.memberships[0].reasons == (group_reason("g1", TA), group_reason("g2", TA))
 
 
+def test_r12_reasons_of_a_tie_are_listed_by_group_id() -> None:
+    """However Python orders a user's set of groups, the reasons of a tie come sorted by group id."""
+    names = [f"g{letter}" for letter in "qwertyuiopasdfghjklzxcvbnm"]
+    org = Org([Team("a")], ["a"], M, groups=[IdpGroup(g, ["a"], TA) for g in names])
+    res = resolve_memberships(org, User("u", scim=True, groups=names))
+    assert res.memberships[0].reasons == tuple(group_reason(g, TA) for g in sorted(names))
+
+
 def test_r12_results_are_frozen_hashable_and_picklable() -> None:
     """A resolution and everything in it can be hashed, pickled and compared by value."""
     org = article_org()
