@@ -28,7 +28,7 @@ from scim_roles import (
     resolve_memberships,
 )
 from scim_roles.io import dump_org, dump_resolution, dump_users
-from scim_roles.scim import Directory, ScimError, ScimRequest, apply_request
+from scim_roles.scim import Directory, ScimRequest, handle
 
 TEAMS = [f"t{i}" for i in range(12)]
 GROUPS = [f"g{i}" for i in range(8)]
@@ -73,15 +73,25 @@ def attempt(label: str, action: Callable[[], object]) -> None:
     """Print the result of an action, or the error it raised."""
     try:
         emit(label, action())
-    except (ScimRolesError, ScimError) as exc:
+    except ScimRolesError as exc:
         emit(label, type(exc).__name__, str(exc), getattr(exc, "problems", ()))
 
 
 def outcome(directory: Directory, request: ScimRequest) -> object:
     """What a request did: its status, its changes, and the users it left, by id."""
-    out = apply_request(directory, request)
+    out = handle(directory, request)
     users = sorted(out.directory.users.values(), key=lambda u: u.id)
-    return out.status, out.changes, json.dumps(dump_users(users)), json.dumps(dump_org(out.directory.org))
+    resources = [out.directory.resource(u.id) for u in users]
+    return (
+        out.response.status,
+        out.response.headers,
+        out.response.data,
+        out.changes,
+        sorted(out.touched.items()),
+        json.dumps(dump_users(users)),
+        json.dumps(dump_org(out.directory.org)),
+        json.dumps(resources),
+    )
 
 
 def main() -> None:
@@ -114,10 +124,14 @@ def main() -> None:
     members = [{"value": u.id} for u in the_users if u.scim and not u.deprovisioned]
     for request in (
         ScimRequest("PATCH", "/Groups/g0", {"Operations": [{"op": "add", "path": "members", "value": members}]}),
-        ScimRequest("PUT", "/Groups/g1", {"members": members[::3]}),
+        ScimRequest("PUT", "/Groups/g1", {"displayName": "g1", "members": members[::3]}),
         ScimRequest("DELETE", "/Groups/g2"),
-        ScimRequest("POST", "/Groups", {"displayName": "new", "members": members[:9]}),
-        ScimRequest("PUT", "/Groups/g3", {"members": [{"value": "ghost"}, {"value": "phantom"}, *members]}),
+        ScimRequest("POST", "/Groups", {"displayName": "new", "members": members[:9]}, new_id="g-new"),
+        ScimRequest(
+            "PUT", "/Groups/g3", {"displayName": "g3", "members": [{"value": "ghost"}, {"value": "ph"}, *members]}
+        ),
+        ScimRequest("GET", "/Users", query="filter=active eq true&count=7&startIndex=3"),
+        ScimRequest("GET", "/Groups", query='filter=displayName eq "g4" or displayName eq "g5"'),
     ):
         attempt(request.method, partial(outcome, directory, request))
 

@@ -1,815 +1,1026 @@
-"""scim_roles.scim: real IdP request sequences, every refusal, atomicity, and properties."""
+"""scim_roles.scim: the SCIM semantics S1-S12, one rule at a time."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import unicodedata
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from scim_roles import Change, Grant, InvalidUser, Problem, Role, User, diff, resolve_memberships
-from scim_roles.scim import Directory, Outcome, ScimError, ScimRequest, apply_request
+from scim_helpers import CORE_USER, Host, described, patch
+from scim_roles import Change, Grant, IdpGroup, InvalidArgument, InvalidUser, Org, Resolution, Role, Team, User
+from scim_roles.scim import Directory, ScimRequest, ScimResponse, handle, user_name_key
 
 from helpers import ENG, IT, MKT, OPS, article_org
 
 M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER_URN = CORE_USER + ":"
 
 
-def patch(*ops: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": list(ops)}
+def host(*users: User, manual_edits: bool = False, **names: str) -> Host:
+    return Host(Directory(article_org(manual_edits=manual_edits), users, user_names=names))
 
 
-def send(
-    d: Directory, method: str, path: str, body: dict[str, Any] | None = None, new_id: str | None = None
-) -> Outcome:
-    return apply_request(d, ScimRequest(method, path, body, new_id))
+def error(out: Any) -> tuple[int, str | None]:
+    data = out.response.data
+    assert data["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert data["status"] == str(out.response.status)
+    return out.response.status, data.get("scimType")
 
 
-def roles(d: Directory, uid: str) -> dict[str, Role]:
-    return dict(resolve_memberships(d.org, d.users[uid]).roles)
+# -- S1 identity
 
 
-def test_okta_sequence() -> None:
-    """Okta: provision, push a group, add and remove members, rename, deactivate, delete, re-provision."""
-    d = Directory(article_org(), [User("ann@ex.com", saml=True, manual=[Grant(OPS, TA)])])
-    assert roles(d, "ann@ex.com") == {OPS: TA}  # R6: manual grants replace the defaults
-    okta_user = {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "Ann@ex.com",
-        "name": {"givenName": "Ann", "familyName": "Example"},
-        "emails": [{"primary": True, "value": "ann@ex.com", "type": "work"}],
-        "displayName": "Ann Example",
-        "externalId": "00ujl29u0le5T6Aj10h7",
-        "groups": [],
-        "active": True,
-    }
-    out = send(d, "POST", "/Users", okta_user)
-    assert out.status == 201
-    d = out.directory
-    assert d.users["ann@ex.com"].scim  # the SAML user, now managed by SCIM: same record, matched in any case
-    assert roles(d, "ann@ex.com") == {ENG: M}  # R5, R8: SCIM defaults; the manual grant is locked out
-    assert out.changes == (Change("ann@ex.com", ENG, None, M), Change("ann@ex.com", OPS, TA, None))
-    out = send(d, "POST", "/Users", {**okta_user, "userName": "bob@ex.com"})
-    d = out.directory
-    group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Okta Marketing", "members": []}
-    out = send(d, "POST", "/Groups", group, new_id="marketing-2")
-    assert (out.status, out.changes) == (201, ())
-    d = out.directory
-    assert d.org.group("marketing-2").teams == frozenset()  # blank until an admin maps it
-    member = {"op": "add", "path": "members", "value": [{"value": "ann@ex.com", "display": "ann@ex.com"}]}
-    out = send(d, "PATCH", "/Groups/leads", patch(member, {**member, "value": [{"value": "BOB@ex.com"}]}))
-    assert out.status == 200
-    d = out.directory
-    assert d.members("leads") == {"ann@ex.com", "bob@ex.com"}
-    assert roles(d, "bob@ex.com") == {ENG: TA}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "bob@ex.com"]'}))
-    d = out.directory
-    assert out.changes == (Change("bob@ex.com", ENG, TA, M),)
-    out = send(
-        d, "PATCH", "/Groups/leads", patch({"op": "replace", "value": {"id": "leads", "displayName": "Leads 2"}})
+def test_s1_the_host_mints_ids_and_the_idp_never_chooses_them() -> None:
+    """POST gives the user the host's new_id, whatever id the body carries; userName is separate."""
+    h = host()
+    out = h.create("ann@example.com", "u-1", id="chosen-by-idp")
+    assert out.response.data["id"] == "u-1"
+    assert out.response.header("Location") == "https://app.example.com/scim/v2/Users/u-1"
+    assert h.directory.user_name("u-1") == "ann@example.com"
+    assert h.directory.user("ANN@example.com") == User("u-1", scim=True)
+
+
+def test_s1_a_creating_request_without_an_id_is_the_hosts_mistake() -> None:
+    """No new_id, or one in use, raises InvalidArgument: the host must mint a fresh one."""
+    h = host(User("taken", saml=True))
+    with pytest.raises(InvalidArgument, match="new_id"):
+        handle(h.directory, ScimRequest("POST", "/Users", {"userName": "x"}))
+    with pytest.raises(InvalidArgument, match="'taken' is in use"):
+        handle(h.directory, ScimRequest("POST", "/Users", {"userName": "x"}, new_id="taken"))
+    with pytest.raises(InvalidArgument, match="new_id"):
+        handle(h.directory, ScimRequest("POST", "/Groups", {"displayName": "x"}))
+    with pytest.raises(InvalidArgument, match="'leads' is in use"):
+        handle(h.directory, ScimRequest("POST", "/Groups", {"displayName": "x"}, new_id="leads"))
+
+
+def test_s1_ids_with_reserved_characters_are_addressed_percent_encoded() -> None:
+    """An id with '/' or '?' is reached only by its percent-encoded path; a query never names a user."""
+    h = host()
+    h.create("ann", "a/b?c")
+    assert h.last is not None
+    assert h.last.response.header("Location") == "https://app.example.com/scim/v2/Users/a%2Fb%3Fc"
+    assert h.send("GET", "/Users/a%2Fb%3Fc").response.data["id"] == "a/b?c"
+    assert h.send("DELETE", "/Users/a/b?c").response.status == 404
+    h.create("ben", "ben")
+    assert h.send("DELETE", "/Users/ben?x").response.status == 204
+    assert "ben" not in h.directory.users
+
+
+def test_s1_a_returning_user_gets_a_new_id() -> None:
+    """After a delete, the same userName provisioned again is a new resource under the new id."""
+    h = host()
+    h.create("ann", "u-1")
+    h.send("DELETE", "/Users/u-1")
+    out = h.create("ann", "u-2")
+    assert out.response.data["id"] == "u-2"
+    assert set(h.directory.users) == {"u-2"}
+
+
+def test_s1_request_parts_of_the_host_are_checked() -> None:
+    """A wrong directory, request, clock or base URL is the host's error: InvalidArgument."""
+    d = Directory(article_org())
+    with pytest.raises(InvalidArgument, match="directory"):
+        handle("d", ScimRequest("GET", "/Users"))  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="request"):
+        handle(d, "GET /Users")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="now"):
+        handle(d, ScimRequest("POST", "/Users", {"userName": "a"}, new_id="a", now=datetime(2026, 1, 1)))  # noqa: DTZ001
+    with pytest.raises(InvalidArgument, match="method"):
+        handle(d, ScimRequest(None, "/Users"))  # type: ignore[arg-type]
+
+
+# -- S2 userName comparison
+
+
+@pytest.mark.parametrize(
+    ("held", "sent", "same"),
+    [
+        ("MASSE", "masse", True),
+        ("MASSE", "maße", False),
+        ("maße", "MASSE", False),
+        ("josé", unicodedata.normalize("NFD", "JOSÉ"), True),
+        (unicodedata.normalize("NFD", "josé"), "JOSÉ", True),
+        ("ann", "ＡＮＮ", True),
+        ("Ann Lee", "ann lee", True),
+        ("i", "İ", False),
+    ],
+)
+def test_s2_user_names_compare_by_rfc8265(held: str, sent: str, same: bool) -> None:  # noqa: FBT001
+    """Case, width and NFC/NFD fold together; what the profile keeps apart stays apart."""
+    h = host(User("saml", saml=True, manual=[Grant(OPS, TA)]), saml=held)
+    try:
+        user_name_key(sent)
+    except InvalidUser:
+        assert not same
+        return
+    out = h.send("POST", "/Users", {"userName": sent}, new_id="new")
+    assert out.response.status == 201
+    assert out.response.data["id"] == ("saml" if same else "new")  # S3: the same user is linked
+    out = h.send("POST", "/Users", {"userName": held}, new_id="third")
+    assert out.response.status == (409 if same else 201)
+
+
+@pytest.mark.parametrize("name", ["oﬃce", "ſam", "", " ann", "ann  lee", "a\u0000b", "a\tb", "\u200bann"])
+def test_s2_names_the_profile_refuses_are_invalid_values(name: str) -> None:
+    """Compatibility characters, controls, empty parts: 400 invalidValue, nothing created."""
+    h = host(User("s", saml=True), s="office")
+    out = h.send("POST", "/Users", {"userName": name}, new_id="new")
+    assert error(out) == (400, "invalidValue")
+    assert set(out.directory.users) == {"s"}
+    h.create("ok", "ok")
+    out = h.send("PATCH", "/Users/ok", patch({"op": "replace", "path": "userName", "value": name}))
+    assert error(out) == (400, "invalidValue")
+    assert h.directory.user_name("ok") == "ok"
+
+
+def test_s2_a_directory_refuses_two_users_with_one_user_name() -> None:
+    """Two users whose userNames compare equal cannot be in one directory: InvalidUser names both."""
+    with pytest.raises(InvalidUser, match=r"user 'b': userName: 'ANN' is the userName of 'a' too"):
+        Directory(article_org(), [User("a", saml=True), User("b", scim=True)], user_names={"a": "ann", "b": "ANN"})
+    with pytest.raises(InvalidUser, match=r"user 'b': userName: not a valid user name"):
+        Directory(article_org(), [User("b", scim=True)], user_names={"b": "oﬃce"})
+    d = Directory(article_org(), [User("a", saml=True), User("b", scim=True)], user_names={"a": "maße", "b": "MASSE"})
+    assert d.user("masse") == User("b", scim=True)
+    assert d.user("MASSE") is not d.user("MAßE")
+    assert d.user("oﬃce") is None
+
+
+def test_s2_the_key_takes_a_fast_path_for_ascii_with_the_same_result() -> None:
+    """ASCII names skip the profile; the key is the profile's own."""
+    from precis_i18n import get_profile  # noqa: PLC0415
+
+    profile = get_profile("UsernameCaseMapped")
+    for name in ("Ann@Example.COM", "a.b-c_d+e", "~!#$%^&*()", "Ann Lee"):
+        assert user_name_key(name) == " ".join(profile.enforce(p) for p in name.split(" "))
+    with pytest.raises(InvalidUser, match="must be a string"):
+        user_name_key(3)  # type: ignore[arg-type]
+
+
+# -- S3 linking
+
+
+def test_s3_post_links_a_saml_or_manual_user_and_refuses_a_scim_one() -> None:
+    """The SAML user becomes SCIM-managed under its id (R5, R8); a SCIM holder, active or not, is a 409."""
+    h = host(
+        User("s", saml=True, manual=[Grant(OPS, TA)]),
+        User("m", manual=[Grant(MKT, M)]),
+        s="sam@example.com",
+        m="mia@example.com",
     )
-    assert (out.status, out.changes) == (200, ())
-    d = out.directory
-    out = send(d, "PATCH", "/Users/ann@ex.com", patch({"op": "replace", "value": {"active": False}}))
-    d = out.directory
-    assert out.changes == (Change("ann@ex.com", ENG, TA, None),)
-    assert resolve_memberships(d.org, d.users["ann@ex.com"]).deprovisioned
-    out = send(d, "DELETE", "/Users/bob@ex.com")
-    assert (out.status, out.changes) == (204, (Change("bob@ex.com", ENG, M, None),))
-    d = out.directory
-    assert d.users["bob@ex.com"].deprovisioned  # kept, with no access, so the host sees the removal
-    out = send(d, "POST", "/Users", okta_user)  # re-provisioned: a new user, nothing carried over
-    d = out.directory
-    assert d.users["ann@ex.com"] == User("ann@ex.com", scim=True)
-    assert d.members("leads") == frozenset()
-    d = send(d, "PATCH", "/Groups/leads", patch(member)).directory
-    out = send(d, "DELETE", "/Groups/leads")
-    assert (out.status, out.changes) == (204, (Change("ann@ex.com", ENG, TA, M),))  # back to the defaults (R3)
-    assert "leads" not in {g.id for g in out.directory.org.groups}
-    assert out.directory.users["ann@ex.com"].groups == frozenset()
+    out = h.send("POST", "/Users", {"userName": "SAM@example.com"}, new_id="unused")
+    assert (out.response.status, out.response.data["id"]) == (201, "s")
+    assert h.directory.users["s"] == User("s", saml=True, scim=True, manual=[Grant(OPS, TA)])
+    assert out.touched["s"] is not None
+    assert out.touched["s"].locked
+    assert described(out) == ["s: added to eng as Member", "s: removed from ops (was Team Admin)"]
+    assert h.send("POST", "/Users", {"userName": "mia@example.com"}, new_id="x").response.data["id"] == "m"
+    assert error(h.send("POST", "/Users", {"userName": "sam@EXAMPLE.com"}, new_id="y")) == (409, "uniqueness")
+    h.send("PATCH", "/Users/m", patch({"op": "replace", "path": "active", "value": False}))
+    assert error(h.send("POST", "/Users", {"userName": "mia@example.com"}, new_id="z")) == (409, "uniqueness")
 
 
-def test_entra_sequence() -> None:
-    """Entra ID: capitalised ops, string booleans, attribute paths, member values lists."""
-    d = Directory(attrs_evolve_toggle(on=True))
-    entra_user = {
-        "schemas": [
-            "urn:ietf:params:scim:schemas:core:2.0:User",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-        ],
-        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-        "userName": "Test_User_ab6490ee@testuser.com",
-        "active": True,
-        "emails": [{"primary": True, "type": "work", "value": "Test_User_fd0ea19b@testuser.com"}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-        "roles": [],
-    }
-    uid = "Test_User_ab6490ee@testuser.com"
-    d = send(d, "POST", "/Users", entra_user).directory
-    out = send(
-        d,
-        "PATCH",
-        f"/Users/{uid}",
-        patch(
-            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@testuser.com"},
-            {"op": "Add", "path": "name.givenName", "value": "Given"},
-        ),
-    )
-    assert (out.status, out.changes) == (200, ())
-    entra_group = {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-        "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
-        "displayName": "it-admins-2",
-        "meta": {"resourceType": "Group"},
-    }
-    out = send(out.directory, "POST", "/Groups", entra_group)
-    d = out.directory
-    assert "it-admins-2" in {g.id for g in d.org.groups}  # no new_id: the displayName is the id
-    out = send(
-        d,
-        "PATCH",
-        "/Groups/it-admins",
-        patch({"op": "Add", "path": "members", "value": [{"$ref": None, "value": uid}]}),
-    )
-    d = out.directory
-    assert out.changes == (Change(uid, ENG, M, None), Change(uid, IT, None, OA))
-    out = send(d, "PATCH", "/Groups/it-admins", patch({"op": "Replace", "path": "displayName", "value": "renamed"}))
-    assert out.changes == ()
-    out = send(
-        d,
-        "PATCH",
-        "/Groups/it-admins",
-        patch({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": uid}]}),
-    )
-    assert out.changes == (Change(uid, ENG, None, M), Change(uid, IT, OA, None))
-    out = send(d, "PATCH", f"/Users/{uid}", patch({"op": "Replace", "path": "active", "value": "False"}))
-    assert out.changes == (Change(uid, IT, OA, None),)
-    assert out.directory.users[uid].deprovisioned
+def test_s3_a_linked_user_posted_inactive_keeps_nothing() -> None:
+    """POST with active false links and deprovisions at once: no access, no manual grants kept (R10)."""
+    h = host(User("s", saml=True, manual=[Grant(OPS, TA)]), s="sam")
+    out = h.send("POST", "/Users", {"userName": "sam", "active": False}, new_id="x")
+    assert out.response.status == 201
+    assert h.directory.users["s"] == User("s", scim=True, deprovisioned=True)
+    assert described(out) == ["s: removed from ops (was Team Admin)"]
 
 
-def attrs_evolve_toggle(*, on: bool) -> Any:
-    import attrs  # noqa: PLC0415
-
-    return attrs.evolve(article_org(), manual_edits=on)
+# -- S4 rename
 
 
-def test_put_users_and_groups() -> None:
-    """PUT /Users changes only active; PUT /Groups replaces the member list."""
-    d = Directory(article_org(), [User("a", scim=True, groups=["leads"]), User("b", scim=True)])
-    out = send(d, "PUT", "/Users/A", {"userName": "a", "name": {"givenName": "A"}, "active": True})
-    assert (out.status, out.changes) == (200, ())
-    out = send(d, "PUT", "/Groups/leads", {"displayName": "leads", "members": [{"value": "b"}]})
-    assert out.status == 200
-    assert out.changes == (Change("a", ENG, TA, M), Change("b", ENG, M, TA))
-    assert out.directory.members("leads") == {"b"}
-    out = send(d, "PUT", "/Groups/leads", {"displayName": "leads"})
-    assert out.directory.members("leads") == frozenset()
-    out = send(d, "PUT", "/Users/a", {"userName": "a", "active": "false"})
-    assert out.directory.users["a"].deprovisioned
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        ("PUT", {"userName": "ann.lee@example.com", "active": True}),
+        ("PATCH", patch({"op": "replace", "path": "userName", "value": "ann.lee@example.com"})),
+        ("PATCH", patch({"op": "Replace", "path": USER_URN + "userName", "value": "ann.lee@example.com"})),
+        ("PATCH", patch({"op": "replace", "value": {"UserName": "ann.lee@example.com"}})),
+    ],
+)
+def test_s4_a_rename_keeps_the_id_and_the_access(request_body: tuple[str, dict[str, Any]]) -> None:
+    """The new userName is applied; the old one is free again; access is unchanged."""
+    h = host()
+    h.create("ann@example.com", "u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    method, body = request_body
+    out = h.send(method, "/Users/u1", body)
+    assert (out.response.status, out.changes) == (200, ())
+    assert h.directory.user_name("u1") == "ann.lee@example.com"
+    assert h.roles("u1") == {ENG: "TEAM_ADMIN"}
+    assert h.directory.user("ann@example.com") is None
+    assert h.create("ann@example.com", "u2").response.data["id"] == "u2"
 
 
-def test_patch_group_member_variants() -> None:
-    """Members by value list, by filter, removed all at once, replaced; removing a non-member is a no-op."""
-    d = Directory(article_org(), [User(u, scim=True) for u in ("a", "b", "c")])
-    d = send(
-        d, "PATCH", "/Groups/leads", patch({"op": "ADD", "path": "members", "value": [{"value": "a"}, {"value": "b"}]})
-    ).directory
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": "members"}))
-    assert out.directory.members("leads") == frozenset()
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "members", "value": [{"value": "c"}]}))
-    assert out.directory.members("leads") == {"c"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "ghost"]'}))
-    assert out.changes == ()
-    assert out.directory.members("leads") == {"a", "b"}
-    out = send(
-        d,
-        "PATCH",
-        "/Groups/leads",
-        patch({"op": "remove", "path": "members", "value": [{"value": "ghost"}, {"value": "a"}]}),
-    )
-    assert out.directory.members("leads") == {"b"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "add", "value": {"members": [{"value": "c"}]}}))
-    assert out.directory.members("leads") == {"a", "b", "c"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "value": {"members": [{"value": "a"}]}}))
-    assert out.directory.members("leads") == {"b"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "replace", "value": {"members": [{"value": "c"}]}}))
-    assert out.directory.members("leads") == {"c"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": {"value": "c"}}))
-    assert out.directory.members("leads") == {"a", "b", "c"}
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "A"}]}))
-    assert (out.changes, out.directory) == ((), d)  # already a member: nothing to do
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": "members", "value": {"value": "a"}}))
-    assert out.directory.members("leads") == {"b"}  # a single member object, not in a list
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "remove", "path": "members", "value": [{"value": "c"}]}))
-    assert (out.changes, out.directory) == ((), d)  # not a member: nothing to do
-    out = send(d, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "externalId", "value": "x"}))
-    assert out.changes == ()
-    out = send(d, "POST", "/Groups", {"displayName": "new", "members": None})
-    assert out.directory.members("new") == frozenset()
-    out = send(d, "POST", "/Groups", {"displayName": "new", "members": [{"value": "C"}]})
-    assert (out.status, out.directory.members("new"), out.directory.users["c"].groups) == (
-        201,
-        frozenset({"c"}),
-        frozenset({"new"}),
-    )
-
-
-REFUSALS: list[tuple[str, str, dict[str, Any] | None, int, str | None, str]] = [
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "add", "path": "password.value", "value": "x"}),
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "add", "path": 'password[type eq "x"]', "value": "x"}),
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "n", "members": [{"value": "nobody"}, {"value": "ghost"}]},
-        404,
-        None,
-        "request: status 404: no such users: 'nobody', 'ghost'",
-    ),
-    (
-        "POST",
-        "/Users",
-        {"userName": "z", "password": "hunter2"},
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "PUT",
-        "/Users/a",
-        {"userName": "a", "password": "x"},
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "value": {"password": "x"}}),
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "path": "active", "value": False}, {"op": "replace", "path": "password", "value": "x"}),
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    ("POST", "/Users", {"userName": "A"}, 409, "uniqueness", "user 'A': status 409: a SCIM user 'A' already exists"),
-    (
-        "POST",
-        "/Users",
-        {"name": {}},
-        400,
-        "invalidValue",
-        "request: status 400: userName is required and must be a non-empty string",
-    ),
-    (
-        "POST",
-        "/Users",
-        {"userName": "z", "active": "maybe"},
-        400,
-        "invalidValue",
-        "request: status 400: active must be true or false, got 'maybe'",
-    ),
-    (
-        "PATCH",
-        "/Users/gone",
-        patch({"op": "replace", "path": "active", "value": True}),
-        400,
-        "invalidValue",
-        "user 'gone': status 400: user 'gone' was deprovisioned and cannot be reactivated; provision a new user",
-    ),
-    (
-        "PUT",
-        "/Users/gone",
-        {"userName": "gone", "active": "True"},
-        400,
-        "invalidValue",
-        "user 'gone': status 400: user 'gone' was deprovisioned and cannot be reactivated; provision a new user",
-    ),
-    ("DELETE", "/Users/gone", None, 404, None, "user 'gone': status 404: user 'gone' was already deprovisioned"),
-    ("DELETE", "/Users/nobody", None, 404, None, "user 'nobody': status 404: no SCIM user 'nobody'"),
-    (
-        "PATCH",
-        "/Users/saml-only",
-        patch({"op": "replace", "path": "active", "value": False}),
-        404,
-        None,
-        "user 'saml-only': status 404: no SCIM user 'saml-only'",
-    ),
-    (
-        "PUT",
-        "/Users/a",
-        {"userName": "b"},
-        400,
-        "mutability",
-        "user 'A': status 400: userName is the user's identity and cannot change from 'A'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "path": "userName", "value": "b"}),
-        400,
-        "mutability",
-        "user 'A': status 400: userName is the user's identity and cannot change from 'A'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "remove", "path": "active"}),
-        400,
-        "mutability",
-        "request: status 400: active cannot be removed; replace it with true or false",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "value": "x"}),
-        400,
-        "invalidSyntax",
-        "request: status 400: an operation without a path needs an object value",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        {"Operations": []},
-        400,
-        "invalidSyntax",
-        "request: status 400: a PATCH needs a non-empty 'Operations' list",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        {"Operations": [{"path": "x"}]},
-        400,
-        "invalidSyntax",
-        "request: status 400: Operations[0] needs an 'op'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "move"}),
-        400,
-        "invalidSyntax",
-        "request: status 400: Operations[0]: unknown op 'move'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "add", "path": 3}),
-        400,
-        "invalidPath",
-        "request: status 400: Operations[0]: path must be a string",
-    ),
-    ("PATCH", "/Users/a", None, 400, "invalidSyntax", "request: status 400: the request needs a JSON object body"),
-    (
-        "GET",
-        "/Users/a",
-        None,
-        501,
-        None,
-        "request: status 501: this endpoint applies changes only; reads are served from the host's own store",
-    ),
-    ("HEAD", "/Users/a", None, 501, None, "request: status 501: HEAD is not supported on /Users/{id}"),
-    ("HEAD", "/Groups/leads", None, 501, None, "request: status 501: HEAD is not supported on /Groups/{id}"),
-    ("PATCH", "/Users", None, 404, None, "request: status 404: PATCH /Users needs a user: /Users/{userName}"),
-    ("POST", "/Users/a", {}, 404, None, "request: status 404: POST goes to /Users, not to a user"),
-    (
-        "POST",
-        "/Teams",
-        {"displayName": "x"},
-        404,
-        None,
-        "request: status 404: teams are created and deleted in the app only, never by the IdP",
-    ),
-    (
-        "DELETE",
-        "/Teams/eng",
-        None,
-        404,
-        None,
-        "request: status 404: teams are created and deleted in the app only, never by the IdP",
-    ),
-    (
-        "POST",
-        "/Bulk",
-        {"Operations": []},
-        501,
-        None,
-        "request: status 501: bulk operations are not supported; send one request per change",
-    ),
-    ("POST", "/Schemas", {}, 404, None, "request: status 404: no such resource: /Schemas"),
-    ("POST", "/Users/a/b", {}, 404, None, "request: status 404: no such resource: /Users/a/b"),
-    ("POST", "/", {}, 404, None, "request: status 404: no resource at the SCIM base URL; use /Users or /Groups"),
-    ("PATCH", "/Groups/nope", patch({"op": "add"}), 404, None, "group 'nope': status 404: no IdP group 'nope'"),
-    ("PATCH", "/Groups", None, 404, None, "request: status 404: PATCH /Groups needs a group: /Groups/{id}"),
-    ("POST", "/Groups/leads", {}, 404, None, "request: status 404: POST goes to /Groups, not to a group"),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "leads"},
+def test_s4_a_rename_to_a_taken_name_is_a_conflict() -> None:
+    """Taken by another user (SCIM or not, in any spelling): 409 uniqueness; a case change of one's own is fine."""
+    h = host(User("s", saml=True), s="sam")
+    h.create("ann", "u1")
+    assert error(h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "SAM"}))) == (
         409,
         "uniqueness",
-        "group 'leads': status 409: an IdP group 'leads' is already synced",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {},
-        400,
-        "invalidValue",
-        "request: status 400: displayName is required and must be a non-empty string",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "n", "members": [{"value": "nobody"}]},
-        404,
-        None,
-        "request: status 404: no such users: 'nobody'",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "n", "members": [{"value": "saml-only"}, {"value": "gone"}]},
-        400,
-        "invalidValue",
-        "request: status 400: not provisioned SCIM users, so not members: 'saml-only', 'gone'",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "n", "members": "a"},
-        400,
-        "invalidValue",
-        "request: status 400: members must be a list of {'value': userName}",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": "n", "members": [3]},
-        400,
-        "invalidValue",
-        "request: status 400: a member needs a string 'value', got 3",
-    ),
+    )
+    assert error(h.send("PUT", "/Users/u1", {"userName": "Sam"})) == (409, "uniqueness")
+    assert h.send("PUT", "/Users/u1", {"userName": "ANN"}).response.status == 200
+    assert h.directory.user_name("u1") == "ANN"
+
+
+def test_s4_user_name_cannot_be_removed() -> None:
+    """userName is required: removing it is refused."""
+    h = host()
+    h.create("ann", "u1")
+    out = h.send("PATCH", "/Users/u1", patch({"op": "remove", "path": "userName"}))
+    assert out.response.status == 400
+    assert h.directory.user_name("u1") == "ann"
+
+
+# -- S5 deactivation
+
+
+URN_ACTIVE = USER_URN + "active"
+DEACTIVATIONS = [
+    ("PATCH", patch({"op": "replace", "path": "active", "value": False})),
+    ("PATCH", patch({"op": "Replace", "path": "Active", "value": "False"})),
+    ("PATCH", patch({"op": "replace", "path": "ACTIVE", "value": "false"})),
+    ("PATCH", patch({"op": "replace", "path": URN_ACTIVE, "value": False})),
+    ("PATCH", patch({"op": "replace", "path": URN_ACTIVE.upper(), "value": "FALSE"})),
+    ("PATCH", patch({"op": "add", "path": "active", "value": False})),
+    ("PATCH", patch({"op": "replace", "value": {"active": False}})),
+    ("PATCH", patch({"op": "replace", "value": {"ACTIVE": "False"}})),
+    ("PATCH", patch({"op": "Add", "value": {URN_ACTIVE: "false"}})),
+    ("PATCH", patch({"op": "replace", "value": {"name.givenName": "A", "Active": False}})),
     (
         "PATCH",
-        "/Groups/leads",
-        patch({"op": "remove", "path": "members", "value": [3]}),
-        400,
-        "invalidValue",
-        "request: status 400: a member needs a string 'value', got 3",
-    ),
-    (
-        "PATCH",
-        "/Groups/leads",
-        patch({"op": "remove", "path": "members", "value": [{"id": "a"}]}),
-        400,
-        "invalidValue",
-        "request: status 400: a member needs a string 'value', got {'id': 'a'}",
-    ),
-    (
-        "PATCH",
-        "/Groups/leads",
         patch(
-            {"op": "add", "path": "members", "value": [{"value": "a"}]},
-            {"op": "add", "path": "members", "value": [{"value": "gone"}]},
+            {"op": "replace", "path": "name.givenName", "value": "A"},
+            {"op": "replace", "path": "active", "value": False},
         ),
-        400,
-        "invalidValue",
-        "request: status 400: not provisioned SCIM users, so not members: 'gone'",
     ),
-    (
-        "PATCH",
-        "/Groups/leads",
-        patch({"op": "add", "path": 'members[value eq "a"]'}),
-        400,
-        "invalidPath",
-        "request: status 400: only remove may target 'members[value eq \"a\"]'",
-    ),
-    (
-        "PATCH",
-        "/Groups/leads",
-        patch({"op": "add", "path": "owners", "value": 1}),
-        400,
-        "invalidPath",
-        "request: status 400: unsupported path 'owners' on a group",
-    ),
-    (
-        "PATCH",
-        "/Groups/leads",
-        patch({"op": "add", "value": [1]}),
-        400,
-        "invalidSyntax",
-        "request: status 400: an operation without a path needs an object value",
-    ),
-    (
-        "PUT",
-        "/Users/a",
-        {"userName": "a", "active": "nope"},
-        400,
-        "invalidValue",
-        "request: status 400: active must be true or false, got 'nope'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "path": "active", "value": 1}),
-        400,
-        "invalidValue",
-        "request: status 400: active must be true or false, got 1",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "value": {"active": "x"}}),
-        400,
-        "invalidValue",
-        "request: status 400: active must be true or false, got 'x'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "value": {"userName": "b"}}),
-        400,
-        "mutability",
-        "user 'A': status 400: userName is the user's identity and cannot change from 'A'",
-    ),
-    (
-        "PATCH",
-        "/Users/a",
-        patch({"op": "replace", "path": "PASSWORD", "value": "x"}),
-        400,
-        "invalidValue",
-        "request: status 400: password sync is not supported; passwords stay with the IdP",
-    ),
-    (
-        "POST",
-        "/Users?attributes=userName",
-        {"userName": "a"},
-        409,
-        "uniqueness",
-        "user 'a': status 409: a SCIM user 'A' already exists",
-    ),
-    (
-        "POST",
-        "/Groups",
-        {"displayName": ""},
-        400,
-        "invalidValue",
-        "request: status 400: displayName is required and must be a non-empty string",
-    ),
-    (
-        "POST",
-        "/Users",
-        {"userName": 5},
-        400,
-        "invalidValue",
-        "request: status 400: userName is required and must be a non-empty string",
-    ),
+    ("PUT", {"userName": "ann", "active": False}),
+    ("PUT", {"userName": "ann", "Active": False}),
+    ("PUT", {"userName": "ann", "ACTIVE": "False"}),
+    ("PUT", {"userName": "ann", URN_ACTIVE: False}),
+    ("PUT", {"schemas": [CORE_USER], "UserName": "ann", URN_ACTIVE.upper(): "false"}),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "scim_type", "message"), REFUSALS)
-def test_refusals_change_nothing(  # noqa: PLR0917 -- one parameter per column of REFUSALS
-    method: str, path: str, body: dict[str, Any] | None, status: int, scim_type: str | None, message: str
-) -> None:
-    """Each refused request raises ScimError with its status, scimType and message; the directory is unchanged."""
-    d = Directory(
-        article_org(),
-        [User("A", scim=True), User("gone", scim=True, deprovisioned=True), User("saml-only", saml=True)],
+@pytest.mark.parametrize(("method", "body"), DEACTIVATIONS)
+def test_s5_deactivation_in_every_spelling_deprovisions(method: str, body: dict[str, Any]) -> None:
+    """active false in any form the RFC allows: 200, the user has nothing left (R10), reads say active false."""
+    h = host(manual_edits=True)
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/it-admins", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    h.directory = Directory(
+        h.directory.org,
+        [
+            *[u for u in h.directory.users.values() if u.id != "u1"],
+            h.directory.users["u1"].__class__(
+                "u1", saml=True, scim=True, groups=["it-admins"], manual=[Grant(OPS, TA)]
+            ),
+        ],
+        resources={"u1": h.directory.resource("u1") or {}},
+        groups={g: h.directory.group_resource(g) or {} for g in ("it-admins",)},
     )
-    before = pickle.dumps(d)
-    with pytest.raises(ScimError) as err:
-        send(d, method, path, body)
-    assert (err.value.status, err.value.scim_type) == (status, scim_type)
-    assert str(err.value) == message
-    assert pickle.loads(before) == d  # noqa: S301 -- our own data
+    assert h.roles("u1") == {IT: "ORG_ADMIN", OPS: "TEAM_ADMIN"}
+    out = h.send(method, "/Users/u1", body)
+    assert out.response.status == 200, out.response.data
+    assert out.response.data["active"] is False
+    res = out.touched["u1"]
+    assert res is not None
+    assert (res.memberships, res.is_org_admin, res.deprovisioned) == ((), False, True)
+    assert h.directory.users["u1"] == User("u1", scim=True, groups=["it-admins"], deprovisioned=True)
+    assert h.send("GET", "/Users/u1").response.data["active"] is False
 
 
-def test_group_ids_can_come_from_the_host() -> None:
-    """A group id from the host must be a non-empty string."""
-    with pytest.raises(ScimError) as err:
-        send(Directory(article_org()), "POST", "/Groups", {"displayName": "x"}, new_id="")
-    assert (err.value.status, err.value.scim_type) == (400, "invalidValue")
-    assert str(err.value) == "request: status 400: the group id must be a non-empty string"
-
-
-def test_scim_error_body_and_pickling() -> None:
-    """to_scim() is the RFC 7644 error body; the error pickles and is a ScimRolesError."""
-    err = ScimError(409, "uniqueness", "taken", subject="user 'a'")
-    assert err.to_scim() == {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-        "status": "409",
-        "scimType": "uniqueness",
-        "detail": "taken",
-    }
-    assert "scimType" not in ScimError(404, None, "gone").to_scim()
-    again = pickle.loads(pickle.dumps(err))  # noqa: S301 -- our own data
-    assert (again.status, again.scim_type, again.detail, str(again)) == (409, "uniqueness", "taken", str(err))
-    assert isinstance(err, ValueError)
-
-
-def test_directory_validates_and_indexes() -> None:
-    """User ids may not differ only in case; users must be valid for the org; the members index is built.
-
-    Problems come in user id order, whatever the order of the users given.
-    """
-    users = [User("x", scim=True, groups=["zz"]), User("ann", saml=True), User("ANN", saml=True)]
-    expected = (
-        Problem("user 'ann'", "id", "differs from 'ANN' only in letter case", "ann"),
-        Problem("user 'x'", "groups", "IdP group 'zz' is not synced to the org", "x"),
-    )
-    for order in (users, users[::-1]):
-        with pytest.raises(InvalidUser) as err:
-            Directory(article_org(), order)
-        assert err.value.problems == expected
-    with pytest.raises(InvalidUser, match="IdP group 'ghost' is not synced"):
-        Directory(article_org(), [User("ann", scim=True, groups=["ghost"])])
-    d = Directory(
-        article_org(), [User("a", scim=True, groups=["leads", "everyone"]), User("b", scim=True, groups=["leads"])]
-    )
-    assert d.members("leads") == {"a", "b"}
-    assert d.members("nope") == frozenset()
-    assert d.user("A") is d.users["a"]
-    assert d.user("zed") is None
-    assert pickle.loads(pickle.dumps(d)) == d  # noqa: S301 -- our own data
-    assert dict(d.users) == {"a": d.users["a"], "b": d.users["b"]}
-
-
-def test_attributes_without_access_are_accepted() -> None:
-    """PUT without active, and PATCH without a path but without active, change nothing and succeed."""
-    d = Directory(article_org(), [User("a", scim=True)])
-    assert send(d, "PUT", "/Users/a", {"userName": "a", "displayName": "A"}).changes == ()
-    out = send(d, "PATCH", "/Users/a", patch({"op": "replace", "value": {"displayName": "A", "userName": "A"}}))
-    assert (out.status, out.changes, out.directory) == (200, (), d)
-
-
-def test_post_inactive_user_is_created_without_access() -> None:
-    """POST with active false provisions the user deprovisioned."""
-    out = send(Directory(article_org()), "POST", "/Users", {"userName": "x", "active": False})
-    assert out.directory.users["x"] == User("x", scim=True, deprovisioned=True)
-    assert out.changes == ()
-
-
-# -- properties
-
-
-USERS = ("u1", "U2", "u3", "saml1", "man1")
-GROUPS = ("leads", "marketing", "everyone", "it-admins", "newg")
-
-
-@st.composite
-def directories(draw: st.DrawFn) -> Directory:
-    org = attrs_evolve_toggle(on=draw(st.booleans()))
-    users = []
-    for uid in USERS:
-        if uid.startswith("saml"):
-            users.append(User(uid, saml=True, manual=[Grant(MKT, TA)] if draw(st.booleans()) else ()))
-        elif uid.startswith("man"):
-            users.append(User(uid, manual=[Grant(OPS, M)]))
-        elif draw(st.booleans()):
-            groups = draw(st.lists(st.sampled_from([g.id for g in org.groups]), unique=True))
-            users.append(
-                User(uid, saml=draw(st.booleans()), scim=True, groups=groups, deprovisioned=draw(st.booleans()))
-            )
-    return Directory(org, users)
-
-
-def member_values() -> st.SearchStrategy[list[dict[str, Any]]]:
-    names = st.sampled_from([*USERS, "ghost", "u1".upper()])
-    return st.lists(st.builds(lambda v: {"value": v}, names), max_size=3)
-
-
-def requests() -> st.SearchStrategy[ScimRequest]:
-    user = st.sampled_from([*USERS, "ghost", "U1"])
-    group = st.sampled_from(GROUPS)
-    active = st.sampled_from([True, False, "True", "False", "maybe"])
-    ops = st.sampled_from(["add", "remove", "replace", "Add", "Remove", "Replace"])
-    group_op = st.one_of(
-        st.builds(lambda o, v: {"op": o, "path": "members", "value": v}, ops, member_values()),
-        st.builds(lambda v: {"op": "remove", "path": f'members[value eq "{v}"]'}, user),
-        st.builds(lambda o, v: {"op": o, "value": {"members": v}}, ops, member_values()),
-        st.builds(lambda o: {"op": o, "path": "displayName", "value": "x"}, ops),
-    )
-    user_op = st.one_of(
-        st.builds(lambda o, a: {"op": o, "path": "active", "value": a}, ops, active),
-        st.builds(lambda a: {"op": "replace", "value": {"active": a}}, active),
-        st.just({"op": "replace", "path": "name.givenName", "value": "G"}),
-        st.just({"op": "replace", "path": "password", "value": "pw"}),
-    )
-    return st.one_of(
-        st.builds(lambda u, a: ScimRequest("POST", "/Users", {"userName": u, "active": a}), user, active),
-        st.builds(lambda u: ScimRequest("DELETE", f"/Users/{u}"), user),
-        st.builds(lambda u, a: ScimRequest("PUT", f"/Users/{u}", {"userName": u, "active": a}), user, active),
-        st.builds(
-            lambda u, o: ScimRequest("PATCH", f"/Users/{u}", patch(*o)), user, st.lists(user_op, min_size=1, max_size=3)
-        ),
-        st.builds(
-            lambda g, m: ScimRequest("POST", "/Groups", {"displayName": g, "members": m}), group, member_values()
-        ),
-        st.builds(lambda g: ScimRequest("DELETE", f"/Groups/{g}"), group),
-        st.builds(lambda g, m: ScimRequest("PUT", f"/Groups/{g}", {"members": m}), group, member_values()),
-        st.builds(
-            lambda g, o: ScimRequest("PATCH", f"/Groups/{g}", patch(*o)),
-            group,
-            st.lists(group_op, min_size=1, max_size=3),
-        ),
-    )
-
-
-def check_consistent(d: Directory) -> None:
-    """The members index is exactly what the users say; every user is valid for the org."""
-    again = Directory(d.org, d.users.values())
-    for gid in {g.id for g in d.org.groups} | set(GROUPS):
-        assert d.members(gid) == again.members(gid)
-    assert d.user("U1") == again.user("u1")
-
-
-@given(directories(), requests())
-def test_refused_requests_leave_the_state_and_accepted_ones_report_every_change(
-    d: Directory, request: ScimRequest
-) -> None:
-    """Refused: ScimError, state unchanged. Accepted: changes = the diffs of resolving everyone before and after."""
-    snapshot = pickle.dumps(d)
-    refused: ScimError | None
-    try:
-        out = apply_request(d, request)
-    except ScimError as err:
-        refused = err
-    else:
-        refused = None
-    if refused is not None:
-        assert refused.status in (400, 404, 409, 501)
-        assert pickle.loads(snapshot) == d  # noqa: S301 -- our own data
-        return
-    assert out.status in (200, 201, 204)
-    assert pickle.loads(snapshot) == d  # noqa: S301 -- the old state is untouched
-    new = out.directory
-    check_consistent(new)
-    expected = []
-    for uid in sorted(set(d.users) | set(new.users)):
-        before = resolve_memberships(d.org, d.users[uid]) if uid in d.users else None
-        after = resolve_memberships(new.org, new.users[uid])
-        if before is None:
-            expected += [Change(uid, m.team, None, m.role) for m in after.memberships]
+@pytest.mark.parametrize("value", ["no", 0, 1, "off", "0", "", None, [], {"value": False}])
+def test_s5_active_takes_only_booleans(value: object) -> None:
+    """ "no", 0, "off" and the like are refused, never read as a boolean; nothing applied."""
+    h = host()
+    h.create("ann", "u1")
+    before = h.directory
+    for method, body in (
+        ("PATCH", patch({"op": "replace", "path": "active", "value": value})),
+        ("PATCH", patch({"op": "replace", "value": {"Active": value}})),
+        ("PUT", {"userName": "ann", "active": value}),
+    ):
+        if value is None and method != "PATCH":
+            continue  # a PUT without active: the state stays (see the docs)
+        out = h.send(method, "/Users/u1", body)
+        if value is None:
+            assert out.response.status in (200, 400)
         else:
-            expected += diff(before, after)
-    assert out.changes == tuple(expected)
+            assert out.response.status == 400, (method, body)
+        assert h.directory.users == before.users
 
 
-class ScimLife(RuleBasedStateMachine):
-    """An IdP sending random valid and invalid requests, one after another."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.directory = Directory(
-            attrs_evolve_toggle(on=False), [User("saml1", saml=True), User("man1", manual=[Grant(OPS, M)])]
-        )
-
-    @rule(request=requests())
-    def send_request(self, request: ScimRequest) -> None:
-        """Every request is applied atomically, or refused with the state as it was."""
-        before = self.directory
-        try:
-            out = apply_request(before, request)
-        except ScimError:
-            assert self.directory is before
-            return
-        for change in out.changes:
-            assert change.before is not change.after
-        self.directory = out.directory
-
-    @invariant()
-    def directory_is_consistent(self) -> None:
-        """The members index matches the users; every user is valid for the org; no deprovisioned user has access."""
-        check_consistent(self.directory)
-        for user in self.directory.users.values():
-            res = resolve_memberships(self.directory.org, user)
-            if user.deprovisioned:
-                assert res.memberships == ()
+def test_s5_a_put_without_active_keeps_the_state() -> None:
+    """A PUT that leaves out active neither reactivates nor deactivates."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "active", "value": False}))
+    out = h.send("PUT", "/Users/u1", {"userName": "ann", "displayName": "Ann"})
+    assert (out.response.status, out.response.data["active"], out.changes) == (200, False, ())
+    assert h.directory.users["u1"].deprovisioned
 
 
-test_scim_life = ScimLife.TestCase
+# -- S6 reactivation
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("PATCH", patch({"op": "replace", "path": "active", "value": True})),
+        ("PATCH", patch({"op": "Replace", "path": URN_ACTIVE, "value": "True"})),
+        ("PATCH", patch({"op": "replace", "value": {"active": "TRUE"}})),
+        ("PUT", {"userName": "ann", "active": True}),
+    ],
+)
+def test_s6_reactivation_is_a_new_provisioning(method: str, body: dict[str, Any]) -> None:
+    """Back under the same id with the IdP's groups; manual grants and SAML from before do not come back."""
+    h = host(User("s", saml=True, manual=[Grant(OPS, TA)]), manual_edits=True, s="ann")
+    h.create("ann", "unused")
+    h.send("PATCH", "/Groups/marketing", patch({"op": "add", "path": "members", "value": [{"value": "s"}]}))
+    assert h.roles("s") == {MKT: "MEMBER", OPS: "TEAM_ADMIN"}
+    h.send("PATCH", "/Users/s", patch({"op": "replace", "path": "active", "value": False}))
+    out = h.send(method, "/Users/s", body)
+    assert out.response.status == 200
+    assert h.directory.users["s"] == User("s", scim=True, groups=["marketing"])
+    assert h.roles("s") == {MKT: "MEMBER"}
+    assert described(out) == ["s: added to mkt as Member"]
+
+
+# -- S7 delete
+
+
+def test_s7_delete_removes_the_user_everywhere() -> None:
+    """204; gone from users, groups, reads; every membership removed; touched says None."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    out = h.send("DELETE", "/Users/u1")
+    assert (out.response.status, out.response.body, out.response.headers) == (204, b"", ())
+    assert out.changes == (Change("u1", ENG, TA, None),)
+    assert dict(out.touched) == {"u1": None}
+    assert "u1" not in h.directory.users
+    assert dict(h.directory.members("leads")) == {}
+    assert h.directory.user("ann") is None
+    assert h.directory.resource("u1") is None
+    assert h.send("GET", "/Users/u1").response.status == 404
+    assert h.send("GET", "/Users").response.data["totalResults"] == 0
+    assert "members" not in h.send("GET", "/Groups/leads").response.data
+
+
+def test_s7_delete_after_deactivation_and_twice() -> None:
+    """Entra disables, then deletes: 204; the second DELETE and a PATCH after it are 404."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Users/u1", patch({"op": "Replace", "path": "active", "value": "False"}))
+    assert h.send("DELETE", "/Users/u1").response.status == 204
+    assert h.send("DELETE", "/Users/u1").response.status == 404
+    assert (
+        h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "active", "value": True})).response.status == 404
+    )
+    assert h.send("PUT", "/Users/u1", {"userName": "ann"}).response.status == 404
+
+
+def test_s7_non_scim_users_are_not_scim_resources() -> None:
+    """A SAML or manual user is 404 to every SCIM request by id, and absent from lists."""
+    h = host(User("s", saml=True), User("m", manual=[Grant(OPS, M)]))
+    for uid in ("s", "m", "ghost"):
+        for method, body in (("GET", None), ("DELETE", None), ("PUT", {"userName": uid}), ("PATCH", patch())):
+            assert h.send(method, f"/Users/{uid}", body).response.status == 404
+    assert h.send("GET", "/Users").response.data["totalResults"] == 0
+    assert set(h.directory.users) == {"s", "m"}
+
+
+# -- S8 password
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/Users", {"userName": "bob", "password": "hunter2"}),
+        ("POST", "/Users", {"userName": "bob", "PASSWORD": "hunter2"}),
+        ("POST", "/Users", {"userName": "bob", USER_URN + "password": "hunter2"}),
+        ("PUT", "/Users/u1", {"userName": "ann", "Password": "hunter2"}),
+        ("PUT", "/Users/u1", {"userName": "ann", (USER_URN + "password").upper(): "hunter2"}),
+        ("PATCH", "/Users/u1", patch({"op": "replace", "path": "password", "value": "hunter2"})),
+        ("PATCH", "/Users/u1", patch({"op": "add", "path": "PassWord", "value": "hunter2"})),
+        ("PATCH", "/Users/u1", patch({"op": "replace", "path": USER_URN + "password", "value": "hunter2"})),
+        ("PATCH", "/Users/u1", patch({"op": "replace", "value": {"password": "hunter2"}})),
+        ("PATCH", "/Users/u1", patch({"op": "replace", "value": {USER_URN + "Password": "hunter2"}})),
+        ("PATCH", "/Users/u1", patch({"op": "remove", "path": "password"})),
+        (
+            "PATCH",
+            "/Users/u1",
+            patch(
+                {"op": "replace", "path": "active", "value": False}, {"op": "replace", "path": "password", "value": "x"}
+            ),
+        ),
+    ],
+)
+def test_s8_a_password_in_any_form_is_refused_whole(method: str, path: str, body: dict[str, Any]) -> None:
+    """400 invalidValue, and nothing of the request applied (a deactivation beside it included)."""
+    h = host()
+    h.create("ann", "u1")
+    before = h.directory
+    out = h.send(method, path, body, new_id="bob")
+    assert error(out) == (400, "invalidValue")
+    assert "password" in out.response.data["detail"]
+    assert out.directory is before
+    assert (out.changes, dict(out.touched)) == ((), {})
+
+
+def test_s8_password_is_not_in_the_published_schema() -> None:
+    """A client must not be told it may send a password."""
+    h = host()
+    schema = h.send("GET", "/Schemas/" + CORE_USER).response.data
+    assert "password" not in {a["name"] for a in schema["attributes"]}
+    config = h.send("GET", "/ServiceProviderConfig").response.data
+    assert config["changePassword"] == {"supported": False}
+
+
+# -- S9 groups
+
+
+def test_s9_a_pushed_group_gets_the_hosts_id_and_a_blank_mapping() -> None:
+    """POST /Groups: the host's id, blank mapping (R2: members get the defaults), members listed."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/marketing", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    out = h.send(
+        "POST", "/Groups", {"displayName": "Design", "members": [{"value": "u1", "display": "Ann"}]}, new_id="g1"
+    )
+    assert out.response.status == 201
+    assert out.response.data["members"] == [
+        {"value": "u1", "$ref": "https://app.example.com/scim/v2/Users/u1", "type": "User", "display": "Ann"}
+    ]
+    assert h.directory.org.group("g1") == IdpGroup("g1")
+    assert described(out) == ["u1: added to eng as Member"]  # R3: the blank group contributes the defaults
+
+
+def test_s9_renames_keep_the_id_and_the_mapping() -> None:
+    """displayName changes by PATCH (path or path-less) or PUT; the group's id and mapping stay."""
+    h = host()
+    for method, body in (
+        ("PATCH", patch({"op": "replace", "path": "displayName", "value": "Leads 2"})),
+        ("PATCH", patch({"op": "replace", "value": {"id": "leads", "displayName": "Leads 3"}})),
+        ("PUT", {"displayName": "Leads 4"}),
+    ):
+        out = h.send(method, "/Groups/leads", body)
+        assert out.response.status == (204 if method == "PATCH" else 200)
+    assert h.directory.org.group("leads") == IdpGroup("leads", teams=[ENG], role=TA)
+    assert h.send("GET", "/Groups/leads").response.data["displayName"] == "Leads 4"
+    out = h.send("PATCH", "/Groups/leads", patch({"op": "replace", "value": {"id": "other", "displayName": "x"}}))
+    assert error(out) == (400, "mutability")
+
+
+def test_s9_members_are_scim_users_of_the_org() -> None:
+    """An unknown member, a SAML-only user, a nested group: 400 naming it; deprovisioned users are members."""
+    h = host(User("s", saml=True))
+    h.create("ann", "u1")
+    h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "active", "value": False}))
+    for members in ([{"value": "ghost"}, {"value": "s"}], [{"value": "u1"}, {"value": "leads", "type": "Group"}]):
+        out = h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": members}))
+        assert error(out) == (400, "invalidValue")
+        assert "'ghost', 's'" in out.response.data["detail"] or "'leads'" in out.response.data["detail"]
+    out = h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    assert (out.response.status, out.changes) == (204, ())
+    assert set(h.directory.members("leads")) == {"u1"}
+    out = h.send("PATCH", "/Groups/leads", patch({"op": "replace", "path": "active", "value": True}))
+    assert out.response.status == 400
+
+
+def test_s9_member_filters_follow_the_grammar() -> None:
+    """members[value eq "..."] with escapes, or-joined values; other filters are refused; non-members are no-ops."""
+    h = host()
+    for uid in ('a"b', "c\\d", "e"):
+        h.create(uid, uid)
+    all_three = [{"value": 'a"b'}, {"value": "c\\d"}, {"value": "e"}]
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": all_three}))
+    out = h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": r'members[value eq "a\"b"]'}))
+    assert (out.response.status, set(h.directory.members("leads"))) == (204, {"c\\d", "e"})
+    out = h.send(
+        "PATCH", "/Groups/leads", patch({"op": "remove", "path": r'members[value eq "c\\d" or value eq "zz"]'})
+    )
+    assert (out.response.status, set(h.directory.members("leads"))) == (204, {"e"})
+    for bad in ('members[display eq "x"]', 'members[value ne "e"]', 'members[value eq "e"].display'):
+        assert h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": bad})).response.status == 400
+    assert (
+        h.send(
+            "PATCH", "/Groups/leads", patch({"op": "add", "path": 'members[value eq "e"]', "value": []})
+        ).response.status
+        == 400
+    )
+
+
+def test_s9_member_operations_in_every_form() -> None:
+    """add, remove by value list, remove all, replace by path and path-less, PUT; display kept."""
+    h = host()
+    for uid in ("a", "b", "c"):
+        h.create(uid, uid)
+
+    def members() -> dict[str, str | None]:
+        return dict(h.directory.members("leads"))
+
+    h.send(
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "ADD", "path": "members", "value": [{"value": "a", "display": "A"}, {"value": "b"}]}),
+    )
+    assert members() == {"a": "A", "b": None}
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": {"value": "b", "display": "B"}}))
+    assert members() == {"a": "A", "b": "B"}
+    h.send(
+        "PATCH", "/Groups/leads", patch({"op": "Remove", "path": "members", "value": [{"value": "a"}, {"value": "c"}]})
+    )
+    assert members() == {"b": "B"}
+    h.send("PATCH", "/Groups/leads", patch({"op": "replace", "path": "members", "value": [{"value": "c"}]}))
+    assert members() == {"c": None}
+    h.send(
+        "PATCH", "/Groups/leads", patch({"op": "replace", "value": {"Members": [{"value": "a"}], "displayName": "L"}})
+    )
+    assert members() == {"a": None}
+    h.send(
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "add", "value": {"urn:ietf:params:scim:schemas:core:2.0:Group:members": [{"value": "b"}]}}),
+    )
+    assert members() == {"a": None, "b": None}
+    h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": "members"}))
+    assert members() == {}
+    out = h.send("PUT", "/Groups/leads", {"displayName": "L", "members": [{"value": "c", "display": "C"}]})
+    assert (out.response.status, out.response.data["members"][0]["display"]) == (200, "C")
+    assert members() == {"c": "C"}
+    add_a = patch({"op": "add", "path": "members", "value": [{"value": "a"}]})
+    out = h.send("PATCH", "/Groups/leads", add_a, query="attributes=members")
+    assert (out.response.status, [m["value"] for m in out.response.data["members"]]) == (200, ["a", "c"])
+    out = h.send(
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "remove", "path": 'members[value eq "a"]'}),
+        query="excludedAttributes=members",
+    )
+    assert (out.response.status, "members" in out.response.data, out.response.header("ETag")) == (200, False, 'W/"10"')
+    assert h.send("PATCH", "/Groups/leads", patch({"op": "replace", "path": "members"})).response.status == 400
+    h.send("PATCH", "/Groups/leads", patch({"op": "replace", "path": "members", "value": []}))
+    assert members() == {}
+    assert (
+        h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": ["a"]})).response.status == 400
+    )
+
+
+def test_s9_deleting_a_group_removes_it_and_its_mapping() -> None:
+    """DELETE /Groups/{id}: its members fall back (R3); the group is gone from the org and reads."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    out = h.send("DELETE", "/Groups/leads")
+    assert (out.response.status, described(out)) == (204, ["u1: eng Team Admin -> Member"])
+    assert "leads" not in {g.id for g in h.directory.org.groups}
+    assert h.directory.users["u1"].groups == frozenset()
+    assert h.send("GET", "/Groups/leads").response.status == 404
+    assert h.send("DELETE", "/Groups/leads").response.status == 404
+
+
+# -- S10 reads
+
+
+def test_s10_resources_carry_what_the_idp_sent_plus_id_and_meta() -> None:
+    """Every attribute sent comes back, with id, groups and meta (resourceType, created, lastModified, location...)."""
+    h = host()
+    sent = {
+        "schemas": [CORE_USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName": "ann@example.com",
+        "externalId": "ext-1",
+        "name": {"givenName": "Ann", "familyName": "Lee"},
+        "displayName": "Ann Lee",
+        "emails": [{"value": "ann@example.local", "type": "work", "primary": True}, {"value": "ann@[10.0.0.1]"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "7",
+            "manager": {"value": "boss"},
+        },
+    }
+    out = h.send("POST", "/Users", sent, new_id="u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "displayName", "value": "A. Lee"}))
+    got = h.send("GET", "/Users/u1").response
+    data = got.data
+    assert {k: data[k] for k in sent if k != "displayName"} == {k: v for k, v in sent.items() if k != "displayName"}
+    assert data["displayName"] == "A. Lee"
+    assert data["id"] == "u1"
+    assert data["active"] is True
+    assert data["groups"] == [
+        {"value": "leads", "$ref": "https://app.example.com/scim/v2/Groups/leads", "display": "leads", "type": "direct"}
+    ]
+    assert data["meta"] == {
+        "resourceType": "User",
+        "created": "2026-01-01T00:00:01Z",
+        "lastModified": "2026-01-01T00:00:03Z",
+        "location": "https://app.example.com/scim/v2/Users/u1",
+        "version": 'W/"2"',
+    }
+    assert got.header("etag") == 'W/"2"'
+    assert got.header("Content-Type") == "application/scim+json"
+    assert out.response.data["meta"]["created"] == "2026-01-01T00:00:01Z"
+
+
+def _ids(out: Any) -> list[str]:
+    return [r["id"] for r in out.response.data["Resources"]]
+
+
+def test_s10_filters_on_every_listed_attribute() -> None:
+    """eq, and, or on userName, externalId, displayName, id, emails.value, active; userName compares as S2 does."""
+    h = host()
+    h.create("ann@x.com", "u1", externalId="e1", displayName="Ann", emails=[{"value": "ann@x.com"}])
+    h.create("bob@x.com", "u2", externalId="e2", displayName="Bob", emails=[{"value": "bob@y.com"}])
+    h.create("JOSÉ", "u3", active=False)
+    cases = {
+        'userName eq "ANN@X.COM"': ["u1"],
+        'userName eq "jose\u0301"': ["u3"],
+        'USERNAME eq "bob@x.com"': ["u2"],
+        'externalId eq "e2"': ["u2"],
+        'displayName eq "Ann" or displayName eq "Bob"': ["u1", "u2"],
+        'id eq "u3"': ["u3"],
+        'id eq "nobody"': [],
+        'emails.value eq "bob@y.com"': ["u2"],
+        'emails[value co "ann"]': ["u1"],
+        "active eq false": ["u3"],
+        'active eq true and userName sw "b"': ["u2"],
+        f'{USER_URN}userName eq "ann@x.com"': ["u1"],
+        "not (active eq false)": ["u1", "u2"],
+        'userName eq "oﬃce"': [],
+    }
+    for expression, expected in cases.items():
+        out = h.send("GET", "/Users", query="filter=" + expression.replace("&", "%26"))
+        assert out.response.status == 200, (expression, out.response.data)
+        assert _ids(out) == expected, expression
+        assert out.response.data["totalResults"] == len(expected)
+    for bad in ('userName eq "unclosed', "nosuch eq 1", "userName zz 1"):
+        assert error(h.send("GET", "/Users", query="filter=" + bad)) == (400, "invalidFilter")
+
+
+def test_s10_paging_attributes_search_and_sorting() -> None:
+    """startIndex/count pages in id order; attributes and excludedAttributes select; .search takes a body."""
+    h = host()
+    for i in range(5):
+        h.create(f"user{i}", f"u{i}", displayName=f"D{4 - i}")
+    page = h.send("GET", "/Users", query="startIndex=2&count=2").response.data
+    assert (page["totalResults"], page["startIndex"], page["itemsPerPage"]) == (5, 2, 2)
+    assert [r["id"] for r in page["Resources"]] == ["u1", "u2"]
+    assert h.send("GET", "/Users", query="startIndex=0&count=0").response.data["Resources"] == []
+    out = h.send("GET", "/Users", query="attributes=userName&count=1")
+    assert out.response.data["Resources"] == [{"schemas": [CORE_USER], "id": "u0", "userName": "user0"}]
+    out = h.send("GET", "/Users/u0", query="excludedAttributes=displayName,meta")
+    assert "displayName" not in out.response.data
+    out = h.send("POST", "/Users/.search", {"filter": 'userName sw "user"', "sortBy": "displayName", "count": 2})
+    assert _ids(out) == ["u4", "u3"]
+    out = h.send("POST", "/Users/.search", {"sortBy": "displayName", "sortOrder": "descending", "attributes": ["id"]})
+    assert _ids(out) == ["u0", "u1", "u2", "u3", "u4"]
+    assert h.send("GET", "/Users/.search").response.status == 405
+    assert error(h.send("GET", "/Users", query="count=1&count=2")) == (400, "invalidSyntax")
+    assert error(h.send("POST", "/Users/.search", ["x"])) == (400, "invalidSyntax")
+    assert h.send("GET", "/Users?count=1", query="startIndex=3").response.data["Resources"][0]["id"] == "u2"
+    assert error(h.send("GET", "/Users", query="count=%ff")) == (400, "invalidSyntax")
+
+
+def test_s10_group_reads_with_and_without_members() -> None:
+    """Groups by id and by filter; excludedAttributes=members leaves them out; filters on members work."""
+    h = host()
+    h.create("ann", "u1")
+    h.send(
+        "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "Ann"}]})
+    )
+    full = h.send("GET", "/Groups/leads").response.data
+    assert full["members"][0]["value"] == "u1"
+    assert "members" not in h.send("GET", "/Groups/leads", query="excludedAttributes=members").response.data
+    assert "members" not in h.send("GET", "/Groups/leads", query="attributes=displayName").response.data
+    assert h.send("GET", "/Groups/leads", query="attributes=members").response.data["members"][0]["display"] == "Ann"
+    out = h.send("GET", "/Groups", query='filter=displayName eq "LEADS"&excludedAttributes=members')
+    assert _ids(out) == ["leads"]
+    out = h.send("GET", "/Groups", query='filter=members[value eq "u1"]')
+    assert _ids(out) == ["leads"]
+    out = h.send("GET", "/Groups", query="count=2")
+    assert out.response.data["totalResults"] == len(article_org().groups)
+    h.send("PATCH", "/Groups/marketing", patch({"op": "replace", "path": "displayName", "value": "A marketing"}))
+    out = h.send("GET", "/Groups", query="sortBy=displayName&count=2&excludedAttributes=members")
+    assert _ids(out) == ["marketing", "admins-blank-teams"]
+
+
+def test_s10_discovery_documents() -> None:
+    """/ServiceProviderConfig, /Schemas and /ResourceTypes, each with meta.location; unknown ones 404."""
+    h = host()
+    config = h.send("GET", "/ServiceProviderConfig").response.data
+    assert config["patch"] == {"supported": True}
+    assert config["bulk"]["supported"] is False
+    assert config["filter"] == {"supported": True, "maxResults": 1000}
+    assert config["meta"]["location"] == "https://app.example.com/scim/v2/ServiceProviderConfig"
+    schemas = h.send("GET", "/Schemas").response.data
+    assert {s["id"] for s in schemas["Resources"]} == {
+        CORE_USER,
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    }
+    types = h.send("GET", "/ResourceTypes").response.data
+    assert {t["endpoint"] for t in types["Resources"]} == {"/Users", "/Groups"}
+    assert h.send("GET", "/ResourceTypes/user").response.data["name"] == "User"
+    assert h.send("GET", "/ResourceTypes/Pet").response.status == 404
+    assert h.send("GET", "/Schemas/a/b").response.status == 404
+    assert h.send("GET", "/ServiceProviderConfig/x").response.status == 404
+    assert h.send("PUT", "/Schemas", {}).response.status == 405
+
+
+# -- S11 the app's own
+
+
+def test_s11_teams_bulk_and_other_paths() -> None:
+    """/Teams 404 (the app's own), /Bulk 501, unknown paths 404, wrong methods 405 with Allow; RFC 7644 error bodies."""
+    h = host()
+    assert error(h.send("POST", "/Teams", {"displayName": "new"})) == (404, None)
+    assert "app" in h.send("GET", "/Teams/eng").response.data["detail"]
+    assert error(h.send("POST", "/Bulk", {"Operations": []})) == (501, None)
+    assert error(h.send("POST", "/.search", {})) == (501, None)
+    for path in ("/", "/Pets", "/Users/a/b", "/Users//x", "/Users/%ff"):
+        assert error(h.send("GET", path)) == (404, None), path
+    out = h.send("DELETE", "/Users")
+    assert error(out) == (405, None)
+    assert out.response.header("Allow") == "GET, POST"
+    assert error(h.send("POST", "/Users/u1", {})) == (405, None)
+    assert error(h.send("POST", "/Users", "not an object")) == (400, "invalidSyntax")
+    assert error(h.send("POST", "/Users", {"userName": "a", "unknown": 1})) == (400, "invalidValue")
+    assert error(h.send("POST", "/Users", {"userName": "a", "active": False, "ACTIVE": True})) == (400, "invalidSyntax")
+    assert error(h.send("PATCH", "/Groups/leads", {"Operations": [{"op": "frob"}]}))[0] == 400
+    assert error(h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "bogus[", "value": 1})))[0] == 400
+    assert error(h.send("POST", "/Groups", {"members": []}, new_id="g"))[0] == 400
+
+
+# -- S12 atomic and deterministic
+
+
+def test_s12_a_request_applies_wholly_or_not_at_all() -> None:
+    """The first refused operation refuses the whole PATCH; the directory given is never changed."""
+    h = host()
+    h.create("ann", "u1")
+    h.create("bob", "u2")
+    before = h.directory
+    snapshot = pickle.dumps(before)
+    out = h.send(
+        "PATCH",
+        "/Groups/leads",
+        patch(
+            {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "add", "path": "members", "value": [{"value": "ghost"}]},
+        ),
+    )
+    assert out.response.status == 400
+    assert out.directory is before
+    out = h.send(
+        "PATCH",
+        "/Users/u1",
+        patch(
+            {"op": "replace", "path": "active", "value": False}, {"op": "replace", "path": "userName", "value": "bob"}
+        ),
+    )
+    assert error(out) == (409, "uniqueness")
+    assert not h.directory.users["u1"].deprovisioned
+    ok = handle(before, ScimRequest("DELETE", "/Users/u1"))
+    assert ok.directory is not before
+    assert pickle.dumps(before) == snapshot
+
+
+def test_s12_same_request_same_state_same_outcome() -> None:
+    """Equal inputs give equal outcomes, responses byte for byte."""
+    h = host(User("s", saml=True))
+    h.create("ann", "u1")
+    request = ScimRequest(
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}),
+        now=datetime.fromisoformat("2026-02-02T00:00:00+00:00"),
+    )
+    first, second = handle(h.directory, request), handle(pickle.loads(pickle.dumps(h.directory)), request)  # noqa: S301
+    assert first == second
+    assert first.response.body == second.response.body
+
+
+# -- the Directory
+
+
+def test_directory_keeps_what_a_host_stores() -> None:
+    """resource(), group_resource() and members() give back, through the constructor, an equal directory."""
+    h = host(User("s", saml=True, manual=[Grant(OPS, M)]), s="sam")
+    h.create("ann", "u1", name={"givenName": "Ann"})
+    h.send(
+        "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "A"}]})
+    )
+    h.send("POST", "/Groups", {"displayName": "New", "externalId": "x"}, new_id="g1")
+    d = h.directory
+    again = Directory(
+        d.org,
+        d.users.values(),
+        user_names={uid: d.user_name(uid) for uid in d.users if not d.users[uid].scim},
+        resources={uid: d.resource(uid) or {} for uid in d.users if d.users[uid].scim},
+        groups={
+            gid: {
+                **(d.group_resource(gid) or {}),
+                "members": [{"value": u, "display": v} for u, v in d.members(gid).items()],
+            }
+            for gid in ("leads", "g1")
+        },
+    )
+    assert again == d
+    assert hash(again) == hash(d)
+    assert pickle.loads(pickle.dumps(d)) == d  # noqa: S301
+    assert repr(d).startswith("Directory(org=")
+    assert d.resource("s") is None
+    assert d.resource("nobody") is None
+    assert d.group_resource("nosuch") is None
+    assert Directory(article_org(), [User("x", scim=True, deprovisioned=True)]).resource("x") == {
+        "userName": "x",
+        "active": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"users": [User("a", scim=True, groups=["nosuch"])]}, "not synced"),
+        ({"users": [User("a", saml=True), User("a", scim=True)]}, "appears more than once"),
+        ({"users": [1]}, "must be a User"),
+        ({"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "active": False}}}, "active is False"),
+        ({"users": [User("a", scim=True)], "resources": {"a": {"name": {}}}}, "string userName"),
+        ({"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "id": "b"}}}, "its id 'b'"),
+        ({"users": [User("a", saml=True)], "resources": {"a": {"userName": "a"}}}, "not a SCIM user"),
+        (
+            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a"}}, "user_names": {"a": "b"}},
+            "is not the resource's",
+        ),
+        ({"users": [], "user_names": {"a": "b"}}, "not a user of the directory"),
+        ({"users": [User("a", saml=True)], "user_names": {"a": 3}}, "must be a string"),
+        ({"users": [], "groups": {"nosuch": {"displayName": "x"}}}, "not a group synced"),
+        ({"users": [], "groups": {"leads": {"name": "x"}}}, "string displayName"),
+        ({"users": [], "groups": {"leads": {"displayName": "x", "members": {}}}}, "must be a list"),
+        ({"users": [], "groups": {"leads": {"displayName": "x", "members": [{"value": "a"}]}}}, "'a' is not a member"),
+    ],
+)
+def test_directory_refuses_inconsistent_state(kwargs: dict[str, Any], message: str) -> None:
+    """Every disagreement between users, names, resources and groups is an InvalidUser naming it."""
+    with pytest.raises(InvalidUser, match=message):
+        Directory(article_org(), **kwargs)
+
+
+def test_directory_refuses_arguments_of_the_wrong_kind() -> None:
+    """Not an org, users not an iterable of users, mappings that are not mappings: typed errors."""
+    from scim_roles import InvalidOrg  # noqa: PLC0415
+
+    with pytest.raises(InvalidOrg):
+        Directory("org")  # type: ignore[arg-type]
+    for bad in ("ab", 3, {"a": User("a", saml=True)}):
+        with pytest.raises(InvalidArgument, match="users"):
+            Directory(article_org(), bad)  # type: ignore[arg-type]
+    for name in ("user_names", "resources", "groups"):
+        with pytest.raises(InvalidArgument, match=name):
+            Directory(article_org(), (), **{name: ["x"]})  # type: ignore[arg-type]
+
+
+def test_outcome_and_response_are_frozen_values() -> None:
+    """Outcomes compare, hash and pickle by value; a response decodes its body and finds headers in any case."""
+    h = host()
+    out = h.create("ann", "u1")
+    assert pickle.loads(pickle.dumps(out)) == out  # noqa: S301
+    assert isinstance(hash(out), int)
+    assert out.status == 201
+    assert out.touched["u1"] == Resolution("u1", out.touched["u1"].memberships, (), locked=True)  # type: ignore[union-attr]
+    assert ScimResponse(204, (), b"").data is None
+    assert ScimResponse(200, (("X-A", "1"),), b"{}").header("x-a") == "1"
+    assert ScimResponse(200, (), b"{}").header("x-a") is None
+    assert json.loads(out.response.body) == out.response.data
+
+
+def test_a_directory_built_by_requests_matches_one_built_whole() -> None:
+    """The indexes a request leaves equal those the constructor builds from the same state."""
+    h = host(User("s", saml=True), s="sam")
+    h.create("ann", "u1")
+    h.create("sam", "ignored")
+    h.send(
+        "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "s"}]})
+    )
+    h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "ann2"}))
+    h.send("DELETE", "/Users/s")
+    d = h.directory
+    rebuilt = pickle.loads(pickle.dumps(d))  # noqa: S301 -- through the constructor
+    assert rebuilt == d
+    assert rebuilt._keys == d._keys
+    assert Org(teams=[Team("a")], default_teams=["a"], default_role=M) != d.org
+
+
+def test_s10_users_known_without_a_stored_resource() -> None:
+    """A SCIM user given without a resource reads as its userName and state, and can be deleted."""
+    h = Host(Directory(article_org(), [User("x", scim=True), User("y", scim=True, deprovisioned=True)]))
+    data = h.send("GET", "/Users/x", query="unknownParameter=1").response.data
+    assert (data["userName"], data["active"], data["meta"]["resourceType"]) == ("x", True, "User")
+    assert "version" not in data["meta"]
+    assert h.send("GET", "/Users/y").response.data["active"] is False
+    assert h.send("DELETE", "/Users/x").response.status == 204
+    assert set(h.directory.users) == {"y"}
+
+
+def test_s12_a_broken_stored_resource_is_the_hosts_error() -> None:
+    """A resource the host stored that the models refuse: 500 naming it, never a traceback or a 400."""
+    d = Directory(article_org(), [User("x", scim=True)], resources={"x": {"userName": "x", "name": "not an object"}})
+    h = Host(d)
+    assert h.send("GET", "/Users/x").response.status == 200  # served as stored
+    for method, path, body, query in (
+        ("GET", "/Users/x", None, "attributes=userName"),
+        ("GET", "/Users", None, 'filter=name.givenName eq "a"'),
+        ("POST", "/Users/.search", {"sortBy": "userName"}, ""),
+        ("PATCH", "/Users/x", patch({"op": "replace", "path": "displayName", "value": "X"}), ""),
+    ):
+        out = h.send(method, path, body, query=query)
+        assert error(out) == (500, None)
+        assert "'x' is not valid" in out.response.data["detail"]
+    assert h.directory is d
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "value": ["a"]},
+        {"op": "replace", "value": {"bad[": 1}},
+        {"op": "replace", "path": "nosuch", "value": 1},
+        {"op": "replace", "path": CORE_USER, "value": {"active": "no"}},
+        {"op": "replace", "path": CORE_USER, "value": {"Password": "x"}},
+        {"op": "replace", "path": "emails[type eq", "value": 1},
+        {"op": "replace", "path": CORE_USER, "value": "x"},
+        {"op": "replace", "path": CORE_USER, "value": {"name.givenName": "x", "bad[": 1}},
+    ],
+)
+def test_s5_s8_malformed_user_operations_are_refused(operation: dict[str, Any]) -> None:
+    """Values and paths the models cannot read: 400, nothing applied."""
+    h = host()
+    h.create("ann", "u1")
+    before = h.directory
+    assert h.send("PATCH", "/Users/u1", patch(operation)).response.status == 400
+    assert h.directory is before
+
+
+def test_s5_deactivation_through_the_core_schema_path() -> None:
+    """The core schema URN as the path, the attributes in the value (schemas listed or not): still a deactivation."""
+    for value in ({"active": False}, {"schemas": [CORE_USER], "Active": "false"}):
+        h = host()
+        h.create("ann", "u1")
+        out = h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": CORE_USER, "value": value}))
+        assert out.response.status == 200
+        assert h.directory.users["u1"].deprovisioned
+        h = host()
+        h.create("ann", "u1")
+        out = h.send("PATCH", "/Users/u1", patch({"op": "replace", "value": value}))
+        assert h.directory.users["u1"].deprovisioned
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"userName": "a", USER_URN + "bad[": 1},
+        {"userName": "a", USER_URN + "name.givenName": "x"},
+        {"userName": "a", USER_URN + 'emails[type eq "work"]': "x"},
+    ],
+)
+def test_s11_urn_keys_that_are_not_one_attribute_are_refused(body: dict[str, Any]) -> None:
+    """A URN-qualified key that is not a plain core attribute is an unknown attribute: 400."""
+    h = host()
+    assert h.send("POST", "/Users", body, new_id="a").response.status == 400
+
+
+def test_s9_malformed_member_operations_are_refused() -> None:
+    """A member that is not an object with a string value, or a path-less key the models cannot read: 400."""
+    h = host()
+    h.create("ann", "u1")
+    for operation in (
+        {"op": "add", "path": "members", "value": [{"value": 3}]},
+        {"op": "add", "path": "members", "value": [3]},
+        {"op": "add", "value": {"bad[": 1}},
+    ):
+        assert h.send("PATCH", "/Groups/leads", patch(operation)).response.status == 400
+
+
+def test_s10_group_filters_that_read_members_or_combine() -> None:
+    """not, and/or and value paths over groups; members are read only when the filter names them."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    everyone = sorted(g.id for g in article_org().groups)
+    cases = {
+        'not (displayName eq "leads")': [g for g in everyone if g != "leads"],
+        'displayName eq "nothing" or members pr': ["leads"],
+        'displayName sw "l" and not (members pr)': [],
+        'members[value eq "u1"] and displayName co "ead"': ["leads"],
+    }
+    for expression, expected in cases.items():
+        assert _ids(h.send("GET", "/Groups", query="filter=" + expression)) == expected, expression

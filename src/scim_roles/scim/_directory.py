@@ -1,0 +1,260 @@
+"""The state the SCIM service works on: an org, its users and what the IdP told about them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from scim_roles._bulk import InvalidArgument
+from scim_roles._errors import InvalidUser, Problem, ScimRolesError
+from scim_roles._model import Org, User
+from scim_roles._pmap import PMap
+from scim_roles._resolve import index_of, not_a_user, user_problems
+
+from ._names import user_name_key
+from ._resources import canonical
+
+NO_MEMBERS: PMap[str, str | None] = PMap()
+
+
+@attrs.frozen(init=False, repr=False)
+class Directory:
+    """An org and its users, with the SCIM resources the IdP sent. Frozen; compares by value.
+
+    Args:
+        org: The org.
+        users: Every user, by :attr:`User.id` (the SCIM ``id`` of SCIM users,
+            S1); ids unique.
+        user_names: The ``userName`` of users known before SCIM (SAML,
+            manual), by user id; a user without one has its id as userName.
+        resources: The stored SCIM resource of SCIM users, by user id, as
+            :meth:`resource` gives it (the host's copy of what the IdP
+            sent: ``userName``, ``name``, ``emails``, ``meta`` ...).
+            A SCIM user without one has ``{"userName": ..., "active": ...}``.
+        groups: The stored SCIM resource of synced groups, by group id, as
+            :meth:`group_resource` gives it; members may be listed there
+            with their ``display``. A group without one is named by its id.
+
+    Attributes:
+        org: The org.
+        users: Every user by id: a hash map, whose iteration order can
+            differ between interpreter runs; sort the ids when order matters.
+
+    Raises:
+        InvalidUser: a user is invalid for the org (V5, V6), two users'
+            userNames compare equal (S2), or a stored resource disagrees with
+            its user (an ``active`` that is not the user's state, a
+            ``userName`` that is not the one in ``user_names``). Every
+            problem at once, in user id order.
+        InvalidArgument: an argument is not of the documented type.
+    """
+
+    org: Org
+    users: PMap[str, User]
+    _names: PMap[str, str]
+    _resources: PMap[str, str]
+    _groups: PMap[str, str]
+    _members: PMap[str, PMap[str, str | None]]
+    _keys: PMap[str, str] = attrs.field(eq=False, hash=False)
+
+    def __init__(
+        self,
+        org: Org,
+        users: Iterable[User] = (),
+        *,
+        user_names: Mapping[str, str] | None = None,
+        resources: Mapping[str, Mapping[str, Any]] | None = None,
+        groups: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        index = index_of(org)
+        names_in = _mapping("user_names", user_names)
+        resources_in = _mapping("resources", resources)
+        groups_in = _mapping("groups", groups)
+        by_id, problems = _by_id(users)
+        names: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        stored: dict[str, str] = {}
+        members: dict[str, dict[str, str | None]] = {gid: {} for gid in index.group_ids}
+        for uid, user in sorted(by_id.items()):
+            problems += user_problems(index, user)
+            name, resource, found = _user_record(user, names_in.get(uid), resources_in.get(uid))
+            try:
+                key = user_name_key(name)
+            except ScimRolesError as err:
+                found.append(("userName", err.problems[0].detail))
+            else:
+                if key in keys:
+                    found.append(("userName", f"{name!r} is the userName of {keys[key]!r} too (S2)"))
+                keys[key], names[uid] = uid, name
+            problems += [Problem(f"user {uid!r}", field, detail, uid) for field, detail in found]
+            if resource is not None:
+                stored[uid] = canonical(resource)
+            for gid in user.groups:
+                members.setdefault(gid, {})[uid] = None
+        problems += [
+            Problem(f"user {u!r}", "resources", "is not a SCIM user of the directory", u)
+            for u in sorted(set(resources_in) - {u for u, user in by_id.items() if user.scim}, key=str)
+        ]
+        problems += [
+            Problem(f"user {u!r}", "user_names", "is not a user of the directory", u)
+            for u in sorted(set(names_in) - set(by_id), key=str)
+        ]
+        group_records = {gid: canonical({"displayName": gid}) for gid in index.group_ids}
+        for gid, resource in sorted(groups_in.items(), key=lambda item: str(item[0])):
+            found = _group_record(gid, resource, index.group_ids, members.get(gid, {}))
+            problems += [Problem(f"group {gid!r}", field, detail, str(gid)) for field, detail in found]
+            if not found:
+                group_records[gid] = canonical({k: v for k, v in resource.items() if k not in ("id", "members")})
+        if problems:
+            raise InvalidUser(*problems)
+        self.__attrs_init__(
+            org,
+            PMap(by_id),
+            PMap(names),
+            PMap(stored),
+            PMap(group_records),
+            PMap((g, PMap(m)) for g, m in members.items()),
+            PMap(keys),
+        )
+
+    @classmethod
+    def _make(cls, parts: tuple[Any, ...]) -> Directory:
+        """A directory from the parts a request's work hands over (as :meth:`_parts` lists them)."""
+        new = cls.__new__(cls)
+        new.__attrs_init__(*parts)
+        return new
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.org, self.users, self._names, self._resources, self._groups, self._members, self._keys)
+
+    def user(self, user_name: str) -> User | None:
+        """The user whose ``userName`` compares equal to this one (S2), if any."""
+        try:
+            uid = self._keys.get(user_name_key(user_name))
+        except ScimRolesError:
+            return None
+        return None if uid is None else self.users[uid]
+
+    def user_name(self, user_id: str) -> str:
+        """A user's ``userName``.
+
+        Raises:
+            KeyError: no such user.
+        """
+        return self._names[user_id]
+
+    def members(self, group_id: str) -> Mapping[str, str | None]:
+        """A group's members: user id to the ``display`` the IdP sent with it (or ``None``)."""
+        return self._members.get(group_id, NO_MEMBERS)
+
+    def resource(self, user_id: str) -> dict[str, Any] | None:
+        """The stored SCIM resource of a SCIM user (no ``id``): what a host persists; else ``None``."""
+        stored = self._resources.get(user_id)
+        if stored is not None:
+            return dict(json.loads(stored))
+        user = self.users.get(user_id)
+        if user is None or not user.scim:
+            return None
+        return {"userName": self._names[user_id], "active": not user.deprovisioned}
+
+    def group_resource(self, group_id: str) -> dict[str, Any] | None:
+        """The stored SCIM resource of a synced group, without ``id`` or members; else ``None``."""
+        stored = self._groups.get(group_id)
+        return None if stored is None else dict(json.loads(stored))
+
+    def __repr__(self) -> str:
+        return f"Directory(org={self.org!r}, users=<{len(self.users)} users>)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        users = sorted(self.users.values(), key=lambda u: u.id)
+        groups = {
+            gid: {
+                **json.loads(self._groups[gid]),
+                "members": [{"value": u, "display": d} for u, d in sorted(self.members(gid).items())],
+            }
+            for gid in sorted(self._groups)
+        }
+        return (
+            _rebuild,
+            (self.org, users, dict(self._names), {u: json.loads(s) for u, s in self._resources.items()}, groups),
+        )
+
+
+def _rebuild(
+    org: Org,
+    users: list[User],
+    names: dict[str, str],
+    resources: dict[str, dict[str, Any]],
+    groups: dict[str, dict[str, Any]],
+) -> Directory:
+    return Directory(org, users, user_names=names, resources=resources, groups=groups)
+
+
+def _by_id(users: object) -> tuple[dict[str, User], list[Problem]]:
+    if isinstance(users, (str, bytes, Mapping)) or not isinstance(users, Iterable):
+        raise InvalidArgument(Problem("Directory", "users", f"must be an iterable of User, got {users!r}"))
+    problems: list[Problem] = []
+    by_id: dict[str, User] = {}
+    for user in users:
+        if not isinstance(user, User):
+            problems.append(not_a_user(user))
+        elif user.id in by_id:
+            problems.append(Problem(f"user {user.id!r}", "id", "appears more than once among the users", user.id))
+        else:
+            by_id[user.id] = user
+    return by_id, problems
+
+
+def _mapping(name: str, value: object) -> Mapping[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(Problem("Directory", name, f"must be a mapping by id, got {value!r}"))
+    return value
+
+
+def _user_record(
+    user: User, name: object, resource: object
+) -> tuple[str, Mapping[str, Any] | None, list[tuple[str, str]]]:
+    """A user's userName and stored resource, and what is wrong with them."""
+    found: list[tuple[str, str]] = []
+    if name is not None and not isinstance(name, str):
+        found.append(("user_names", f"must be a string, got {name!r}"))
+        name = None
+    if resource is None:
+        return (name if isinstance(name, str) else user.id), None, found
+    if not isinstance(resource, Mapping) or not isinstance(resource.get("userName"), str):
+        found.append(("resources", "must be a SCIM resource with a string userName"))
+        return user.id, None, found
+    if name is not None and name != resource["userName"]:
+        found.append(("user_names", f"{name!r} is not the resource's userName {resource['userName']!r}"))
+    if resource.get("active", True) is not (not user.deprovisioned):
+        found.append(("resources", f"active is {resource.get('active')!r} but deprovisioned is {user.deprovisioned}"))
+    if "id" in resource and resource["id"] != user.id:
+        found.append(("resources", f"its id {resource['id']!r} is not the user's id"))
+    return resource["userName"], {k: v for k, v in resource.items() if k != "id"}, found
+
+
+def _group_record(
+    gid: object, resource: object, group_ids: frozenset[str], members: dict[str, str | None]
+) -> list[tuple[str, str]]:
+    """Check a stored group resource, and take the members' display from it."""
+    if gid not in group_ids:
+        return [("groups", "is not a group synced to the org")]
+    if not isinstance(resource, Mapping) or not isinstance(resource.get("displayName"), str):
+        return [("groups", "must be a SCIM resource with a string displayName")]
+    listed = resource.get("members", [])
+    if not isinstance(listed, list):
+        return [("members", "must be a list")]
+    found: list[tuple[str, str]] = []
+    for member in listed:
+        uid = member.get("value") if isinstance(member, Mapping) else None
+        if uid not in members:
+            found.append(("members", f"{uid!r} is not a member: the users' groups say who is"))
+        else:
+            display = member.get("display")
+            members[uid] = display if isinstance(display, str) else None
+    return found

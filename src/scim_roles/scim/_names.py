@@ -1,0 +1,58 @@
+"""userName comparison: the RFC 8265 *UsernameCaseMapped* key (S2)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from precis_i18n import get_profile
+
+from scim_roles._errors import InvalidUser, Problem
+
+_PROFILE = get_profile("UsernameCaseMapped")
+
+
+def user_name_key(user_name: str) -> str:
+    """The form two userNames are compared in: equal keys, same user (S2).
+
+    RFC 8265's *UsernameCaseMapped* profile, applied to each space-separated
+    part (section 3.1): letter case, width and NFC/NFD spellings fold
+    together; names it keeps apart stay apart (``maße`` is not ``MASSE``).
+    Plain ASCII names take a fast path with the same result.
+
+    Args:
+        user_name: A SCIM ``userName``.
+
+    Returns:
+        Its comparison key.
+
+    Raises:
+        InvalidUser: the profile refuses the name (empty, control or
+            compatibility characters such as ``ﬃ`` or the long ``ſ``).
+
+    >>> user_name_key("Ann@Example.COM"), user_name_key("ＪＯＳＥ\u0301")
+    ('ann@example.com', 'josé')
+    >>> user_name_key("maße") == user_name_key("MASSE")
+    False
+    >>> user_name_key("oﬃce")
+    Traceback (most recent call last):
+    ...
+    scim_roles.InvalidUser: userName 'oﬃce': userName: not a valid user name (RFC 8265): ...
+    """
+    if not isinstance(user_name, str):
+        raise InvalidUser(Problem("userName", "userName", f"must be a string, got {user_name!r}"))
+    if user_name.isascii() and user_name.isprintable():
+        parts = user_name.split(" ")
+        if all(parts):  # no empty part: no leading, trailing or double space
+            return user_name.lower()
+    return _slow_key(user_name)
+
+
+@lru_cache(maxsize=4096)
+def _slow_key(user_name: str) -> str:
+    try:
+        return " ".join(_PROFILE.enforce(part) for part in user_name.split(" "))
+    except UnicodeError as err:
+        reason = getattr(err, "reason", str(err))
+        raise InvalidUser(
+            Problem(f"userName {user_name!r}", "userName", f"not a valid user name (RFC 8265): {reason}", user_name)
+        ) from None

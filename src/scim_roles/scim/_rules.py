@@ -1,0 +1,174 @@
+"""The bridge to the rules: a request's working copy of the state, and what it changed.
+
+The request handlers tell this module *facts* — a user's new record, a
+member added, a user removed — and never how the request spelled them. The
+rules themselves (who is locked, what a deprovisioned user keeps) are those
+of :func:`scim_roles.resolve_memberships`; this module only turns S5-S7 into
+the model: a deactivated user keeps nothing app-side, a reactivated one
+starts afresh, a deleted one is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Container
+from datetime import datetime, timezone
+from typing import Any
+
+from scim_roles._bulk import Change, InvalidArgument, diff
+from scim_roles._errors import Problem
+from scim_roles._model import User
+from scim_roles._pmap import PMap
+from scim_roles._resolve import index_of, resolve_indexed
+from scim_roles._result import Resolution
+
+from ._directory import NO_MEMBERS, Directory
+from ._messages import Outcome, ScimRequest, ScimResponse
+from ._names import user_name_key
+from ._resources import canonical
+
+_VERSION = re.compile(r'^W/"(\d+)"$')
+
+
+def deprovisioned(user: User) -> User:
+    """S5, R10: a deactivated user keeps their IdP groups and nothing app-side (no SAML, no manual grants)."""
+    return User(user.id, scim=True, groups=user.groups, deprovisioned=True)
+
+
+def reactivated(user: User) -> User:
+    """S6: a new provisioning under the same id: the IdP's groups count again; nothing app-side comes back."""
+    return User(user.id, scim=True, groups=user.groups)
+
+
+class Work:
+    """A request's working copy: new persistent maps, and which users' records changed."""
+
+    def __init__(self, directory: Directory, request: ScimRequest) -> None:
+        self.old = directory
+        self.request = request
+        self.org = directory.org
+        self.users = directory.users
+        self.names = directory._names  # noqa: SLF001 -- this package's own state
+        self.keys = directory._keys  # noqa: SLF001
+        self.resources = directory._resources  # noqa: SLF001
+        self.groups = directory._groups  # noqa: SLF001
+        self.members = directory._members  # noqa: SLF001
+        self.touched: set[str] = set()
+        self.stamp = _stamp(request.now)
+
+    # -- ids the host minted
+
+    def new_id(self, taken: Container[str]) -> str:
+        """The host's ``new_id`` for a resource this request creates; not one of ``taken``."""
+        new_id = self.request.new_id
+        if not isinstance(new_id, str) or not new_id:
+            raise InvalidArgument(
+                Problem(
+                    "ScimRequest", "new_id", f"this request creates a resource: the host mints its id, got {new_id!r}"
+                )
+            )
+        if new_id in taken:
+            raise InvalidArgument(
+                Problem("ScimRequest", "new_id", f"{new_id!r} is in use already; ids are never reused (S1)", new_id)
+            )
+        return new_id
+
+    # -- users
+
+    def put_user(self, user: User) -> None:
+        """Store a user's new record; the group index follows its groups."""
+        old = self.users.get(user.id)
+        old_groups = old.groups if old is not None else frozenset()
+        for gid in old_groups - user.groups:
+            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).delete(user.id))
+        for gid in user.groups - old_groups:
+            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).set(user.id, None))
+        self.users = self.users.set(user.id, user)
+        self.touched.add(user.id)
+
+    def set_name(self, uid: str, name: str, key: str) -> None:
+        """A user's userName, and its comparison key."""
+        old = self.names.get(uid)
+        if old is not None and old != name:
+            self.keys = self.keys.delete(_key_of(self.keys, uid, old))
+        self.names = self.names.set(uid, name)
+        self.keys = self.keys.set(key, uid)
+        self.touched.add(uid)
+
+    def set_resource(self, uid: str, data: dict[str, Any]) -> None:
+        """A SCIM user's stored resource, stamped with ``meta``."""
+        self.resources = self.resources.set(uid, self._stamped(self.resources.get(uid), data))
+        self.touched.add(uid)
+
+    def remove_user(self, uid: str) -> None:
+        """S7: gone from the directory, its groups and the userName index."""
+        user = self.users[uid]
+        for gid in user.groups:
+            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).delete(uid))
+        self.keys = self.keys.delete(_key_of(self.keys, uid, self.names[uid]))
+        self.names = self.names.delete(uid)
+        self.users = self.users.delete(uid)
+        if uid in self.resources:
+            self.resources = self.resources.delete(uid)
+        self.touched.add(uid)
+
+    # -- groups
+
+    def set_group(self, gid: str, data: dict[str, Any]) -> None:
+        """A group's stored resource (no members), stamped with ``meta``."""
+        self.groups = self.groups.set(gid, self._stamped(self.groups.get(gid), data))
+
+    def add_member(self, gid: str, uid: str, display: str | None) -> None:
+        """Put a user in a group (or change the ``display`` the IdP gave it)."""
+        user = self.users[uid]
+        if gid not in user.groups:
+            self.put_user(User(user.id, user.saml, user.scim, user.groups | {gid}, user.deprovisioned, user.manual))
+        self.members = self.members.set(gid, self.members[gid].set(uid, display))
+
+    def remove_member(self, gid: str, uid: str) -> None:
+        """Take a user out of a group."""
+        user = self.users[uid]
+        self.put_user(User(user.id, user.saml, user.scim, user.groups - {gid}, user.deprovisioned, user.manual))
+
+    def _stamped(self, before: str | None, data: dict[str, Any]) -> str:
+        meta = dict(json.loads(before).get("meta", {})) if before is not None else {}
+        match = _VERSION.match(str(meta.get("version", "")))
+        meta["version"] = f'W/"{int(match.group(1)) + 1 if match else 1}"'
+        if self.stamp is not None:
+            meta.setdefault("created", self.stamp)
+            meta["lastModified"] = self.stamp
+        return canonical({**data, "meta": meta})
+
+    # -- the result
+
+    def outcome(self, answer: ScimResponse) -> Outcome:
+        """The new directory, each touched user's changes and resolution; a read keeps the directory given."""
+        parts = (self.org, self.users, self.names, self.resources, self.groups, self.members, self.keys)
+        if all(new is old for new, old in zip(parts, self.old._parts(), strict=True)):  # noqa: SLF001 -- ours
+            return Outcome(self.old, answer)
+        new = Directory._make(parts)
+        old_index, new_index = index_of(self.old.org), index_of(self.org)
+        changes: list[Change] = []
+        touched: dict[str, Resolution | None] = {}
+        for uid in sorted(self.touched):
+            before, after = self.old.users.get(uid), self.users.get(uid)
+            old_res = resolve_indexed(old_index, before) if before is not None else Resolution(uid, ())
+            new_res = resolve_indexed(new_index, after) if after is not None else None
+            changes += diff(old_res, new_res if new_res is not None else Resolution(uid, ()))
+            touched[uid] = new_res
+        return Outcome(new, answer, tuple(changes), PMap(touched))
+
+
+def _key_of(keys: PMap[str, str], uid: str, name: str) -> str:
+    key = user_name_key(name)
+    assert keys.get(key) == uid  # noqa: S101 -- the index's invariant
+    return key
+
+
+def _stamp(now: object) -> str | None:
+    if now is None:
+        return None
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidArgument(Problem("ScimRequest", "now", f"must be an aware datetime, got {now!r}"))
+    return now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

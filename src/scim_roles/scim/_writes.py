@@ -1,0 +1,339 @@
+"""Writes: POST, PUT, PATCH and DELETE of users and groups, read as facts (S1-S9).
+
+Each request is read through the models — every spelling RFC 7644 allows —
+into the resource it leaves behind; the rules then read only facts from it:
+its ``userName``, its ``active``, whether it carries a ``password``, which
+members a group gained or lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import attrs
+from pydantic import ValidationError
+from scim2_models import Context, GroupMember, PatchOp, Path, SCIMException
+from scim2_models.path.expressions import Comparison, FilterNode, LogicalExpr
+
+from scim_roles._model import IdpGroup, User
+
+from ._directory import NO_MEMBERS
+from ._errors import ScimError
+from ._messages import ScimResponse, response
+from ._names import user_name_key
+from ._reads import group_data, patched_group, resource_response, user_data
+from ._resources import (
+    CORE_GROUP,
+    CORE_USER,
+    POLICY,
+    ScimGroup,
+    ScimUser,
+    canonical,
+    core_keys,
+    scim_error,
+    stored,
+    stored_model,
+    unstamped,
+    validate,
+)
+from ._rules import Work, deprovisioned, reactivated
+
+_PASSWORD = "password sync is not supported: a password stays with the IdP (S8)"  # noqa: S105 -- a message
+
+
+def _body(body: object) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ScimError(400, "invalidSyntax", "this request needs a JSON object body")
+    return body
+
+
+def scim_user(work: Work, uid: str) -> User:
+    """The SCIM user with this id (S7: others are not SCIM resources)."""
+    user = work.users.get(uid)
+    if user is None or not user.scim:
+        raise ScimError(404, None, f"no SCIM user with id {uid!r}")
+    return user
+
+
+def synced_group(work: Work, gid: str) -> str:
+    """The synced group with this id."""
+    if gid not in work.groups:
+        raise ScimError(404, None, f"no group with id {gid!r}")
+    return gid
+
+
+# -- users
+
+
+def create_user(work: Work, body: object) -> ScimResponse:
+    """POST /Users: provision a user (S1), or link the SAML or manual user holding the userName (S3)."""
+    model = validate(ScimUser, core_keys(ScimUser, CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
+    _refuse_password(model)
+    name: str = model.user_name
+    key = user_name_key(name)  # the models refused a name without a key (S2)
+    holder = work.keys.get(key)
+    if holder is not None and work.users[holder].scim:
+        raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the SCIM user {holder!r}")
+    if holder is not None:  # S3, R5: the same user, now managed by SCIM
+        old = work.users[holder]
+        user = User(old.id, old.saml, True, old.groups, False, old.manual)  # noqa: FBT003 -- scim=True
+    else:
+        user = User(work.new_id(work.users), scim=True)
+    active = model.active is not False
+    work.put_user(user if active else deprovisioned(user))
+    work.set_name(user.id, name, key)
+    work.set_resource(user.id, {**stored(model), "active": active})
+    return resource_response(201, user_data(work, user.id))
+
+
+def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
+    """PUT /Users/{id}: the whole resource, as the IdP holds it."""
+    user = scim_user(work, uid)
+    model = validate(ScimUser, core_keys(ScimUser, CORE_USER, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
+    _refuse_password(model)
+    return _update_user(work, user, model)
+
+
+def patch_user(work: Work, uid: str, body: object) -> ScimResponse:
+    """PATCH /Users/{id}: operations applied by the models to a fresh copy, then read as facts."""
+    user = scim_user(work, uid)
+    patch = validate(PatchOp[ScimUser], _body(body), Context.RESOURCE_PATCH_REQUEST)
+    for operation in patch.operations or ():
+        _check_user_operation(operation.path, operation.value)
+    model = _user_model(work, uid)
+    _apply(patch, model)
+    _refuse_password(model)
+    return _update_user(work, user, model)
+
+
+def delete_user(work: Work, uid: str) -> ScimResponse:
+    """DELETE /Users/{id} (S7): gone, every membership removed."""
+    scim_user(work, uid)
+    work.remove_user(uid)
+    return response(204, None)
+
+
+def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: ANN401
+    """The facts of a user's new resource: userName (S4) and active (S5, S6)."""
+    name: str = model.user_name  # required: the models refuse its removal
+    key = user_name_key(name)  # the models refused a name without a key (S2)
+    holder = work.keys.get(key)
+    if holder is not None and holder != user.id:
+        raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the user {holder!r}")
+    was_active = not user.deprovisioned
+    active = was_active if model.active is None else bool(model.active)  # not sent: the state stays
+    data = {**stored(model), "active": active}
+    old = work.resources.get(user.id)
+    if old is not None and unstamped(old) == canonical(data):
+        return resource_response(200, user_data(work, user.id))  # nothing changed: no write
+    if was_active and not active:
+        work.put_user(deprovisioned(user))
+    elif active and not was_active:
+        work.put_user(reactivated(user))
+    work.set_name(user.id, name, key)
+    work.set_resource(user.id, data)
+    return resource_response(200, user_data(work, user.id))
+
+
+def _user_model(work: Work, uid: str) -> Any:  # noqa: ANN401
+    data = user_data(work, uid)
+    data.pop("groups", None)  # derived, read-only
+    return stored_model(ScimUser, data)
+
+
+def _refuse_password(model: Any) -> None:  # noqa: ANN401
+    if model.password is not None:
+        raise ScimError(400, "invalidValue", _PASSWORD)
+
+
+def _check_user_operation(path: str | None, value: object) -> None:
+    """S8: no operation may name ``password``; ``active`` takes only real booleans.
+
+    Read through the models' path parser, so every spelling (case, URN
+    prefix, path-less value keys) is the same attribute. Runs on a validated
+    ``PatchOp``: its paths and keys parse, and a path-less value is an object.
+    """
+    if path:
+        _check_target(Path[ScimUser](path), value)
+        return
+    for key, item in cast(Mapping[str, Any], value).items():
+        if key.lower() != "schemas":
+            _check_target(Path[ScimUser](key), item)
+
+
+def _check_target(path: Path[Any], value: object) -> None:
+    binding = path.resolve()
+    if binding is None:  # a whole schema's attributes, e.g. the core URN as the path
+        _check_user_operation(None, value)
+        return
+    if binding.model is not ScimUser or binding.sub_field_name is not None:
+        return
+    if binding.field_name == "password":
+        raise ScimError(400, "invalidValue", _PASSWORD)
+    if binding.field_name == "active" and not (
+        value is None or isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
+    ):
+        raise ScimError(400, "invalidValue", f"active must be true or false, got {value!r}")
+
+
+def _apply(patch: PatchOp[Any], model: Any) -> None:  # noqa: ANN401
+    try:
+        patch.patch(model, scim_policy=POLICY)
+    except (ValidationError, SCIMException) as err:
+        raise scim_error(err) from None
+
+
+# -- groups
+
+
+def create_group(work: Work, body: object) -> ScimResponse:
+    """POST /Groups (S9): sync an IdP group under the host's id, with a blank mapping (R2)."""
+    model = validate(ScimGroup, core_keys(ScimGroup, CORE_GROUP, _body(body)), Context.RESOURCE_CREATION_REQUEST)
+    gid = work.new_id(work.groups)
+    members = _member_refs(work, model.members or ())
+    work.org = attrs.evolve(work.org, groups=(*work.org.groups, IdpGroup(gid)))  # blank mapping: R2
+    work.members = work.members.set(gid, NO_MEMBERS)
+    work.set_group(gid, stored(model))
+    for uid, display in members:
+        work.add_member(gid, uid, display)
+    return resource_response(201, group_data(work, gid))
+
+
+def replace_group(work: Work, gid: str, body: object) -> ScimResponse:
+    """PUT /Groups/{id}: the name and the whole member list; id and mapping stay."""
+    synced_group(work, gid)
+    model = validate(ScimGroup, core_keys(ScimGroup, CORE_GROUP, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
+    _set_members(work, gid, _member_refs(work, model.members or ()))
+    work.set_group(gid, stored(model))
+    return resource_response(200, group_data(work, gid))
+
+
+def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
+    """PATCH /Groups/{id}: member operations on the index (cost ∝ listed members), the rest by the models."""
+    synced_group(work, gid)
+    patch = validate(PatchOp[ScimGroup], _body(body), Context.RESOURCE_PATCH_REQUEST)
+    model = stored_model(ScimGroup, group_data(work, gid, members=False))
+    others = []
+    for operation in patch.operations or ():
+        op = str(operation.op.value)
+        path = Path[ScimGroup](operation.path) if operation.path else None
+        if path is not None and _is_members(path.parts[0], path.schema):
+            if len(path.parts) > 1:
+                raise ScimError(400, "invalidPath", f"{operation.path!r}: a member's attributes cannot be changed")
+            _members_operation(work, gid, op, path.value_filter, operation.value)
+        elif path is None and isinstance(operation.value, Mapping):
+            rest = {}
+            for key, value in operation.value.items():
+                if isinstance(key, str) and key.lower() == "id" and value == gid:
+                    continue  # Okta names the group it replaces: read-only, and the same
+                if _is_members_key(key):
+                    _members_operation(work, gid, op, None, value)
+                else:
+                    rest[key] = value
+            if rest:
+                others.append(operation.model_copy(update={"value": rest}))
+        else:
+            others.append(operation)
+    if others:
+        _apply(patch.model_copy(update={"operations": others}), model)
+    work.set_group(gid, stored(model))
+    return patched_group(work, gid)
+
+
+def delete_group(work: Work, gid: str) -> ScimResponse:
+    """DELETE /Groups/{id}: the group and its mapping go; its members fall back as R3 says."""
+    synced_group(work, gid)
+    for uid in list(work.members.get(gid) or ()):
+        work.remove_member(gid, uid)
+    work.members = work.members.delete(gid)
+    work.groups = work.groups.delete(gid)
+    work.org = attrs.evolve(work.org, groups=tuple(g for g in work.org.groups if g.id != gid))
+    return response(204, None)
+
+
+def _is_members(name: str, schema: str | None) -> bool:
+    return name.lower() == "members" and (schema is None or schema.lower() == CORE_GROUP.lower())
+
+
+def _is_members_key(key: str) -> bool:
+    path = Path[ScimGroup](key)  # a validated PatchOp's key: it parses
+    return len(path.parts) == 1 and _is_members(path.parts[0], path.schema)
+
+
+def _member_refs(work: Work, members: Iterable[Any]) -> list[tuple[str, str | None]]:
+    """(user id, display) of a members list; each must be a SCIM user of the org (S9)."""
+    refs: list[tuple[str, str | None]] = []
+    unknown: list[str] = []
+    for member in members:
+        uid = member.value
+        kind = member.type
+        if kind is not None and str(kind).lower() != "user":
+            raise ScimError(
+                400, "invalidValue", f"member {uid!r} is a {kind}: only users are members (no nested groups)"
+            )
+        if not isinstance(uid, str) or uid not in work.users or not work.users[uid].scim:
+            unknown.append(repr(uid))
+        else:
+            refs.append((uid, member.display))
+    if unknown:
+        raise ScimError(400, "invalidValue", f"not SCIM users of this org, so not members: {', '.join(unknown)}")
+    return refs
+
+
+def _parse_members(value: object) -> list[GroupMember]:
+    listed = value if isinstance(value, list) else [value]
+    out = []
+    for item in listed:
+        if not isinstance(item, Mapping):
+            raise ScimError(400, "invalidValue", f"a member must be an object with a value, got {item!r}")
+        try:
+            out.append(GroupMember.model_validate(item, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY))
+        except (ValidationError, SCIMException) as err:
+            raise scim_error(err) from None
+    return out
+
+
+def _members_operation(work: Work, gid: str, op: str, value_filter: FilterNode | None, value: object) -> None:
+    """add, remove or replace members on the index: cost ∝ the members listed."""
+    if op != "remove" and value_filter is not None:
+        raise ScimError(400, "invalidPath", f"{op} cannot select members by a filter; list them")
+    if op == "replace":
+        _set_members(work, gid, _member_refs(work, _parse_members(value)))
+    elif op == "add":
+        for uid, display in _member_refs(work, _parse_members(value)):
+            work.add_member(gid, uid, display)
+    elif value_filter is None and value is None:  # remove, no filter, no value: every member goes
+        _set_members(work, gid, [])
+    else:  # remove by filter, or by a value list (Entra ID); non-members change nothing
+        listed = (
+            _filtered_values(value_filter)
+            if value_filter is not None
+            else [m.value for m in _parse_members(value) if m.value is not None]
+        )
+        for uid in listed:
+            if uid in work.members[gid]:
+                work.remove_member(gid, uid)
+
+
+def _filtered_values(node: FilterNode) -> list[str]:
+    """The ids of ``members[value eq "a" or value eq "b"]``, as the filter parser read them."""
+    if isinstance(node, LogicalExpr) and node.op == "or":
+        return [uid for term in node.terms for uid in _filtered_values(term)]
+    if (
+        isinstance(node, Comparison)
+        and node.op == "eq"
+        and node.attr_path.attr.lower() == "value"
+        and node.attr_path.sub_attr is None
+        and isinstance(node.value, str)
+    ):
+        return [node.value]
+    raise ScimError(400, "invalidFilter", f"members are selected by value eq (joined by or), not by {node}")
+
+
+def _set_members(work: Work, gid: str, refs: list[tuple[str, str | None]]) -> None:
+    wanted = dict(refs)
+    for uid in [uid for uid in work.members[gid] if uid not in wanted]:
+        work.remove_member(gid, uid)
+    for uid, display in wanted.items():
+        work.add_member(gid, uid, display)
