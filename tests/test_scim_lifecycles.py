@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from scim_helpers import Host, described
 from scim_roles import Grant, Role, User, resolve_memberships
 from scim_roles.scim import Directory
 
 from helpers import article_org
+from scim_helpers import Host, described
 
 RECORDINGS = Path(__file__).with_name("recordings")
 

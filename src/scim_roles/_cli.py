@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -41,12 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="resolve an example org and print user, team, role and why")
     explain = commands.add_parser("explain", help="each user's memberships with reasons, and overrides")
     explain.add_argument("org", metavar="ORG", help="org document (.json, .toml, or - for JSON on stdin)")
-    explain.add_argument("users", metavar="USERS", help="users document")
+    explain.add_argument("users", metavar="USERS", nargs="?", help="users document (or --db)")
+    explain.add_argument("--db", metavar="STATE", help="read the users from a live SQLite state instead")
     explain.add_argument("--user", action="append", metavar="ID", help="only this user (repeatable)")
     explain.add_argument("--json", action="store_true", help="one JSON object keyed by user id")
     check = commands.add_parser("check", help="validate documents and print every problem")
     check.add_argument("org", metavar="ORG")
     check.add_argument("users", metavar="USERS", nargs="?")
+    check.add_argument("--db", metavar="STATE", help="check a live SQLite state instead of a users document")
+    serve = commands.add_parser("serve", help="serve SCIM 2.0 under /scim/v2 (token from SCIM_ROLES_TOKEN)")
+    serve.add_argument("org", metavar="ORG", help="org document: teams, defaults, toggle, group mappings")
+    serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     prev = commands.add_parser("preview", help="dry-run a settings change: changes and guardrail findings")
     prev.add_argument("old_org", metavar="OLD_ORG")
     prev.add_argument("new_org", metavar="NEW_ORG")
@@ -77,13 +86,8 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
             out.write(render_demo() + "\n")
             return 0
         read = _reader(stdin or sys.stdin)
-        if args.command == "check":
-            return _check(read, args.org, args.users, out)
-        if args.command == "explain":
-            org = _load_org(read, args.org)
-            users = _load_users(read, args.users, org)
-            _explain(org, users, args.user, out, as_json=args.json)
-            return 0
+        if args.command in ("serve", "check", "explain"):
+            return _COMMANDS[args.command](read, args, out)
         result = preview(
             _load_org(read, args.old_org),
             _load_org(read, args.new_org),
@@ -170,6 +174,84 @@ def _load_users(read: Callable[[str], Any], name: str, org: Org | None = None) -
     except ScimRolesError as err:
         raise _prefixed(name, err) from err
     return users
+
+
+# -- the live state (extras scim and serve)
+
+
+def _users_or_db(read: Callable[[str], Any], args: argparse.Namespace, org: Org) -> tuple[User, ...]:
+    if (args.users is None) == (args.db is None):
+        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
+    if args.users is not None:
+        return _load_users(read, args.users, org)
+    directory = _open_store(args.db, org).load().directory
+    return tuple(sorted(directory.users.values(), key=lambda u: u.id))
+
+
+def _open_store(name: str, org: Org, *, readonly: bool = True) -> Any:
+    try:
+        from .store import SqliteStore  # noqa: PLC0415 -- needs the scim extra
+    except ImportError as err:
+        raise _Fail(["the SQLite state needs the scim extra: pip install 'scim-roles[serve]'"], USAGE_ERROR) from err
+    if readonly and not Path(name).is_file():
+        raise _Fail([f"{name}: no such state file"])
+    try:
+        store = SqliteStore(name, org, readonly=readonly)
+        store.load()
+    except ScimRolesError as err:
+        raise _prefixed(name, err) from err
+    except sqlite3.Error as err:
+        raise _Fail([f"{name}: not a scim-roles state: {err}"]) from err
+    return store
+
+
+def _check_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO[str]) -> int:
+    if args.db is None:
+        return _check(read, args.org, args.users, out)
+    if args.users is not None:
+        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
+    org = _load_org(read, args.org)
+    directory = _open_store(args.db, org).load().directory
+    scim = sum(1 for u in directory.users.values() if u.scim)
+    out.write(
+        f"{args.org}: ok ({len(org.teams)} teams, {len(directory.org.groups)} groups); "
+        f"{args.db}: ok ({len(directory.users)} users, {scim} SCIM-managed)\n"
+    )
+    return 0
+
+
+def _explain_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO[str]) -> int:
+    org = _load_org(read, args.org)
+    _explain(org, _users_or_db(read, args, org), args.user, out, as_json=args.json)
+    return 0
+
+
+def _serve(read: Callable[[str], Any], args: argparse.Namespace, _out: IO[str]) -> int:
+    token = os.environ.get("SCIM_ROLES_TOKEN", "")
+    if not token.strip():
+        raise _Fail(
+            ["set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)"], USAGE_ERROR
+        )
+    try:
+        import uvicorn  # noqa: PLC0415 -- needs the serve extra
+
+        from .asgi import ScimApp  # noqa: PLC0415
+    except ImportError as err:
+        raise _Fail(["serve needs the serve extra: pip install 'scim-roles[serve]'"], USAGE_ERROR) from err
+    org = _load_org(read, args.org)
+    store = _open_store(args.db, org, readonly=False)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    app = ScimApp(store, token=token, base_path="/scim/v2")
+    sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[Callable[[str], Any], argparse.Namespace, IO[str]], int]] = {
+    "serve": _serve,
+    "check": _check_command,
+    "explain": _explain_command,
+}
 
 
 # -- the commands

@@ -130,6 +130,83 @@ class Directory:
     def _parts(self) -> tuple[Any, ...]:
         return (self.org, self.users, self._names, self._resources, self._groups, self._members, self._keys)
 
+    def with_user(self, user: User, *, user_name: str | None = None) -> Directory:
+        """This directory with one user added or changed by the app, not by SCIM: cost ∝ that user.
+
+        For an admin's edit (manual grants, an invite) or a SAML sign-in. SCIM
+        owns a SCIM user's ``scim``, ``groups`` and ``deprovisioned``: they
+        cannot change here, and a new user cannot be a SCIM user.
+
+        Args:
+            user: The user's new record.
+            user_name: Its ``userName``: for a new user, its id if not given;
+                for a known one, unchanged if not given.
+
+        Returns:
+            The new directory; this one is untouched.
+
+        Raises:
+            InvalidUser: the user is invalid for the org (V5, V6), its
+                userName is another user's (S2) or invalid, or the change
+                is SCIM's to make.
+
+        >>> from scim_roles import Grant, Org, Role, Team, User
+        >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+        >>> d = Directory(org).with_user(User("u1", saml=True), user_name="ann@example.com")
+        >>> d.user("ANN@example.com")
+        User(id='u1', saml=True, scim=False, groups=frozenset(), deprovisioned=False, manual=frozenset())
+        """
+        if not isinstance(user, User):
+            raise InvalidUser(not_a_user(user))
+        subject = f"user {user.id!r}"
+        old = self.users.get(user.id)
+        problems = user_problems(index_of(self.org), user)
+        if old is None and user.scim:
+            problems.append(
+                Problem(subject, "scim", "a SCIM user is provisioned by the IdP, through a request", user.id)
+            )
+        if (
+            old is not None
+            and old.scim
+            and (old.scim, old.groups, old.deprovisioned)
+            != (
+                user.scim,
+                user.groups,
+                user.deprovisioned,
+            )
+        ):
+            problems.append(
+                Problem(subject, "scim", "SCIM owns scim, groups and deprovisioned of a SCIM user", user.id)
+            )
+        name = user_name if user_name is not None else (self._names[user.id] if old is not None else user.id)
+        try:
+            key = user_name_key(name)
+        except ScimRolesError as err:
+            problems.append(Problem(subject, "userName", err.problems[0].detail, user.id))
+        else:
+            holder = self._keys.get(key)
+            if holder is not None and holder != user.id:
+                problems.append(
+                    Problem(subject, "userName", f"{name!r} is the userName of {holder!r} too (S2)", user.id)
+                )
+        if problems:
+            raise InvalidUser(*problems)
+        keys = self._keys
+        if old is not None:
+            keys = keys.delete(user_name_key(self._names[user.id]))
+        # The group index stands: only SCIM changes a user's groups.
+        return Directory._make(
+            (
+                self.org,
+                self.users.set(user.id, user),
+                self._names.set(user.id, name),
+                self._resources,
+                self._groups,
+                self._members,
+                keys.set(key, user.id),
+            )
+        )
+
     def user(self, user_name: str) -> User | None:
         """The user whose ``userName`` compares equal to this one (S2), if any."""
         try:

@@ -93,13 +93,18 @@ class Outcome:
         changes: The membership changes the request caused, sorted by
             (user id, team): what to apply to the app's tables.
         touched: Every user whose record changed (access, userName, profile,
-            state), with their new resolution; ``None``: the user was deleted.
+            state, a group membership or its ``display``), with their new
+            resolution; ``None``: the user was deleted.
+        touched_groups: The ids of the groups whose own record changed
+            (created, renamed, deleted): with ``touched``, all a store
+            writes.
     """
 
     directory: Directory
     response: ScimResponse
     changes: tuple[Change, ...] = ()
     touched: Mapping[str, Resolution | None] = attrs.field(factory=PMap)
+    touched_groups: frozenset[str] = frozenset()
 
     @property
     def status(self) -> int:

@@ -120,13 +120,15 @@ def get_one(work: Work, kind: str, rid: str) -> ScimResponse:
 
 
 def patched_group(work: Work, gid: str) -> ScimResponse:
-    """A group PATCH's answer: ``204`` (RFC 7644 §3.5.2), so its cost does not grow with the group.
+    """A group PATCH's answer (RFC 7644 §3.5.2), at a cost that does not grow past 1,000 members.
 
-    With ``attributes`` or ``excludedAttributes`` in the query, ``200`` and
-    the group cut down to them, as a read would give it.
+    ``200`` and the group, cut down to ``attributes`` / ``excludedAttributes``
+    when the query asks; whole when it has at most 1,000 members (a list
+    page's worth); past that, ``204 No Content`` unless the query leaves
+    the members out.
     """
     params = parameters(work, "Groups", None)
-    if not params.attributes and not params.excluded_attributes:
+    if _wants_members(params) and len(work.members.get(gid, NO_MEMBERS)) > MAX_RESULTS:
         return response(204, None)
     return resource_response(200, _selected(work, "Groups", gid, params))
 

@@ -55,6 +55,7 @@ class Work:
         self.groups = directory._groups  # noqa: SLF001
         self.members = directory._members  # noqa: SLF001
         self.touched: set[str] = set()
+        self.touched_groups: set[str] = set()
         self.stamp = _stamp(request.now)
 
     # -- ids the host minted
@@ -118,13 +119,25 @@ class Work:
     def set_group(self, gid: str, data: dict[str, Any]) -> None:
         """A group's stored resource (no members), stamped with ``meta``."""
         self.groups = self.groups.set(gid, self._stamped(self.groups.get(gid), data))
+        self.touched_groups.add(gid)
+
+    def remove_group(self, gid: str) -> None:
+        """A group gone: its members out of it first (cost ∝ its members)."""
+        for uid in list(self.members.get(gid, NO_MEMBERS)):
+            self.remove_member(gid, uid)
+        self.members = self.members.delete(gid)
+        self.groups = self.groups.delete(gid)
+        self.touched_groups.add(gid)
 
     def add_member(self, gid: str, uid: str, display: str | None) -> None:
         """Put a user in a group (or change the ``display`` the IdP gave it)."""
         user = self.users[uid]
         if gid not in user.groups:
             self.put_user(User(user.id, user.saml, user.scim, user.groups | {gid}, user.deprovisioned, user.manual))
+        elif self.members[gid][uid] == display:
+            return
         self.members = self.members.set(gid, self.members[gid].set(uid, display))
+        self.touched.add(uid)
 
     def remove_member(self, gid: str, uid: str) -> None:
         """Take a user out of a group."""
@@ -157,7 +170,7 @@ class Work:
             new_res = resolve_indexed(new_index, after) if after is not None else None
             changes += diff(old_res, new_res if new_res is not None else Resolution(uid, ()))
             touched[uid] = new_res
-        return Outcome(new, answer, tuple(changes), PMap(touched))
+        return Outcome(new, answer, tuple(changes), PMap(touched), frozenset(self.touched_groups))
 
 
 def _key_of(keys: PMap[str, str], uid: str, name: str) -> str:

@@ -122,8 +122,10 @@ def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: A
     if holder is not None and holder != user.id:
         raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the user {holder!r}")
     was_active = not user.deprovisioned
-    active = was_active if model.active is None else bool(model.active)  # not sent: the state stays
-    data = {**stored(model), "active": active}
+    active = was_active if model.active is None else bool(model.active)  # not sent or removed: the state stays
+    data = stored(model)
+    if not active:
+        data["active"] = False  # a deprovisioned user always reads as inactive
     old = work.resources.get(user.id)
     if old is not None and unstamped(old) == canonical(data):
         return resource_response(200, user_data(work, user.id))  # nothing changed: no write
@@ -164,8 +166,9 @@ def _check_user_operation(path: str | None, value: object) -> None:
 
 def _check_target(path: Path[Any], value: object) -> None:
     binding = path.resolve()
-    if binding is None:  # a whole schema's attributes, e.g. the core URN as the path
-        _check_user_operation(None, value)
+    if binding is None:  # a whole schema: the core one's attributes are checked; an extension has neither
+        if str(path).lower() == CORE_USER.lower() and isinstance(value, Mapping):
+            _check_user_operation(None, value)
         return
     if binding.model is not ScimUser or binding.sub_field_name is not None:
         return
@@ -244,10 +247,7 @@ def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
 def delete_group(work: Work, gid: str) -> ScimResponse:
     """DELETE /Groups/{id}: the group and its mapping go; its members fall back as R3 says."""
     synced_group(work, gid)
-    for uid in list(work.members.get(gid) or ()):
-        work.remove_member(gid, uid)
-    work.members = work.members.delete(gid)
-    work.groups = work.groups.delete(gid)
+    work.remove_group(gid)
     work.org = attrs.evolve(work.org, groups=tuple(g for g in work.org.groups if g.id != gid))
     return response(204, None)
 

@@ -1,0 +1,226 @@
+"""A SCIM 2.0 endpoint as an ASGI application: mount it in any ASGI framework, or serve it alone.
+
+>>> from scim_roles import Org, Role, Team
+>>> from scim_roles.asgi import ScimApp
+>>> from scim_roles.store import SqliteStore
+>>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+>>> app = ScimApp(SqliteStore(":memory:", org), token="s3cret")  # app.mount("/scim/v2", app) in FastAPI
+
+The app authenticates (a bearer token, compared in constant time, checked
+before anything is read), reads and checks the HTTP request (size, content
+type, JSON), mints ids, reads the clock, and routes everything else through
+:func:`scim_roles.scim.handle`. Requests are serialized; each write is
+committed to the store before it is answered. Part of the ``serve`` layer:
+needs the ``scim`` extra, and no web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from ._bulk import InvalidArgument
+from ._errors import Problem
+from .scim import ScimRequest, ScimResponse, handle
+from .scim._errors import ERROR_SCHEMA
+from .store import SqliteStore, Store
+
+__all__ = ["ScimApp", "SqliteStore", "Store"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+LOG = logging.getLogger("scim_roles.serve")
+MAX_BODY = 1024 * 1024  # 1 MiB: a SCIM request is far smaller
+_JSON_TYPES = ("application/scim+json", "application/json")
+_RETRIES = 20
+
+
+class ScimApp:
+    """The SCIM endpoint.
+
+    Args:
+        store: Where the state lives (:class:`~scim_roles.store.SqliteStore`, or
+            your own :class:`~scim_roles.store.Store`).
+        token: The bearer token the IdP sends; or give ``check_token``.
+        check_token: A function deciding whether a presented token is good
+            (yours must compare in constant time).
+        base_path: The path the app answers under when served alone
+            (``/scim/v2``); when mounted, the framework's ``root_path``.
+        max_body: The largest request body accepted, in bytes (``413`` past it).
+        clock: The time of a request (UTC now by default).
+        mint_id: A new resource id (a random UUID by default).
+
+    Raises:
+        InvalidArgument: neither or both of ``token`` and ``check_token``, or
+            an empty token.
+    """
+
+    def __init__(  # noqa: PLR0913 -- every part a host may swap
+        self,
+        store: Store,
+        *,
+        token: str | None = None,
+        check_token: Callable[[str], bool] | None = None,
+        base_path: str = "",
+        max_body: int = MAX_BODY,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        mint_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        if (token is None) == (check_token is None) or token == "":
+            raise InvalidArgument(Problem("ScimApp", "token", "give a non-empty token or a check_token function"))
+        if token is not None:
+            expected = token.encode()
+            check_token = lambda presented: hmac.compare_digest(presented.encode(), expected)  # noqa: E731
+        self._store = store
+        self._check: Callable[[str], bool] = check_token  # type: ignore[assignment] # one of the two is given
+        self._base = base_path.rstrip("/")
+        self._max_body = max_body
+        self._clock = clock
+        self._mint = mint_id
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: HTTP requests, and the lifespan protocol."""
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})  # the only other lifespan message
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        status, headers, body, changes = await self._answer(scope, receive)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in headers]
+                + [(b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        LOG.info(
+            "%s %s %d %.1fms changes=%d",
+            scope["method"],
+            json.dumps(scope["path"])[1:-1],  # escaped: a path can never forge a log line
+            status,
+            (time.perf_counter() - started) * 1000,
+            changes,
+        )
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[str, str]], bytes, int]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            self._authenticate(headers)
+            path = _below(scope, self._base)
+            method = scope["method"].upper()
+            body = await self._body(headers, receive) if method in ("POST", "PUT", "PATCH") else None
+        except _Refused as refused:
+            return refused.answer
+        query = scope.get("query_string", b"").decode("latin-1")
+        base_url = _base_url(scope, headers) + self._base
+        result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
+        return result.status, list(result.headers), result.body, changes
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip() or not self._check(presented.strip()):
+            raise _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
+
+    async def _body(self, headers: dict[str, str], receive: Receive) -> Any:  # noqa: ANN401 -- decoded JSON
+        too_large = _Refused(413, f"the request body is over {self._max_body} bytes")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            raise too_large
+        raw = await _read_body(receive, self._max_body)
+        if raw is None:
+            raise too_large
+        if not raw:
+            return None
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in _JSON_TYPES:
+            raise _Refused(415, f"send the body as application/scim+json, not {media or 'no content type'!r}")
+        try:
+            return json.loads(raw, object_pairs_hook=_no_duplicates)
+        except (ValueError, RecursionError) as err:
+            reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            raise _Refused(400, f"the body is not valid JSON: {reason}", scim_type="invalidSyntax") from None
+
+    def _process(self, method: str, path: str, body: Any, query: str, base_url: str) -> tuple[ScimResponse, int]:  # noqa: ANN401
+        """Load, handle, commit (retried if another process committed in between), serialized."""
+        with self._lock:
+            for _ in range(_RETRIES):
+                snapshot = self._store.load()
+                request = ScimRequest(
+                    method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
+                )
+                outcome = handle(snapshot.directory, request)
+                if outcome.directory is snapshot.directory or self._store.commit(snapshot, outcome):
+                    return outcome.response, len(outcome.changes)
+            msg = "the store kept changing under the request"  # pragma: no cover -- 20 lost races in a row
+            raise RuntimeError(msg)  # pragma: no cover
+
+
+class _Refused(Exception):
+    """An HTTP-level refusal (401, 404, 413, 415, 400), with its SCIM error body."""
+
+    def __init__(self, status: int, detail: str, *headers: tuple[str, str], scim_type: str | None = None) -> None:
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}
+        if scim_type is not None:
+            body["scimType"] = scim_type
+        self.answer = (status, [("Content-Type", "application/scim+json"), *headers], json.dumps(body).encode(), 0)
+        super().__init__(detail)
+
+
+def _below(scope: Scope, base: str) -> str:
+    """The path below the SCIM base, still percent-encoded (so ``%2F`` stays inside an id)."""
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    prefix = quote(scope.get("root_path", "")) + base
+    if not path.startswith(prefix) or (len(path) > len(prefix) and path[len(prefix)] != "/"):
+        raise _Refused(404, "no SCIM endpoint here")
+    return path[len(prefix) :] or "/"
+
+
+def _base_url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    return f"{scope.get('scheme', 'http')}://{host}{quote(scope.get('root_path', ''))}"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice is refused, never silently the last one."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            msg = f"the key {key!r} appears twice in one object"
+            raise ValueError(msg)
+        out[key] = value
+    return out

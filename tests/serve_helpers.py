@@ -1,0 +1,100 @@
+"""Real servers on localhost for the tests: `scim-roles serve` in a subprocess, or the ASGI app in a thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import uvicorn
+
+from scim_roles.asgi import ScimApp
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request(
+    base: str, method: str, path: str, body: Any = None, *, token: str = TOKEN, timeout: float = 30
+) -> tuple[int, Any]:
+    """One HTTP request; the status and the decoded JSON body (or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    path, _, query = path.partition("?")
+    url = base + path + ("?" + quote(query, safe="=&%+") if query else "")
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 -- localhost, http
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/scim+json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        return err.code, json.loads(raw) if raw else None
+
+
+def wait_until_up(base: str, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            request(base, "GET", "/ServiceProviderConfig", timeout=1)
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    msg = f"no server at {base}"
+    raise RuntimeError(msg)
+
+
+@contextmanager
+def serve_process(org: Path, db: Path, port: int, *, token: str = TOKEN) -> Iterator[subprocess.Popen[bytes]]:
+    """`scim-roles serve` as a subprocess, stopped (killed) on the way out."""
+    env = {**os.environ, "SCIM_ROLES_TOKEN": token}
+    log = db.with_name(db.name + f".{port}.log").open("wb")  # a file: a full pipe would stall the server
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scim_roles", "serve", str(org), "--db", str(db), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/scim/v2")
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+
+
+@contextmanager
+def serve_thread(app: ScimApp) -> Iterator[str]:
+    """The ASGI app behind a real uvicorn server in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

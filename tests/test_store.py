@@ -1,0 +1,162 @@
+"""scim_roles.store.SqliteStore: what is committed is what is loaded back, from a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scim_roles import Grant, IdpGroup, InvalidUser, Role, User, resolve_all
+from scim_roles.scim import Directory, ScimRequest, handle
+from scim_roles.store import Snapshot, SqliteStore
+
+from helpers import OPS, article_org
+from scim_helpers import START, patch
+from test_scim_properties import requests
+
+
+def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: str = "n", query: str = "") -> Any:
+    snapshot = store.load()
+    out = handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id, query=query, now=START))
+    if out.directory is not snapshot.directory:
+        assert store.commit(snapshot, out)
+    return out
+
+
+@settings(max_examples=25)
+@given(st.lists(st.tuples(requests(), st.booleans()), min_size=1, max_size=12), st.booleans())
+def test_s12_a_reopened_store_holds_exactly_what_was_committed(steps: list[Any], toggle: bool) -> None:  # noqa: FBT001
+    """After any request sequence, a fresh store on the same file loads an equal directory, and its
+    memberships table equals every user's resolution."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "state.db"
+        store = SqliteStore(path, article_org(manual_edits=toggle))
+        for i, ((method, target, body, query), _) in enumerate(steps):
+            send(store, method, target, body, new_id=f"n{i}", query=query)
+        live = store.load().directory
+        again = SqliteStore(path, article_org(manual_edits=toggle))
+        loaded = again.load().directory
+        assert loaded == live
+        resolved = resolve_all(loaded.org, loaded.users.values())
+        expected = {uid: dict(res.roles) for uid, res in resolved.items() if res.memberships}
+        assert again.memberships() == expected
+        store.close()
+        again.close()
+
+
+def test_the_documents_groups_are_synced_and_its_mappings_apply(tmp_path: Path) -> None:
+    """Groups the org document maps exist from the start; pushed groups are blank until mapped by id."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Groups", {"displayName": "Design", "members": [{"value": "u1"}]}, new_id="g-design")
+    assert store.load().directory.org.group("g-design") == IdpGroup("g-design")
+    org = article_org()
+    mapped = attrs.evolve(org, groups=[*org.groups, IdpGroup("g-design", teams=[OPS], role=Role.TEAM_ADMIN)])
+    reopened = SqliteStore(path, mapped).load().directory
+    assert reopened.org.group("g-design").role is Role.TEAM_ADMIN
+    assert reopened.group_resource("g-design") is not None
+    assert reopened.group_resource("g-design")["displayName"] == "Design"  # type: ignore[index]
+
+
+def test_a_commit_against_an_old_snapshot_is_refused(tmp_path: Path) -> None:
+    """Compare-and-swap: two writers on one file; the one that loaded first and commits second loses."""
+    path = tmp_path / "s.db"
+    first, second = SqliteStore(path, article_org()), SqliteStore(path, article_org())
+    a, b = first.load(), second.load()
+    out_a = handle(a.directory, ScimRequest("POST", "/Users", {"userName": "ann"}, new_id="u1"))
+    out_b = handle(b.directory, ScimRequest("POST", "/Users", {"userName": "ann"}, new_id="u2"))
+    assert first.commit(a, out_a)
+    assert not second.commit(b, out_b)
+    fresh = second.load()
+    assert fresh.version == a.version + 1
+    assert set(fresh.directory.users) == {"u1"}
+    assert first.load() is first.load()  # cached while the version stands
+
+
+def test_readonly_opens_never_write(tmp_path: Path) -> None:
+    """A read-only store reads the live state; it refuses to commit and never creates a file."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    reader = SqliteStore(path, article_org(), readonly=True)
+    snapshot = reader.load()
+    assert set(snapshot.directory.users) == {"u1"}
+    out = handle(snapshot.directory, ScimRequest("DELETE", "/Users/u1"))
+    with pytest.raises(sqlite3.OperationalError):
+        reader.commit(snapshot, out)
+    with pytest.raises(sqlite3.OperationalError):
+        SqliteStore(tmp_path / "missing.db", article_org(), readonly=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_stored_state_that_no_longer_fits_the_org_is_refused(tmp_path: Path) -> None:
+    """A manual grant on a team the org document dropped: InvalidUser naming it, on load."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    snapshot = store.load()
+    user = User("m", manual=[Grant(OPS, Role.MEMBER)])
+    directory = Directory(snapshot.directory.org, [user])
+    out = handle(directory, ScimRequest("POST", "/Users", {"userName": "m"}, new_id="x"))
+    assert store.commit(Snapshot(directory, snapshot.version), out)
+    org = article_org()
+    smaller = attrs.evolve(
+        org, teams=[t for t in org.teams if t.id != OPS], groups=[g for g in org.groups if OPS not in g.teams]
+    )
+    with pytest.raises(InvalidUser, match="unknown team 'ops'"):
+        SqliteStore(path, smaller).load()
+
+
+def test_member_displays_and_renames_survive_a_reopen(tmp_path: Path) -> None:
+    """What a group PATCH changes without changing access (display, displayName) is stored too."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(
+        store,
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "A"}]}),
+    )
+    send(
+        store,
+        "PATCH",
+        "/Groups/leads",
+        patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "B"}]}),
+    )
+    send(store, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "displayName", "value": "Leads"}))
+    send(store, "PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "ann2"}))
+    loaded = SqliteStore(path, article_org()).load().directory
+    assert dict(loaded.members("leads")) == {"u1": "B"}
+    assert loaded.group_resource("leads")["displayName"] == "Leads"  # type: ignore[index]
+    assert loaded.user_name("u1") == "ann2"
+    send(store, "DELETE", "/Groups/leads")
+    send(store, "DELETE", "/Users/u1")
+    loaded = SqliteStore(path, article_org()).load().directory
+    assert loaded.users == {}
+    assert "leads" not in {g.id for g in loaded.org.groups}  # deleted by the IdP: not synced again
+
+
+def test_put_user_saves_an_app_edit_and_its_membership_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """put_user: the user and their memberships written; retried when another commit won the race."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    real_commit = store.commit
+    calls: list[int] = []
+
+    def once_refused(snapshot: Snapshot, outcome: Any) -> bool:
+        calls.append(1)
+        return len(calls) > 1 and real_commit(snapshot, outcome)
+
+    monkeypatch.setattr(store, "commit", once_refused)
+    resolution = store.put_user(User("a", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)]), user_name="ann")
+    assert (dict(resolution.roles), len(calls)) == ({OPS: Role.TEAM_ADMIN}, 2)
+    assert store.memberships() == {"a": {OPS: Role.TEAM_ADMIN}}
+    store.put_user(User("a", saml=True))
+    assert store.memberships() == {"a": {"eng": Role.MEMBER}}
+    assert SqliteStore(tmp_path / "s.db", article_org()).load().directory.user_name("a") == "ann"
