@@ -1,4 +1,4 @@
-"""Hypothesis profiles: ``dev`` by default, ``ci`` in CI, ``thorough`` on demand, ``mutation`` for mutmut.
+"""Hypothesis profiles: ``dev`` by default, ``ci`` in CI, ``thorough`` and ``fuzz`` on demand, ``mutation`` for mutmut.
 
 Choose one with ``HYPOTHESIS_PROFILE=thorough python -m pytest``.
 """
@@ -20,5 +20,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("thorough", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A long fuzzing run, by hand (docs/verification.md): many more cases per fuzz target and property.
+settings.register_profile(
+    "fuzz", max_examples=50_000, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True
+)
 settings.register_profile("mutation", max_examples=30, deadline=None, derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -28,7 +29,9 @@ from scim_roles import (
     resolve_memberships,
 )
 from scim_roles.io import dump_org, dump_resolution, dump_users
-from scim_roles.scim import Directory, ScimRequest, handle
+
+if TYPE_CHECKING:
+    from scim_roles.scim import Directory, ScimRequest
 
 TEAMS = [f"t{i}" for i in range(12)]
 GROUPS = [f"g{i}" for i in range(8)]
@@ -77,23 +80,6 @@ def attempt(label: str, action: Callable[[], object]) -> None:
         emit(label, type(exc).__name__, str(exc), getattr(exc, "problems", ()))
 
 
-def outcome(directory: Directory, request: ScimRequest) -> object:
-    """What a request did: its status, its changes, and the users it left, by id."""
-    out = handle(directory, request)
-    users = sorted(out.directory.users.values(), key=lambda u: u.id)
-    resources = [out.directory.resource(u.id) for u in users]
-    return (
-        out.response.status,
-        out.response.headers,
-        out.response.data,
-        out.changes,
-        sorted(out.touched.items()),
-        json.dumps(dump_users(users)),
-        json.dumps(dump_org(out.directory.org)),
-        json.dumps(resources),
-    )
-
-
 def main() -> None:
     """Exercise each public entry point and print everything it returns."""
     the_org, the_users = org(), users()
@@ -117,6 +103,14 @@ def main() -> None:
     attempt("user", lambda: User("v", manual={Grant("a", Role.MEMBER), Grant("a", Role.ORG_ADMIN)}))
     strays = [User(f"s{i}", scim=True, groups={"nope", "zip", "zap"}, manual={Grant("zz", Role.MEMBER)}) for i in "ab"]
     attempt("resolve_all", lambda: resolve_all(the_org, strays))
+    if sys.version_info >= (3, 11):  # the scim extra needs Python 3.11
+        scim_requests(the_org, the_users, strays)
+
+
+def scim_requests(the_org: Org, the_users: list[User], strays: list[User]) -> None:
+    """The SCIM service: a refused directory, and requests whose outcomes list many users."""
+    from scim_roles.scim import Directory, ScimRequest  # noqa: PLC0415 -- Python 3.11+
+
     twins = [User(name, saml=True) for i in range(30) for name in (f"c{i}", f"C{i}")]
     attempt("directory", lambda: Directory(the_org, [*strays, *twins]))
 
@@ -134,6 +128,25 @@ def main() -> None:
         ScimRequest("GET", "/Groups", query='filter=displayName eq "g4" or displayName eq "g5"'),
     ):
         attempt(request.method, partial(outcome, directory, request))
+
+
+def outcome(directory: Directory, request: ScimRequest) -> object:
+    """What a request did: its status, its changes, and the users it left, by id."""
+    from scim_roles.scim import handle  # noqa: PLC0415 -- Python 3.11+
+
+    out = handle(directory, request)
+    users = sorted(out.directory.users.values(), key=lambda u: u.id)
+    resources = [out.directory.resource(u.id) for u in users]
+    return (
+        out.response.status,
+        out.response.headers,
+        out.response.data,
+        out.changes,
+        sorted(out.touched.items()),
+        json.dumps(dump_users(users)),
+        json.dumps(dump_org(out.directory.org)),
+        json.dumps(resources),
+    )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
     assert [str(p) for p in info.value.problems] == [
         "user 'a': id: appears more than once among the users",
         "user 'b': groups: IdP group 'nope' is not synced to the org",
-        "user: user: must be a User, got 'c'",
+        "resolve_all: user: must be a User, got str 'c'",
     ]
     with pytest.raises(InvalidOrg):
         resolve_all("org", [])  # type: ignore[arg-type]

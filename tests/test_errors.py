@@ -93,7 +93,7 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         [
             Problem("team 'a'", "id", "is not unique in the org", "a"),
             Problem("group 'g'", "id", "is not unique in the org", "g"),
-            Problem("group 'g'", "teams", "unknown team 'zz' (the IdP cannot create teams)", "g"),
+            Problem("group 'g'", "teams", "unknown team 'zz': map the group to teams the org has", "g"),
             Problem("org", "default_teams", "unknown team 'yy'", "yy"),
             Problem("org", "default_role", "must be MEMBER or TEAM_ADMIN, got ORG_ADMIN"),
         ],
@@ -184,13 +184,13 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         "resolve org type",
         lambda: resolve_memberships(A, A),
         InvalidOrg,
-        [Problem("org", "org", "must be an Org, got 'a'")],
+        [Problem("resolve_memberships", "org", "must be an Org, got str 'a'")],
     ),
     (
         "resolve user type",
         lambda: resolve_memberships(article_org(), A),
         InvalidUser,
-        [Problem("user", "user", "must be a User, got 'a'")],
+        [Problem("resolve_memberships", "user", "must be a User, got str 'a'")],
     ),
     (
         "invite",
@@ -215,7 +215,7 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         lambda: resolve_all(article_org(), [A, User("x", scim=True, groups=["zz"]), User("x", saml=True)]),
         InvalidUser,
         [
-            Problem("user", "user", "must be a User, got 'a'"),
+            Problem("resolve_all", "user", "must be a User, got str 'a'"),
             Problem("user 'x'", "groups", "IdP group 'zz' is not synced to the org", "x"),
             Problem("user 'x'", "id", "appears more than once among the users", "x"),
         ],
@@ -225,7 +225,7 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         lambda: preview(article_org(), article_org(), [A, User("x", saml=True), User("x", saml=True)]),
         InvalidUser,
         [
-            Problem("user", "user", "must be a User, got 'a'"),
+            Problem("preview", "user", "must be a User, got str 'a'"),
             Problem("user 'x'", "id", "appears more than once among the users", "x"),
         ],
     ),

@@ -31,6 +31,7 @@ from scim_roles import (
     User,
     resolve_memberships,
 )
+from scim_roles._errors import shown
 from scim_roles.strategies import orgs, users, worlds
 
 CAUSES_BY_SOURCE = {
@@ -183,7 +184,7 @@ def test_explain_names_every_team_and_override(world: tuple[Org, tuple[User, ...
         text = res.explain()
         assert repr(user.id) in text
         for m in res.memberships:
-            assert f"  {m.team}: {m.role.label}" in text
+            assert f"  {shown(m.team)}: {m.role.label}" in text
         assert text.count("\n    ") == sum(len(m.reasons) for m in res.memberships) + len(res.overridden)
 
 
@@ -254,5 +255,6 @@ def test_r12_results_and_errors_do_not_depend_on_hash_seeds() -> None:
         outputs.add(proc.stdout)
     assert len(outputs) == 1
     (output,) = outputs
-    assert "'c0' is the userName of 'C0' too (S2)" in output
-    assert "not SCIM users of this org, so not members: 'ghost', 'ph'" in output
+    if sys.version_info >= (3, 11):  # the SCIM part needs the scim extra
+        assert "'c0' is the userName of 'C0' too (S2)" in output
+        assert "not SCIM users of this org, so not members: 'ghost', 'ph'" in output

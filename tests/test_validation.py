@@ -10,6 +10,7 @@ import pytest
 from scim_roles import (
     Grant,
     IdpGroup,
+    InvalidArgument,
     InvalidOrg,
     InvalidUser,
     Org,
@@ -119,7 +120,7 @@ def test_v2_default_role_is_member_or_team_admin() -> None:
 
 def test_v3_group_teams_are_known_teams() -> None:
     """A group mapped to a team the org does not have is refused: the IdP cannot create teams."""
-    with pytest.raises(InvalidOrg, match=r"group 'g': teams: unknown team 'mktg' \(the IdP cannot create teams\)"):
+    with pytest.raises(InvalidOrg, match=r"group 'g': teams: unknown team 'mktg': map the group to teams the org has"):
         make_org(groups=[IdpGroup("g", ["a", "mktg"])])
 
 
@@ -136,7 +137,7 @@ def test_v1_to_v3_every_problem_is_reported_at_once() -> None:
     assert [str(p) for p in info.value.problems] == [
         "team 'a': id: is not unique in the org",
         "group 'g': id: is not unique in the org",
-        "group 'g': teams: unknown team 'y' (the IdP cannot create teams)",
+        "group 'g': teams: unknown team 'y': map the group to teams the org has",
         "org: default_teams: unknown team 'x'",
         "org: default_role: must be MEMBER or TEAM_ADMIN, got ORG_ADMIN",
         "org: manual_edits: must be True or False, got 1",
@@ -221,11 +222,13 @@ def test_v7_invite_names_teams_and_one_member_or_team_admin_role() -> None:
 
 
 def test_resolve_refuses_wrong_argument_types() -> None:
-    """resolve_memberships refuses anything but an Org and a User, with a typed error."""
-    with pytest.raises(InvalidOrg, match="org: org: must be an Org"):
+    """resolve_memberships refuses anything but an Org and a User, saying what was passed where."""
+    with pytest.raises(InvalidOrg, match="resolve_memberships: org: must be an Org, got NoneType None"):
         resolve_memberships(None, User("u", saml=True))  # type: ignore[arg-type]
-    with pytest.raises(InvalidUser, match="user: user: must be a User"):
+    with pytest.raises(InvalidUser, match="resolve_memberships: user: must be a User, got str 'u'"):
         resolve_memberships(article_org(), "u")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="the arguments are swapped"):
+        resolve_memberships(User("u", saml=True), article_org())  # type: ignore[arg-type]
 
 
 def test_models_are_frozen_and_evolve_revalidates() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
-from ._bulk import Change, Finding, FindingKind, InvalidArgument, Preview, Resolutions, diff, preview, resolve_all
-from ._errors import InvalidOrg, InvalidUser, Problem, ScimRolesError
+from ._bulk import Change, Finding, FindingKind, Preview, Resolutions, diff, preview, resolve_all
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError
 from ._model import Grant, IdpGroup, Org, Team, User, invite
 from ._resolve import resolve_memberships
 from ._result import Membership, Overridden, Reason, Resolution

@@ -8,19 +8,12 @@ from typing import Any
 
 import attrs
 
-from ._errors import InvalidUser, Problem, ScimRolesError
+from ._errors import InvalidArgument, InvalidUser, Problem, got, shown
 from ._index import OrgIndex
 from ._model import Org, User
 from ._resolve import index_of, not_a_user, resolve_indexed, user_problems
 from ._result import Resolution
 from ._roles import Role
-
-
-class InvalidArgument(ScimRolesError):
-    """An argument other than an org or a user is out of range."""
-
-
-InvalidArgument.__module__ = "scim_roles"
 
 
 class Resolutions(Mapping[str, Resolution]):
@@ -32,7 +25,14 @@ class Resolutions(Mapping[str, Resolution]):
     __slots__ = ("_data",)
 
     def __init__(self, items: Iterable[tuple[str, Resolution]] = ()) -> None:
-        self._data = dict(items)
+        data = {}
+        for item in iterable("Resolutions", "items", items):
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Resolution)):
+                raise InvalidArgument(
+                    Problem("Resolutions", "items", f"must be (user id, Resolution) pairs, {got(item)}")
+                )
+            data[item[0]] = item[1]
+        self._data = data
 
     @classmethod
     def _of(cls, data: dict[str, Resolution]) -> Resolutions:
@@ -82,6 +82,7 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
         InvalidOrg: ``org`` is not an :class:`Org`.
         InvalidUser: a user id repeats, or any user is invalid for the org
             (every problem of every user, at once).
+        InvalidArgument: ``users`` is not a collection.
 
     >>> from scim_roles import Org, Team, Role, User
     >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
@@ -92,13 +93,13 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
     ...
     scim_roles.InvalidUser: user 'a': id: appears more than once among the users
     """
-    index = index_of(org)
+    index = index_of(org, "resolve_all")
     resolved: dict[str, Resolution] = {}
     problems: list[Problem] = []
     group_ids, team_ids = index.group_ids, index.team_ids
-    for user in users:
+    for user in iterable("resolve_all", "users", users):
         if type(user) is not User and not isinstance(user, User):
-            problems.append(not_a_user(user))
+            problems.append(not_a_user(user, "resolve_all"))
             continue
         uid = user.id
         if uid in resolved:
@@ -138,11 +139,12 @@ class Change:
 
     def describe(self) -> str:
         """The change as an admin reads it."""
+        user, team = shown(self.user_id), shown(self.team)
         if self.before is None:
-            return f"{self.user_id}: added to {self.team} as {_label(self.after)}"
+            return f"{user}: added to {team} as {_label(self.after)}"
         if self.after is None:
-            return f"{self.user_id}: removed from {self.team} (was {self.before.label})"
-        return f"{self.user_id}: {self.team} {self.before.label} -> {self.after.label}"
+            return f"{user}: removed from {team} (was {self.before.label})"
+        return f"{user}: {team} {self.before.label} -> {self.after.label}"
 
 
 def _label(role: Role | None) -> str:
@@ -161,7 +163,11 @@ def diff(before: Resolution, after: Resolution) -> tuple[Change, ...]:
 
     Raises:
         InvalidUser: the two resolutions are of different users.
+        InvalidArgument: ``before`` or ``after`` is not a :class:`Resolution`.
     """
+    for name, value in (("before", before), ("after", after)):
+        if not isinstance(value, Resolution):
+            raise InvalidArgument(Problem("diff", name, f"must be a Resolution, {got(value)}"))
     if before.user_id != after.user_id:
         raise InvalidUser(
             Problem(
@@ -289,13 +295,14 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
         InvalidOrg: ``before`` or ``after`` is not an :class:`Org`.
         InvalidUser: a user id repeats, or a user names a group or a team
             neither org has, or is otherwise invalid.
-        InvalidArgument: ``max_share`` is not a number from 0 to 1.
+        InvalidArgument: ``max_share`` is not a number from 0 to 1, or
+            ``users`` is not a collection.
     """
-    old, new = index_of(before), index_of(after)
+    old, new = index_of(before, "preview: before"), index_of(after, "preview: after")
     share: object = max_share
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise InvalidArgument(Problem("preview", "max_share", f"must be a number from 0 to 1, got {max_share!r}"))
-    users = _checked_users(users, lambda user: user_problems(old, user, new))
+    users = _checked_users(iterable("preview", "users", users), lambda user: user_problems(old, user, new))
     everyone = before.default_teams != after.default_teams or (
         before.default_role is not after.default_role or before.manual_edits is not after.manual_edits
     )
@@ -374,6 +381,13 @@ def _resolve_within(index: OrgIndex, user: User) -> Resolution:
     return resolve_indexed(index, attrs.evolve(user, groups=groups, manual=manual))
 
 
+def iterable(where: str, name: str, value: object) -> Iterable[Any]:
+    """``value`` if it is a collection to iterate over (not a string or a mapping), else InvalidArgument."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidArgument(Problem(where, name, f"must be a collection, {got(value)}"))
+    return value
+
+
 def _repeated(uid: str) -> Problem:
     return Problem(f"user {uid!r}", "id", "appears more than once among the users", uid)
 
@@ -385,7 +399,7 @@ def _checked_users(users: Iterable[User], problems_of: Callable[[User], list[Pro
     seen: set[str] = set()
     for user in users:
         if not isinstance(user, User):
-            problems.append(not_a_user(user))
+            problems.append(not_a_user(user, "preview"))
             continue
         if user.id in seen:
             problems.append(_repeated(user.id))

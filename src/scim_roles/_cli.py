@@ -9,10 +9,13 @@ each, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -62,19 +65,58 @@ def _parser() -> argparse.ArgumentParser:
     prev.add_argument("users", metavar="USERS")
     prev.add_argument("--json", action="store_true", help="print JSON")
     prev.add_argument("--strict", action="store_true", help="exit 1 when a guardrail fires")
-    prev.add_argument("--max-share", type=float, default=0.1, metavar="X", help="mass-change threshold (0.1)")
+    prev.add_argument("--max-share", type=_share, default=0.1, metavar="X", help="mass-change threshold (0.1)")
     return parser
 
 
+def _share(text: str) -> float:
+    """``--max-share``: a number from 0 to 1, or a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        msg = f"must be a number from 0 to 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def run() -> None:
-    """The console script's entry point."""
+    """The console script's entry point: never a traceback, exit 0, 1, 2, or 130 when interrupted."""
+    if sys.stdout is None:  # started with standard output closed (`>&-`)
+        if sys.stderr is not None:
+            sys.stderr.write("scim-roles: standard output is closed\n")
+        sys.exit(INVALID)
+    for stream in (sys.stdout, sys.stderr):  # an id the terminal cannot encode prints escaped
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = main()
         sys.stdout.flush()
+    except KeyboardInterrupt:
+        _quiet_stdout()
+        code = 130
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 1
+        _quiet_stdout()
+        code = INVALID
+    except OSError as err:  # a full disk, /dev/full: the output could not be written
+        _quiet_stdout()
+        _error_line(f"cannot write the output: {err.strerror or err}")
+        code = INVALID
     sys.exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _error_line(text: str) -> None:
+    """One line on standard error, unprintable characters escaped: a value can never forge a line."""
+    escaped = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"scim-roles: {escaped}\n")
 
 
 def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
@@ -97,13 +139,17 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
         _print_preview(result, out, as_json=args.json)
     except _Fail as fail:
         for line in fail.lines:
-            sys.stderr.write(f"scim-roles: {line}\n")
+            _error_line(line)
         return fail.code
     except ScimRolesError as err:
         for problem in err.problems:
-            sys.stderr.write(f"scim-roles: {problem}\n")
+            _error_line(str(problem))
         return INVALID
-    return INVALID if args.strict and result.findings else 0
+    if args.strict and result.findings:
+        fired = ", ".join(dict.fromkeys(f.kind.value for f in result.findings))
+        _error_line(f"--strict: a guardrail fired: {fired}")
+        return INVALID
+    return 0
 
 
 # -- reading documents
@@ -120,24 +166,88 @@ def _reader(stdin: IO[str]) -> Callable[[str], Any]:
     return read
 
 
+MAX_DOCUMENT = 256 * 1024 * 1024  # bytes: about 3 million users; see docs/cli.md
+
+
 def _decode(name: str, stdin: IO[str]) -> Any:
     if name == "-":
-        text, kind = stdin.read(), ".json"
+        raw, kind = _read_stdin(stdin), ".json"
     else:
         path = Path(name)
         kind = path.suffix.lower()
         if kind not in (".json", ".toml"):
             raise _Fail([f"{name}: unsupported file type {kind or '(none)'!r}; use .json or .toml"], USAGE_ERROR)
+        raw = _read_file(name, path)
+    if len(raw) > MAX_DOCUMENT:
+        raise _Fail([f"{name}: larger than the {MAX_DOCUMENT:,}-byte limit for a document"])
+    if isinstance(raw, bytes):
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise _Fail([f"{name}: cannot read: {err.strerror or err}"]) from err
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise _Fail([f"{name}: not UTF-8: byte {raw[err.start]:#04x} at offset {err.start}"]) from None
+    else:
+        text = raw
     try:
         if kind == ".toml":
             return _toml().loads(text)
-        return json.loads(text)
+        return _json(name, text)
+    except RecursionError:
+        raise _Fail([f"{name}: nested too deeply to read"]) from None
     except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
         raise _Fail([f"{name}: not valid {kind[1:].upper()}: {err}"]) from err
+
+
+def _read_stdin(stdin: IO[str]) -> bytes | str:
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        return bytes(buffer.read(MAX_DOCUMENT + 1))
+    return stdin.read(MAX_DOCUMENT + 1)
+
+
+def _read_file(name: str, path: Path) -> bytes:
+    """A regular file's bytes, up to the limit: a FIFO or a device (``/dev/zero``) is refused, never read."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise _Fail([f"{name}: not a regular file; give a .json or .toml file, or - for standard input"])
+        with path.open("rb") as file:
+            return file.read(MAX_DOCUMENT + 1)
+    except OSError as err:
+        raise _Fail([f"{name}: cannot read: {err.strerror or err}"]) from err
+
+
+class _Twice(dict[str, Any]):
+    """A JSON object that had a key twice, with the keys (kept to say where)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _json(name: str, text: str) -> Any:
+    """JSON, with a key given twice in one object refused (never the last one silently)."""
+    found: list[_Twice] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        table = dict(items)
+        if len(table) == len(items):
+            return table
+        twice = _Twice(table)
+        twice.repeated = tuple(sorted({k for k, _ in items if sum(1 for j, _ in items if j == k) > 1}))
+        found.append(twice)
+        return twice
+
+    data = json.loads(text, object_pairs_hook=pairs)
+    if not found:
+        return data
+    lines: list[str] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:  # only for a document that repeats a key: where?
+        value, path = stack.pop()
+        if isinstance(value, _Twice):
+            lines += [f"{name}: {path or 'document'}: key {key!r} appears more than once" for key in value.repeated]
+        if isinstance(value, dict):
+            stack += [(item, f"{path}.{key}".lstrip(".")) for key, item in value.items()]
+        elif isinstance(value, list):
+            stack += [(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise _Fail(sorted(lines))
 
 
 def _toml() -> Any:
@@ -192,7 +302,9 @@ def _open_store(name: str, org: Org, *, readonly: bool = True) -> Any:
     try:
         from .store import SqliteStore  # noqa: PLC0415 -- needs the scim extra
     except ImportError as err:
-        raise _Fail(["the SQLite state needs the scim extra: pip install 'scim-roles[serve]'"], USAGE_ERROR) from err
+        raise _Fail(
+            ["the SQLite state needs the serve extra (Python 3.11+): pip install 'scim-roles[serve]'"], USAGE_ERROR
+        ) from err
     if readonly and not Path(name).is_file():
         raise _Fail([f"{name}: no such state file"])
     try:
@@ -237,7 +349,9 @@ def _serve(read: Callable[[str], Any], args: argparse.Namespace, _out: IO[str]) 
 
         from .asgi import ScimApp  # noqa: PLC0415
     except ImportError as err:
-        raise _Fail(["serve needs the serve extra: pip install 'scim-roles[serve]'"], USAGE_ERROR) from err
+        raise _Fail(
+            ["serve needs the serve extra (Python 3.11+): pip install 'scim-roles[serve]'"], USAGE_ERROR
+        ) from err
     org = _load_org(read, args.org)
     store = _open_store(args.db, org, readonly=False)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

@@ -67,6 +67,27 @@ class InvalidUser(ScimRolesError):
     """A user, grant or invite is invalid, alone or against its org (V4-V7)."""
 
 
+class InvalidArgument(ScimRolesError):
+    """An argument other than an org or a user is out of range, or of the wrong type."""
+
+
+def shown(text: str) -> str:
+    """An id as text output shows it, never able to forge a line.
+
+    As is, or quoted and escaped when it holds a newline, a terminal escape
+    or any other unprintable character.
+    """
+    return text if text.isprintable() else repr(text)
+
+
+def got(value: object) -> str:
+    """What a wrong argument was, for a message: its type, and its value cut short."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"got {type(value).__name__} {shown}"
+
+
 # Tracebacks and pickles name the errors where users import them from.
-for _cls in (ScimRolesError, InvalidOrg, InvalidUser):
+for _cls in (ScimRolesError, InvalidOrg, InvalidUser, InvalidArgument):
     _cls.__module__ = "scim_roles"

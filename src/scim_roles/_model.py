@@ -227,7 +227,7 @@ class Org:
             ]
             if teams_ok:
                 problems += [
-                    Problem(f"group {g.id!r}", "teams", f"unknown team {t!r} (the IdP cannot create teams)", g.id)
+                    Problem(f"group {g.id!r}", "teams", f"unknown team {t!r}: map the group to teams the org has", g.id)
                     for g in self.groups
                     for t in sorted(g.teams - team_ids)
                 ]

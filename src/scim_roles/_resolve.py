@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from ._errors import InvalidOrg, InvalidUser, Problem
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, got
 from ._index import MANUAL_REASONS, Input, OrgIndex, OverriddenKey, overridden_key
 from ._model import Grant, Org, User
 from ._result import Membership, Overridden, Resolution
@@ -43,24 +43,27 @@ def resolve_memberships(org: Org, user: User) -> Resolution:
     >>> dict(resolve_memberships(org, User("ann", saml=True, scim=True, groups=["okta-mkt"])).roles)
     {'mkt': <Role.TEAM_ADMIN: 'team_admin'>}
     """
-    index = index_of(org)
+    if isinstance(org, User) and isinstance(user, Org):
+        detail = "the arguments are swapped: a User was passed as org and an Org as user; the org comes first"
+        raise InvalidArgument(Problem("resolve_memberships", "org", detail))
+    index = index_of(org, "resolve_memberships")
     if not isinstance(user, User):
-        raise InvalidUser(not_a_user(user))
+        raise InvalidUser(not_a_user(user, "resolve_memberships"))
     problems = user_problems(index, user)
     if problems:
         raise InvalidUser(*problems)
     return resolve_indexed(index, user)
 
 
-def not_a_user(value: object) -> Problem:
-    """The problem of a value given where a User belongs."""
-    return Problem("user", "user", f"must be a User, got {value!r}")
+def not_a_user(value: object, where: str = "users") -> Problem:
+    """The problem of a value given where a User belongs, in ``where`` (a function, or its argument)."""
+    return Problem(where, "user", f"must be a User, {got(value)}")
 
 
-def index_of(org: Org) -> OrgIndex:
-    """The org's index; refuses anything but an :class:`Org`."""
+def index_of(org: Org, where: str = "argument") -> OrgIndex:
+    """The org's index; refuses anything but an :class:`Org`, naming ``where`` it was passed."""
     if not isinstance(org, Org):
-        raise InvalidOrg(Problem("org", "org", f"must be an Org, got {org!r}"))
+        raise InvalidOrg(Problem(where, "org", f"must be an Org, {got(org)}"))
     return org._index  # noqa: SLF001 -- the index is this package's own
 
 

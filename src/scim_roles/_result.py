@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 import attrs
 
+from ._errors import shown
 from ._roles import Cause, Role, Source
 
 
@@ -139,11 +140,11 @@ class Resolution:
             state.append("deprovisioned (no access)")
         lines = [f"User {self.user_id!r}: {', '.join(state)}"]
         for m in self.memberships:
-            lines.append(f"  {m.team}: {m.role.label}")
+            lines.append(f"  {shown(m.team)}: {m.role.label}")
             lines.extend(f"    because {r.describe()}" for r in m.reasons)
         if self.overridden:
             lines.append("Overridden:")
             for o in self.overridden:
-                lines.append(f"  {o.team}: {o.reason.describe()}")
+                lines.append(f"  {shown(o.team)}: {o.reason.describe()}")
                 lines.append(f"    {_CAUSE_TEXT[o.cause]}")
         return "\n".join(lines)

@@ -28,8 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from ._bulk import InvalidArgument
-from ._errors import Problem
+from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
 from .store import SqliteStore, Store

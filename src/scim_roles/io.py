@@ -18,6 +18,7 @@ scim_roles.InvalidOrg: default_role: 'owner' is not one of member, team_admin, o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast, get_origin
 
@@ -26,7 +27,7 @@ import cattrs
 from cattrs.cols import list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
 
-from ._errors import InvalidOrg, InvalidUser, Problem, ScimRolesError
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got
 from ._model import Grant, IdpGroup, Org, Team, User
 from ._result import Resolution
 from ._roles import Role
@@ -139,7 +140,9 @@ def _converter() -> cattrs.Converter:
 _CONVERTER = _converter()
 
 
-_EXTRA = "\x00extra\x00"
+# Unknown keys travel through cattrs' message formatting as NUL, a JSON list of the keys, NUL: JSON
+# escapes every NUL inside a key, so no key can forge the split (a key may hold NULs or commas).
+_EXTRA = "\x00"
 
 
 def _format(exc: BaseException, type_: type | None) -> str:
@@ -147,7 +150,9 @@ def _format(exc: BaseException, type_: type | None) -> str:
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
         known = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
-        return f"{_EXTRA}{','.join(sorted(exc.extra_fields))}{_EXTRA}unknown key (known: {known})"
+        names: set[object] = set(exc.extra_fields)  # typed as strings; a mapping built in code may hold others
+        keys = json.dumps(sorted(k if isinstance(k, str) else repr(k) for k in names))
+        return f"{_EXTRA}{keys}{_EXTRA}unknown key (known: {known})"
     if isinstance(exc, KeyError):
         return "required key missing"
     if isinstance(exc, (TypeError, AttributeError)) and type_ is not None and attrs.has(type_):
@@ -167,8 +172,8 @@ def _structure(data: object, doc: type[T], root: str) -> tuple[T | None, list[Pr
             text, _, where = message.rpartition(" @ ")
             path = root + where.removeprefix("$")
             if text.startswith(_EXTRA):
-                _, keys, detail = text.split(_EXTRA)
-                problems += [Problem(f"{path}.{key}".lstrip("."), "", detail, key) for key in keys.split(",")]
+                _, keys, detail = text.split(_EXTRA, 2)
+                problems += [Problem(f"{path}.{key}".lstrip("."), "", detail, key) for key in json.loads(keys)]
             else:
                 problems.append(Problem(path.lstrip(".") or "document", "", text))
         return None, problems
@@ -241,10 +246,11 @@ def _id_problems(ids: list[tuple[int, str]], path: str, kind: str) -> list[Probl
     return problems
 
 
-def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str], kind: str) -> list[Problem]:
+def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str] | None, kind: str) -> list[Problem]:
+    """Unknown ids (when ``known`` is given) and repeated ones."""
     problems, seen = [], set()
     for i, value in ids:
-        if value not in known:
+        if known is not None and value not in known:
             problems.append(Problem(f"{path}[{i}]", "", f"unknown {kind} {value!r}", value))
         elif value in seen:
             problems.append(Problem(f"{path}[{i}]", "", f"{kind} {value!r} appears more than once", value))
@@ -252,8 +258,19 @@ def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str], kind: 
     return problems
 
 
+def _expect(where: str, name: str, value: object, cls: type) -> None:
+    if not isinstance(value, cls):
+        article = "an" if cls.__name__[0] in "AEIO" else "a"
+        raise InvalidArgument(Problem(where, name, f"must be {article} {cls.__name__}, {got(value)}"))
+
+
 def dump_org(org: Org) -> dict[str, Any]:
-    """The document of an org: ``load_org(dump_org(org)) == org``."""
+    """The document of an org: ``load_org(dump_org(org)) == org``.
+
+    Raises:
+        InvalidArgument: ``org`` is not an :class:`Org`.
+    """
+    _expect("dump_org", "org", org, Org)
     return {
         "teams": [{"id": t.id, "name": t.name} if t.name else {"id": t.id} for t in org.teams],
         "default_teams": sorted(org.default_teams),
@@ -311,6 +328,8 @@ def load_users(data: Iterable[Mapping[str, Any]] | Mapping[str, Any], org: Org |
 
 
 def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: bool) -> list[User]:
+    if org is not None and not isinstance(org, Org):
+        raise InvalidArgument(Problem(f"load_{root}", "org", f"must be an Org or None, {got(org)}"))
     problems: list[Problem] = []
     users: list[User] = []
     seen: set[str] = set()
@@ -325,9 +344,9 @@ def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: 
             if uid in seen:
                 problems.append(Problem(f"{path}.id", "", f"user id {uid!r} appears more than once", uid))
             seen.add(uid)
-        if groups is not None and teams is not None:
-            problems += _ref_problems(_strs(_list(item, "groups")), f"{path}.groups", groups, "IdP group")
-            problems += _ref_problems(_strs(_list(item, "manual"), "team"), f"{path}.manual", teams, "team")
+        # Checked with or without an org, so every command gives one verdict on a document.
+        problems += _ref_problems(_strs(_list(item, "groups")), f"{path}.groups", groups, "IdP group")
+        problems += _ref_problems(_strs(_list(item, "manual"), "team"), f"{path}.manual", teams, "team")
         if doc is None:
             continue
         try:
@@ -355,7 +374,12 @@ def _at_path(path: str, problem: Problem) -> Problem:
 
 
 def dump_user(user: User) -> dict[str, Any]:
-    """The document of a user, default values omitted: ``load_user(dump_user(u)) == u``."""
+    """The document of a user, default values omitted: ``load_user(dump_user(u)) == u``.
+
+    Raises:
+        InvalidArgument: ``user`` is not a :class:`User`.
+    """
+    _expect("dump_user", "user", user, User)
     out: dict[str, Any] = {"id": user.id}
     for flag in ("saml", "scim"):
         if getattr(user, flag):
@@ -378,7 +402,12 @@ def dump_users(users: Iterable[User]) -> list[dict[str, Any]]:
 
 
 def dump_resolution(res: Resolution) -> dict[str, Any]:
-    """A resolution as plain data, enum values in lower case (the CLI's ``--json``)."""
+    """A resolution as plain data, enum values in lower case (the CLI's ``--json``).
+
+    Raises:
+        InvalidArgument: ``res`` is not a :class:`Resolution`.
+    """
+    _expect("dump_resolution", "res", res, Resolution)
     return {
         "memberships": [
             {"team": m.team, "role": m.role.value, "reasons": [_CONVERTER.unstructure(r) for r in m.reasons]}

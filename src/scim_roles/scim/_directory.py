@@ -8,8 +8,7 @@ from typing import Any
 
 import attrs
 
-from scim_roles._bulk import InvalidArgument
-from scim_roles._errors import InvalidUser, Problem, ScimRolesError
+from scim_roles._errors import InvalidArgument, InvalidUser, Problem, ScimRolesError
 from scim_roles._model import Org, User
 from scim_roles._pmap import PMap
 from scim_roles._resolve import index_of, not_a_user, user_problems

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from scim_roles._bulk import InvalidArgument
-from scim_roles._errors import Problem
+from scim_roles._errors import InvalidArgument, Problem
 
 from ._directory import Directory
 from ._discovery import discovery
