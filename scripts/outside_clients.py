@@ -6,7 +6,7 @@ pydantic and an HTTP client; .ci/run sets it up)::
     SCIM_ROLES_TOKEN=... .venv-clients/bin/python scripts/outside_clients.py http://127.0.0.1:8000/scim/v2
 
 Runs scim2-tester's ``check_server`` under several random seeds and
-scim-sanity's ``probe``. Every check must pass, except the refusals RULES.md
+scim-sanity's ``probe``. Every check must pass, except the refusals the rules (docs/scim.md)
 asks for, listed in ``REFUSED`` with their rule (and in docs/scim.md). Prints
 each failure and a closing count; exits 1 on any unexpected failure, or if a
 listed refusal no longer happens (the list must stay true).
@@ -27,7 +27,7 @@ from scim2_tester import Status, check_server
 
 SEEDS = (1, 2, 3, 4, 5)
 
-# (client, check, text in its reason or name): why RULES.md refuses it.
+# (client, check, text in its reason or name): why the rules refuse it.
 REFUSED = {
     ("scim2-tester", "check_remove_attribute", "'active'"): (
         "S5/S6/R10: removing `active` from a deactivated user does not reactivate it; it still reads active false"
@@ -39,7 +39,7 @@ REFUSED = {
 
 
 def refused(client: str, check: str, text: str) -> str | None:
-    """The rule a failing check is refused under, if it is one RULES.md asks for."""
+    """The rule a failing check is refused under, if it is one the rules ask for."""
     for (who, name, mark), why in REFUSED.items():
         if who == client and name == check and mark in text:
             return why
@@ -104,7 +104,7 @@ def main() -> int:
     for why in set(REFUSED.values()) - seen:
         print(f"FAILED the listed refusal did not happen: {why}")
         failures.append(why)
-    print(f"{len(seen)} kinds of check refused on purpose, as RULES.md asks (docs/scim.md)")
+    print(f"{len(seen)} kinds of check refused on purpose, as the rules ask (docs/scim.md)")
     print(f"clients: {passed} passed, {len(failures)} failed")
     return 1 if failures else 0
 

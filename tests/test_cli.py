@@ -61,8 +61,16 @@ def test_explain_json_is_one_object_keyed_by_user_id() -> None:
     assert data["eve"]["memberships"][0] == {
         "team": "eng",
         "role": "team_admin",
-        "reasons": [{"source": "idp_group", "role": "team_admin", "group": "okta-eng-leads"}],
+        "reasons": [
+            {
+                "source": "idp_group",
+                "role": "team_admin",
+                "group": "okta-eng-leads",
+                "text": "IdP group 'okta-eng-leads' (Team Admin)",
+            }
+        ],
     }
+    assert data["eve"]["user_id"] == "eve"
     assert data["hal"]["overridden"][0]["cause"] == "deprovisioned"
     assert json.loads(cli("explain", ORG, "-", "--json", stdin="[]")[1]) == {}
 
@@ -101,10 +109,17 @@ def test_preview_text_json_and_strict() -> None:
     assert (code, err) == (1, "scim-roles: --strict: a guardrail fired: loses_org_admin, no_org_admin, mass_change\n")
     assert cli("preview", ORG, ORG, USERS, "--strict")[0] == 0
     data = json.loads(cli("preview", ORG, AFTER, USERS, "--json", "--max-share", "0.5")[1])
-    assert data["changes"] == [
+    assert [{k: v for k, v in c.items() if k != "text"} for c in data["changes"]] == [
         {"user": "fay", "team": "ops", "before": None, "after": "team_admin"},
         {"user": "gus", "team": "it", "before": "org_admin", "after": "team_admin"},
     ]
+    assert data["states"][-1] == {
+        "user": "gus",
+        "state": "org_admin",
+        "before": True,
+        "after": False,
+        "text": "gus: no longer an org admin",
+    }
     assert [f["kind"] for f in data["findings"]] == ["loses_org_admin", "no_org_admin"]
     for bad in ("2", "-0.1", "nan", "x"):
         with pytest.raises(SystemExit) as exit_info:
@@ -119,7 +134,14 @@ def test_preview_json_shows_removals_as_null(tmp_path: Path) -> None:
     after = tmp_path / "after.json"
     after.write_text(json.dumps(org), encoding="utf-8")
     data = json.loads(cli("preview", ORG, str(after), USERS, "--json", "--max-share", "1")[1])
-    assert {"user": "eve", "team": "mkt", "before": "member", "after": None} in data["changes"]
+    removal = {
+        "user": "eve",
+        "team": "mkt",
+        "before": "member",
+        "after": None,
+        "text": "eve: removed from mkt (was Member)",
+    }
+    assert removal in data["changes"]
 
 
 def test_bad_files_are_reported_in_one_line(tmp_path: Path) -> None:
@@ -261,6 +283,6 @@ def test_without_the_io_extra_documents_cannot_be_read(monkeypatch: pytest.Monke
     assert cli("check", ORG) == (
         2,
         "",
-        "scim-roles: reading documents needs the io extra: pip install 'scim-roles[io]'\n",
+        "scim-roles: reading documents needs the io extra: python -m pip install '.[io]' in a clone of scim_roles\n",
     )
     assert cli("demo")[0] == 0

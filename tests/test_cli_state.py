@@ -79,4 +79,4 @@ def test_serve_without_its_extra_is_a_usage_error(
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"))
     assert code == 2
-    assert "pip install 'scim-roles[serve]'" in err
+    assert "python -m pip install '.[serve]' in a clone of scim_roles" in err

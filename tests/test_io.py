@@ -213,19 +213,35 @@ def test_users_document_shapes() -> None:
 
 
 def test_dump_resolution_is_plain_lower_case_data() -> None:
-    """A resolution dumps to JSON-ready data with lower-case enum values."""
+    """A resolution dumps to JSON-ready data with lower-case enum values, its user and readable texts."""
     org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
     res = resolve_memberships(org, User("fay", saml=True, scim=True, groups=["okta-marketing"]))
     assert dump_resolution(res) == {
+        "user_id": "fay",
         "memberships": [
             {
                 "team": "mkt",
                 "role": "member",
-                "reasons": [{"source": "idp_group", "role": "member", "group": "okta-marketing"}],
+                "reasons": [
+                    {
+                        "source": "idp_group",
+                        "role": "member",
+                        "group": "okta-marketing",
+                        "text": "IdP group 'okta-marketing' (Member)",
+                    }
+                ],
             }
         ],
         "overridden": [
-            {"team": "eng", "source": "saml", "role": "member", "group": None, "cause": "scim_overrides_saml"}
+            {
+                "team": "eng",
+                "source": "saml",
+                "role": "member",
+                "group": None,
+                "cause": "scim_overrides_saml",
+                "text": "SAML sign-in defaults (Member)",
+                "why": "the user is managed by SCIM, which overrides the SAML defaults",
+            }
         ],
         "locked": True,
         "deprovisioned": False,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scim_roles import Grant, IdpGroup, InvalidUser, Role, User, resolve_all
+from scim_roles import Grant, IdpGroup, InvalidOrg, InvalidUser, Role, User, resolve_all
 from scim_roles.scim import Directory, ScimRequest, handle
 from scim_roles.store import Snapshot, SqliteStore
 
@@ -160,3 +160,34 @@ def test_put_user_saves_an_app_edit_and_its_membership_changes(tmp_path: Path, m
     store.put_user(User("a", saml=True))
     assert store.memberships() == {"a": {"eng": Role.MEMBER}}
     assert SqliteStore(tmp_path / "s.db", article_org()).load().directory.user_name("a") == "ann"
+
+
+def test_put_org_saves_settings_and_their_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """put_org: the settings and the preview's changes written; kept across a reopen; retried on a lost race."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    other = SqliteStore(path)  # the settings come from the file
+    assert other.org == store.org == article_org()
+    real_load = store.load
+    raced: list[bool] = []
+
+    def load() -> Snapshot:
+        snapshot = real_load()
+        if not raced:  # another writer commits right after this load
+            raced.append(True)
+            send(other, "POST", "/Users", {"userName": "bob"}, new_id="u2")
+        return snapshot
+
+    monkeypatch.setattr(store, "load", load)
+    edited = store.org.with_group(IdpGroup("leads", [OPS], Role.ORG_ADMIN))
+    result = store.put_org(edited)
+    assert [c.describe() for c in result.changes] == [
+        "u1: removed from eng (was Team Admin)",
+        "u1: added to ops as Org Admin",
+    ]
+    assert store.memberships() == {"u1": {OPS: Role.ORG_ADMIN}, "u2": {"eng": Role.MEMBER}}
+    assert SqliteStore(path).org == edited
+    with pytest.raises(InvalidOrg, match="a new store needs the org's settings"):
+        SqliteStore(tmp_path / "new.db")

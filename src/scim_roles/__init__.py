@@ -11,7 +11,19 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
-from ._bulk import Change, Finding, FindingKind, Preview, Resolutions, diff, preview, resolve_all
+from ._builtins import to_builtins
+from ._bulk import (
+    Change,
+    Finding,
+    FindingKind,
+    Preview,
+    Resolutions,
+    StateChange,
+    diff,
+    preview,
+    reconcile,
+    resolve_all,
+)
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError
 from ._model import Grant, IdpGroup, Org, Team, User, invite
 from ._resolve import resolve_memberships
@@ -30,6 +42,11 @@ if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
     from .io import load_users as load_users
 
 _IO_NAMES = frozenset({"dump_org", "dump_resolution", "dump_user", "dump_users", "load_org", "load_user", "load_users"})
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazily loaded ``io`` ones included."""
+    return sorted({*__all__, *_IO_NAMES})
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 -- whichever function was asked for
@@ -63,12 +80,23 @@ __all__ = [
     "Role",
     "ScimRolesError",
     "Source",
+    "StateChange",
     "Team",
     "User",
     "__version__",
     "diff",
     "invite",
     "preview",
+    "reconcile",
     "resolve_all",
     "resolve_memberships",
+    "to_builtins",
 ]
+
+# help(), reprs, pickles and type checkers name the public classes where users import them from.
+for _cls in (
+    Cause, Change, Finding, FindingKind, Grant, IdpGroup, Membership, Org, Overridden, Preview, Problem, Reason,
+    Resolution, Resolutions, Role, Source, StateChange, Team, User,
+):  # fmt: skip
+    _cls.__module__ = "scim_roles"
+del _cls

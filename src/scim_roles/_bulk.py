@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -188,6 +188,97 @@ def diff(before: Resolution, after: Resolution) -> tuple[Change, ...]:
     )
 
 
+@attrs.frozen
+class StateChange:
+    """A change in whether a user is locked (R8) or an org admin (R11).
+
+    A host applies these as it applies membership changes: a lock tells
+    its UI to refuse manual edits of that user.
+
+    Attributes:
+        user_id: The user.
+        state: ``"locked"`` or ``"org_admin"``.
+        before: The state before.
+        after: The state after.
+    """
+
+    user_id: str
+    state: str
+    before: bool
+    after: bool
+
+    def describe(self) -> str:
+        """The change as an admin reads it."""
+        user = shown(self.user_id)
+        if self.state == "locked":
+            return f"{user}: locked (SCIM-managed; manual edits are off)" if self.after else f"{user}: unlocked"
+        return f"{user}: becomes an org admin" if self.after else f"{user}: no longer an org admin"
+
+
+def states(before: Resolution, after: Resolution) -> list[StateChange]:
+    """The lock and org-admin changes between two resolutions of one user."""
+    out = []
+    if before.locked is not after.locked:
+        out.append(StateChange(after.user_id, "locked", before.locked, after.locked))
+    if before.is_org_admin is not after.is_org_admin:
+        out.append(StateChange(after.user_id, "org_admin", before.is_org_admin, after.is_org_admin))
+    return out
+
+
+def reconcile(stored: Mapping[str, Mapping[str, Role]], resolutions: Mapping[str, Resolution]) -> tuple[Change, ...]:
+    """What to change in the app's tables (user → team → role) so that they match the rules.
+
+    Drift repair: compare the memberships an app stored with what the rules
+    say now.
+
+    Args:
+        stored: The app's rows: user id to team id to role.
+        resolutions: The users' resolutions (from :func:`resolve_all`, or a
+            ``Directory``), by user id.
+
+    Returns:
+        A :class:`Change` for every (user, team) where they differ, sorted by
+        (user id, team): ``before`` is the stored role, ``after`` the rules'.
+        Users missing from ``resolutions`` lose every stored row.
+
+    Raises:
+        InvalidArgument: an argument is not of that shape, or a resolution
+            is keyed by another user's id.
+
+    >>> from scim_roles import Org, Role, Team, User, resolve_all
+    >>> org = Org(teams=[Team("eng"), Team("mkt")], default_teams=["eng"], default_role=Role.MEMBER)
+    >>> rules = resolve_all(org, [User("ann", saml=True)])
+    >>> [c.describe() for c in reconcile({"ann": {"mkt": Role.MEMBER}, "gone": {"eng": Role.MEMBER}}, rules)]
+    ['ann: added to eng as Member', 'ann: removed from mkt (was Member)', 'gone: removed from eng (was Member)']
+    """
+    arguments: tuple[tuple[str, object], ...] = (("stored", stored), ("resolutions", resolutions))
+    for name, value in arguments:
+        if not isinstance(value, Mapping):
+            raise InvalidArgument(Problem("reconcile", name, f"must be a mapping by user id, {got(value)}"))
+    problems = [
+        Problem("reconcile", "stored", f"user {uid!r} must map team ids to Roles, {got(rows)}", str(uid))
+        for uid, rows in cast(Mapping[str, object], stored).items()
+        if not isinstance(rows, Mapping) or not all(isinstance(r, Role) for r in rows.values())
+    ]
+    problems += [
+        Problem("reconcile", "resolutions", f"{uid!r} must map to that user's Resolution, {got(res)}", str(uid))
+        for uid, res in cast(Mapping[str, object], resolutions).items()
+        if not isinstance(res, Resolution) or res.user_id != uid
+    ]
+    if problems:
+        raise InvalidArgument(*problems)
+    changes = []
+    for uid in sorted(stored.keys() | resolutions.keys()):
+        have = stored.get(uid, {})
+        want = resolutions[uid].roles if uid in resolutions else {}
+        changes += [
+            Change(uid, team, have.get(team), want.get(team))
+            for team in sorted(have.keys() | want.keys())
+            if have.get(team) is not want.get(team)
+        ]
+    return tuple(changes)
+
+
 class FindingKind(enum.Enum):
     """The guardrails a :func:`preview` checks."""
 
@@ -225,10 +316,12 @@ class Preview:
     Attributes:
         changes: Every membership change, sorted by (user id, team).
         findings: The guardrail findings.
-        affected: How many users have at least one change.
+        affected: How many users have at least one membership change.
         users: How many users were given.
         resolved: How many users were resolved under both orgs (users the
             change cannot affect are not).
+        states: Every change in who is locked or an org admin, sorted by
+            (user id, state): with ``changes``, all there is to apply.
     """
 
     changes: tuple[Change, ...]
@@ -236,6 +329,7 @@ class Preview:
     affected: int
     users: int
     resolved: int
+    states: tuple[StateChange, ...] = ()
 
     @property
     def added(self) -> int:
@@ -266,6 +360,7 @@ class Preview:
         lines = [head]
         lines += [f"WARNING {f.kind.value}: {f.detail}" for f in self.findings]
         lines += [f"  {c.describe()}" for c in self.changes]
+        lines += [f"  {s.describe()}" for s in self.states]
         return "\n".join(lines)
 
 
@@ -299,45 +394,86 @@ def preview(before: Org, after: Org, users: Iterable[User], *, max_share: float 
             ``users`` is not a collection.
     """
     old, new = index_of(before, "preview: before"), index_of(after, "preview: after")
-    share: object = max_share
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise InvalidArgument(Problem("preview", "max_share", f"must be a number from 0 to 1, got {max_share!r}"))
+    check_share(max_share)
     users = _checked_users(iterable("preview", "users", users), lambda user: user_problems(old, user, new))
-    everyone = before.default_teams != after.default_teams or (
-        before.default_role is not after.default_role or before.manual_edits is not after.manual_edits
-    )
-    touched_groups = frozenset(
-        gid
-        for gid in old.groups.keys() | new.groups.keys()
-        if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
-    )
-    removed_teams = old.teams.keys() - new.teams.keys()
+    edit = Edit.of(before, after)
+    affected = [u for u in users if edit.everyone or edit.may_change(u)]
+    return preview_of(before, after, affected, users, total=len(users), max_share=max_share)
+
+
+def check_share(max_share: object) -> None:
+    """``max_share`` is a number from 0 to 1, or InvalidArgument."""
+    if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 0 <= max_share <= 1:
+        raise InvalidArgument(Problem("preview", "max_share", f"must be a number from 0 to 1, got {max_share!r}"))
+
+
+@attrs.frozen
+class Edit:
+    """What an org settings change touches: which users it can affect."""
+
+    defaults: bool
+    toggle: bool
+    groups: frozenset[str]
+    teams: frozenset[str]
+
+    @property
+    def everyone(self) -> bool:
+        """The defaults or the toggle changed: any user may be affected."""
+        return self.defaults or self.toggle
+
+    @classmethod
+    def of(cls, before: Org, after: Org) -> Edit:
+        """The edit from one org to another."""
+        old, new = index_of(before), index_of(after)
+        defaults = before.default_teams != after.default_teams or before.default_role is not after.default_role
+        groups = frozenset(
+            gid
+            for gid in old.groups.keys() | new.groups.keys()
+            if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
+        )
+        toggle = before.manual_edits is not after.manual_edits
+        return cls(defaults, toggle, groups, frozenset(old.teams.keys() - new.teams.keys()))
+
+    def may_change(self, user: User) -> bool:
+        """The user is in a touched group, or has a manual grant on a removed team."""
+        return not self.groups.isdisjoint(user.groups) or bool(
+            self.teams and any(g.team in self.teams for g in user.manual)
+        )
+
+
+def preview_of(  # noqa: PLR0913 -- the parts a preview is built from, keyword-only past the users
+    before: Org, after: Org, affected: Iterable[User], everyone: Iterable[User], *, total: int, max_share: float
+) -> Preview:
+    """The preview of a change for the ``affected`` users, out of ``total``.
+
+    ``everyone`` is read only when an org admin is lost, to look for another.
+    """
+    old, new = index_of(before), index_of(after)
     changes: list[Change] = []
+    state_changes: list[StateChange] = []
     per_user: list[tuple[Resolution, Resolution, tuple[Change, ...]]] = []
-    for user in users:
-        if not (
-            everyone
-            or not touched_groups.isdisjoint(user.groups)
-            or (removed_teams and any(g.team in removed_teams for g in user.manual))
-        ):
-            continue
+    for user in affected:
         res_before, res_after = _resolve_within(old, user), _resolve_within(new, user)
         user_changes = diff(res_before, res_after)
         per_user.append((res_before, res_after, user_changes))
         changes += user_changes
+        state_changes += states(res_before, res_after)
     changes.sort(key=lambda c: (c.user_id, c.team))
+    state_changes.sort(key=lambda s: (s.user_id, s.state))
     return Preview(
         changes=tuple(changes),
-        findings=_findings(per_user, users, new, max_share),
+        findings=_findings(per_user, everyone, total, new, max_share),
         affected=len({c.user_id for c in changes}),
-        users=len(users),
+        users=total,
         resolved=len(per_user),
+        states=tuple(state_changes),
     )
 
 
 def _findings(
     per_user: list[tuple[Resolution, Resolution, tuple[Change, ...]]],
-    users: list[User],
+    users: Iterable[User],
+    total: int,
     new: OrgIndex,
     max_share: float,
 ) -> tuple[Finding, ...]:
@@ -357,13 +493,13 @@ def _findings(
             losers += 1
     if admins_lost and not any(_resolve_within(new, u).is_org_admin for u in users):
         findings.append(Finding(FindingKind.NO_ORG_ADMIN, "no user would be an org admin"))
-    if users and losers / len(users) > max_share:
+    if total and losers / total > max_share:
         findings.append(
             Finding(
                 FindingKind.MASS_CHANGE,
                 (
-                    f"{losers} of {len(users)} users would lose a team or a role "
-                    f"({losers / len(users):.0%}, more than {max_share:.0%})"
+                    f"{losers} of {total} users would lose a team or a role "
+                    f"({losers / total:.0%}, more than {max_share:.0%})"
                 ),
             )
         )
@@ -372,10 +508,10 @@ def _findings(
 
 def _resolve_within(index: OrgIndex, user: User) -> Resolution:
     """Resolve, counting only the groups and teams this org has."""
-    groups = user.groups.intersection(index.groups)
-    manual = frozenset(g for g in user.manual if g.team in index.teams)
-    if len(groups) == len(user.groups) and len(manual) == len(user.manual):
+    if user.groups <= index.group_ids and all(g.team in index.team_ids for g in user.manual):  # the common case
         return resolve_indexed(index, user)
+    groups = user.groups & index.group_ids
+    manual = frozenset(g for g in user.manual if g.team in index.team_ids)
     if not (user.saml or user.scim or manual):
         return Resolution(user.id, ())
     return resolve_indexed(index, attrs.evolve(user, groups=groups, manual=manual))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ._builtins import to_builtins
 from ._bulk import Preview, preview
 from ._demo import demo_org, demo_users
 from ._errors import ScimRolesError
@@ -262,7 +263,10 @@ def _io() -> Any:
     try:
         from . import io  # noqa: PLC0415 -- needs the io extra
     except ImportError as err:  # only without the extra
-        raise _Fail(["reading documents needs the io extra: pip install 'scim-roles[io]'"], USAGE_ERROR) from err
+        raise _Fail(
+            ["reading documents needs the io extra: python -m pip install '.[io]' in a clone of scim_roles"],
+            USAGE_ERROR,
+        ) from err
     return io
 
 
@@ -294,7 +298,8 @@ def _users_or_db(read: Callable[[str], Any], args: argparse.Namespace, org: Org)
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
     if args.users is not None:
         return _load_users(read, args.users, org)
-    directory = _open_store(args.db, org).load().directory
+    with _open_store(args.db, org) as store:
+        directory = store.load().directory
     return tuple(sorted(directory.users.values(), key=lambda u: u.id))
 
 
@@ -302,13 +307,12 @@ def _open_store(name: str, org: Org, *, readonly: bool = True) -> Any:
     try:
         from .store import SqliteStore  # noqa: PLC0415 -- needs the scim extra
     except ImportError as err:
-        raise _Fail(
-            ["the SQLite state needs the serve extra (Python 3.11+): pip install 'scim-roles[serve]'"], USAGE_ERROR
-        ) from err
+        needs = "the SQLite state needs the serve extra (Python 3.11+): python -m pip install '.[serve]'"
+        raise _Fail([needs + " in a clone of scim_roles"], USAGE_ERROR) from err
     if readonly and not Path(name).is_file():
         raise _Fail([f"{name}: no such state file"])
     try:
-        store = SqliteStore(name, org, readonly=readonly)
+        store = SqliteStore(name, org, readonly=readonly)  # closed when dropped, if a load fails
         store.load()
     except ScimRolesError as err:
         raise _prefixed(name, err) from err
@@ -323,7 +327,8 @@ def _check_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO
     if args.users is not None:
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
     org = _load_org(read, args.org)
-    directory = _open_store(args.db, org).load().directory
+    with _open_store(args.db, org) as store:
+        directory = store.load().directory
     scim = sum(1 for u in directory.users.values() if u.scim)
     out.write(
         f"{args.org}: ok ({len(org.teams)} teams, {len(directory.org.groups)} groups); "
@@ -350,7 +355,8 @@ def _serve(read: Callable[[str], Any], args: argparse.Namespace, _out: IO[str]) 
         from .asgi import ScimApp  # noqa: PLC0415
     except ImportError as err:
         raise _Fail(
-            ["serve needs the serve extra (Python 3.11+): pip install 'scim-roles[serve]'"], USAGE_ERROR
+            ["serve needs the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of scim_roles"],
+            USAGE_ERROR,
         ) from err
     org = _load_org(read, args.org)
     store = _open_store(args.db, org, readonly=False)
@@ -409,11 +415,10 @@ def _selected(users: tuple[User, ...], wanted: list[str] | None) -> Iterator[Use
 def _explain(org: Org, users: tuple[User, ...], wanted: list[str] | None, out: IO[str], *, as_json: bool) -> None:
     selected = list(_selected(users, wanted))
     if as_json:
-        dump = _io().dump_resolution
         out.write("{")
         for i, user in enumerate(selected):  # streamed: one user at a time
             out.write(("" if i == 0 else ",") + f"\n  {json.dumps(user.id)}: ")
-            out.write(json.dumps(dump(resolve_memberships(org, user))))
+            out.write(json.dumps(to_builtins(resolve_memberships(org, user))))
         out.write("\n}\n" if selected else "}\n")
         return
     for i, user in enumerate(selected):
@@ -421,27 +426,7 @@ def _explain(org: Org, users: tuple[User, ...], wanted: list[str] | None, out: I
 
 
 def _print_preview(result: Preview, out: IO[str], *, as_json: bool) -> None:
-    if not as_json:
-        out.write(result.summary() + "\n")
-        return
-    data = {
-        "affected": result.affected,
-        "users": result.users,
-        "resolved": result.resolved,
-        "changes": [
-            {
-                "user": c.user_id,
-                "team": c.team,
-                "before": c.before.value if c.before else None,
-                "after": c.after.value if c.after else None,
-            }
-            for c in result.changes
-        ],
-        "findings": [
-            {"kind": f.kind.value, "detail": f.detail, "user": f.user_id, "team": f.team} for f in result.findings
-        ],
-    }
-    out.write(json.dumps(data, indent=2) + "\n")
+    out.write((json.dumps(to_builtins(result), indent=2) if as_json else result.summary()) + "\n")
 
 
 # -- the demo

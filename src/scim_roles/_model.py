@@ -281,6 +281,57 @@ class Org:
         """
         return frozenset(Grant(i.team, i.role) for i in self._index.groups[group_id].inputs)
 
+    # -- an admin's edits: each returns a new, validated Org
+
+    def with_group(self, group: IdpGroup) -> Org:
+        """This org with ``group`` synced, or its mapping replaced if one with its id is.
+
+        >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+        >>> org.with_group(IdpGroup("g", ["eng"], Role.TEAM_ADMIN)).group("g").role
+        <Role.TEAM_ADMIN: 'team_admin'>
+        >>> org.with_group(IdpGroup("g", ["mktg"]))
+        Traceback (most recent call last):
+        ...
+        scim_roles.InvalidOrg: group 'g': teams: unknown team 'mktg': map the group to teams the org has
+        """
+        if not isinstance(group, IdpGroup):
+            raise InvalidOrg(Problem("with_group", "group", f"must be an IdpGroup, got {group!r}"))
+        return attrs.evolve(self, groups=[*(g for g in self.groups if g.id != group.id), group])
+
+    def without_group(self, group_id: str) -> Org:
+        """This org without the group ``group_id``.
+
+        Raises:
+            InvalidOrg: the org has no such group.
+        """
+        if group_id not in self._index.groups:
+            raise InvalidOrg(Problem(f"group {group_id!r}", "id", "is not synced to the org", str(group_id)))
+        return attrs.evolve(self, groups=[g for g in self.groups if g.id != group_id])
+
+    def with_team(self, team: Team) -> Org:
+        """This org with ``team`` added, or renamed if one with its id exists."""
+        if not isinstance(team, Team):
+            raise InvalidOrg(Problem("with_team", "team", f"must be a Team, got {team!r}"))
+        return attrs.evolve(self, teams=[*(t for t in self.teams if t.id != team.id), team])
+
+    def without_team(self, team_id: str) -> Org:
+        """This org without the team ``team_id``.
+
+        Raises:
+            InvalidOrg: no such team, or the defaults or a group mapping still name it.
+        """
+        if team_id not in self._index.teams:
+            raise InvalidOrg(Problem(f"team {team_id!r}", "id", "is not a team of the org", str(team_id)))
+        return attrs.evolve(self, teams=[t for t in self.teams if t.id != team_id])
+
+    def with_defaults(self, teams: Iterable[str], role: Role) -> Org:
+        """This org with another default access (R1)."""
+        return attrs.evolve(self, default_teams=teams, default_role=role)
+
+    def with_manual_edits(self, on: bool) -> Org:  # noqa: FBT001 -- the toggle's new position
+        """This org with "Editing users manually" turned on or off (R8, R9)."""
+        return attrs.evolve(self, manual_edits=on)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt through __init__: validated again, index rebuilt, not pickled.
         return (Org, (self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits))

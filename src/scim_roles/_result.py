@@ -68,6 +68,15 @@ class Overridden:
     reason: Reason
     cause: Cause
 
+    def describe(self) -> str:
+        """Why it did not take effect: the sentence :meth:`Resolution.explain` prints under it.
+
+        >>> from scim_roles import Cause, Role, Source
+        >>> Overridden("eng", Reason(Source.SAML, Role.MEMBER), Cause.SCIM_OVERRIDES_SAML).describe()
+        'the user is managed by SCIM, which overrides the SAML defaults'
+        """
+        return _CAUSE_TEXT[self.cause]
+
 
 _CAUSE_TEXT = {
     Cause.LOWER_ROLE: "another IdP group grants a higher role on this team",
@@ -146,5 +155,5 @@ class Resolution:
             lines.append("Overridden:")
             for o in self.overridden:
                 lines.append(f"  {shown(o.team)}: {o.reason.describe()}")
-                lines.append(f"    {_CAUSE_TEXT[o.cause]}")
+                lines.append(f"    {o.describe()}")
         return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 Pure: these functions take and return decoded data (the ``dict``/``list``
 that ``json.loads`` or ``tomllib.loads`` gives); they read no file. Install
-the extra: ``pip install "scim-roles[io]"`` (it brings ``cattrs``).
+the extra: ``python -m pip install '.[io]'`` in a clone (it brings ``cattrs``).
 
 A bad document is refused with **every** problem at once, each with its path:
 
@@ -27,6 +27,7 @@ import cattrs
 from cattrs.cols import list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
 
+from ._builtins import to_builtins
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got
 from ._model import Grant, IdpGroup, Org, Team, User
 from ._result import Resolution
@@ -265,28 +266,14 @@ def _expect(where: str, name: str, value: object, cls: type) -> None:
 
 
 def dump_org(org: Org) -> dict[str, Any]:
-    """The document of an org: ``load_org(dump_org(org)) == org``.
+    """The document of an org: ``load_org(dump_org(org)) == org`` (the same as ``to_builtins(org)``).
 
     Raises:
         InvalidArgument: ``org`` is not an :class:`Org`.
     """
     _expect("dump_org", "org", org, Org)
-    return {
-        "teams": [{"id": t.id, "name": t.name} if t.name else {"id": t.id} for t in org.teams],
-        "default_teams": sorted(org.default_teams),
-        "default_role": org.default_role.value,
-        "groups": [_dump_group(g) for g in org.groups],
-        "manual_edits": org.manual_edits,
-    }
-
-
-def _dump_group(group: IdpGroup) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": group.id}
-    if group.teams:
-        out["teams"] = sorted(group.teams)
-    if group.role is not None:
-        out["role"] = group.role.value
-    return out
+    data: dict[str, Any] = to_builtins(org)
+    return data
 
 
 # -- users
@@ -380,17 +367,8 @@ def dump_user(user: User) -> dict[str, Any]:
         InvalidArgument: ``user`` is not a :class:`User`.
     """
     _expect("dump_user", "user", user, User)
-    out: dict[str, Any] = {"id": user.id}
-    for flag in ("saml", "scim"):
-        if getattr(user, flag):
-            out[flag] = True
-    if user.groups:
-        out["groups"] = sorted(user.groups)
-    if user.deprovisioned:
-        out["deprovisioned"] = True
-    if user.manual:
-        out["manual"] = [{"team": g.team, "role": g.role.value} for g in sorted(user.manual, key=lambda g: g.team)]
-    return out
+    data: dict[str, Any] = to_builtins(user)
+    return data
 
 
 def dump_users(users: Iterable[User]) -> list[dict[str, Any]]:
@@ -402,21 +380,11 @@ def dump_users(users: Iterable[User]) -> list[dict[str, Any]]:
 
 
 def dump_resolution(res: Resolution) -> dict[str, Any]:
-    """A resolution as plain data, enum values in lower case (the CLI's ``--json``).
+    """A resolution as plain data (the CLI's ``--json``): ``to_builtins(res)``, which needs no cattrs.
 
     Raises:
         InvalidArgument: ``res`` is not a :class:`Resolution`.
     """
     _expect("dump_resolution", "res", res, Resolution)
-    return {
-        "memberships": [
-            {"team": m.team, "role": m.role.value, "reasons": [_CONVERTER.unstructure(r) for r in m.reasons]}
-            for m in res.memberships
-        ],
-        "overridden": [
-            {**_CONVERTER.unstructure(o.reason), "team": o.team, "cause": o.cause.value} for o in res.overridden
-        ],
-        "locked": res.locked,
-        "deprovisioned": res.deprovisioned,
-        "org_admin": res.is_org_admin,
-    }
+    data: dict[str, Any] = to_builtins(res)
+    return data

@@ -16,13 +16,15 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Protocol
 from urllib.parse import quote
 
 import attrs
 
-from ._bulk import diff
+from ._builtins import to_builtins
+from ._bulk import Preview, diff
+from ._errors import InvalidOrg, Problem
 from ._model import Grant, IdpGroup, Org, User
 from ._pmap import PMap
 from ._resolve import index_of, resolve_indexed
@@ -124,8 +126,7 @@ class SqliteStore:
             group the org no longer has, a manual grant on a removed team).
     """
 
-    def __init__(self, path: str | os.PathLike[str], org: Org, *, readonly: bool = False) -> None:
-        self._org = org
+    def __init__(self, path: str | os.PathLike[str], org: Org | None = None, *, readonly: bool = False) -> None:
         self._lock = threading.Lock()
         self._cache: Snapshot | None = None
         if readonly:  # an admin's read of the live state: never creates or changes the file
@@ -133,6 +134,7 @@ class SqliteStore:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout=10000")
             self._version()  # fails here on a file that is not a store
+            self._org = org if org is not None else self._stored_org()
             return
         self._db = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -140,17 +142,45 @@ class SqliteStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
+        self._org = org if org is not None else self._stored_org()
         with self._transaction():
-            for group in org.groups:  # the document's groups are synced groups, unless the IdP deleted them
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('org', ?)", (json.dumps(to_builtins(self._org)),)
+            )
+            for group in self._org.groups:  # the document's groups are synced groups, unless the IdP deleted them
                 self._db.execute(
                     "INSERT OR IGNORE INTO groups (id, resource)"
                     " SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM deleted_groups WHERE id = ?)",
                     (group.id, json.dumps({"displayName": group.id}), group.id),
                 )
 
+    def _stored_org(self) -> Org:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
+        if row is None:
+            raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
+        from .io import load_org  # noqa: PLC0415 -- the serve extra brings io
+
+        org: Org = load_org(json.loads(row[0]))
+        return org
+
+    @property
+    def org(self) -> Org:
+        """The org's settings as stored (teams, defaults, toggle, the mappings of the document's groups)."""
+        return self._org
+
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def __enter__(self) -> SqliteStore:  # noqa: PYI034 -- Python 3.10 has no typing.Self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with suppress(AttributeError, sqlite3.Error):  # half-built, or closed already
+            self._db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -292,6 +322,42 @@ class SqliteStore:
             outcome = Outcome(after, ScimResponse(200, (), b""), diff(was, resolution), PMap({user.id: resolution}))
             if self.commit(snapshot, outcome):
                 return resolution
+
+    def put_org(self, org: Org, *, max_share: float = 0.1) -> Preview:
+        """Save an admin's settings edit (a mapping, the defaults, the toggle, teams) and its membership changes.
+
+        Preview it first with ``store.load().directory.preview(org)``: this
+        saves whatever it is given. Cost ∝ the users the edit affects.
+
+        Returns:
+            The preview of the saved edit: its changes are what was written.
+
+        Raises:
+            InvalidOrg: ``org`` is not an :class:`Org`.
+            InvalidUser: a group it drops still has members, or a team it
+                drops still has manual grants (``Directory.with_org``).
+        """
+        while True:
+            snapshot = self.load()
+            before = snapshot.directory
+            after = before.with_org(org)
+            result = before.preview(org, max_share=max_share)
+            old_groups, new_groups = {g.id for g in before.org.groups}, {g.id for g in org.groups}
+            outcome = Outcome(
+                after, ScimResponse(200, (), b""), result.changes, PMap(), frozenset(old_groups ^ new_groups)
+            )
+            with self._lock, self._transaction():
+                updated = self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?",
+                    (str(snapshot.version + 1), str(snapshot.version)),
+                )
+                if updated.rowcount != 1:
+                    continue
+                self._write(before, outcome)
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(org)),))
+                self._org = org
+                self._cache = Snapshot(after, snapshot.version + 1)
+            return result
 
     def memberships(self) -> dict[str, dict[str, Role]]:
         """The effective access as stored: user id to team to role (what the app reads)."""

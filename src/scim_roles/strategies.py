@@ -1,6 +1,6 @@
 """Hypothesis strategies for ``scim_roles`` types, for your own property tests.
 
-Install the extra: ``pip install "scim-roles[hypothesis]"``. Every strategy
+Install the extra: ``python -m pip install '.[hypothesis]'`` in a clone. Every strategy
 builds valid values only; each keeps its size bounds keyword-only.
 
 >>> from hypothesis import given

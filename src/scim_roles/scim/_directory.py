@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from scim_roles._bulk import Edit, Preview, check_share, preview_of
 from scim_roles._errors import InvalidArgument, InvalidUser, Problem, ScimRolesError
 from scim_roles._model import Org, User
 from scim_roles._pmap import PMap
@@ -205,6 +206,69 @@ class Directory:
                 keys.set(key, user.id),
             )
         )
+
+    def with_org(self, org: Org) -> Directory:
+        """This directory under the org's new settings (an admin's edit): cost ∝ the groups and teams it drops.
+
+        Groups the new org adds start with no members; a group it drops must
+        have none (the IdP removes synced groups, by ``DELETE /Groups``), and
+        a team it drops must hold no user's manual grant.
+
+        Raises:
+            InvalidOrg: ``org`` is not an :class:`Org`.
+            InvalidUser: a dropped group still has members, or a dropped team
+                still has manual grants; every such user at once.
+        """
+        new, old = index_of(org, "with_org"), index_of(self.org)
+        dropped_groups, dropped_teams = old.group_ids - new.group_ids, old.team_ids - new.team_ids
+        problems = [
+            Problem(f"user {uid!r}", "groups", f"is a member of {gid!r}, which the new org drops", uid)
+            for gid in sorted(dropped_groups)
+            for uid in sorted(self.members(gid))
+        ]
+        if dropped_teams:  # the one edit that reads every user: a team's removal
+            problems += [
+                Problem(f"user {u.id!r}", "manual", f"has a manual grant on {g.team!r}, which the new org drops", u.id)
+                for u in sorted(self.users.values(), key=lambda u: u.id)
+                for g in sorted(u.manual, key=lambda g: g.team)
+                if g.team in dropped_teams
+            ]
+        if problems:
+            raise InvalidUser(*problems)
+        groups, members = self._groups, self._members
+        for gid in dropped_groups:
+            groups, members = groups.delete(gid), members.delete(gid)
+        for gid in new.group_ids - old.group_ids:
+            groups = groups.set(gid, canonical({"displayName": gid}))
+            members = members.set(gid, NO_MEMBERS)
+        return Directory._make((org, self.users, self._names, self._resources, groups, members, self._keys))
+
+    def preview(self, after: Org, *, max_share: float = 0.1) -> Preview:
+        """The dry run of a settings change over this directory, resolving only the users it can affect.
+
+        Found through the indexes: a mapping edit resolves its group's members;
+        the toggle, the SCIM users; a defaults edit, everyone; a dropped team,
+        the users with manual grants on it. The same :class:`~scim_roles.Preview`
+        as :func:`scim_roles.preview` gives for these users.
+
+        Raises:
+            InvalidOrg: ``after`` is not an :class:`Org`.
+            InvalidArgument: ``max_share`` is not a number from 0 to 1.
+        """
+        index_of(after, "preview: after")
+        check_share(max_share)
+        edit = Edit.of(self.org, after)
+        if edit.defaults:
+            affected = list(self.users.values())
+        else:
+            ids = {uid for gid in edit.groups for uid in self.members(gid)}
+            if edit.toggle:
+                ids.update(uid for uid, user in self.users.items() if user.scim)
+            if edit.teams:
+                ids.update(uid for uid, user in self.users.items() if edit.may_change(user))
+            affected = [self.users[uid] for uid in ids]
+        affected.sort(key=lambda u: u.id)
+        return preview_of(self.org, after, affected, self.users.values(), total=len(self.users), max_share=max_share)
 
     def user(self, user_name: str) -> User | None:
         """The user whose ``userName`` compares equal to this one (S2), if any."""

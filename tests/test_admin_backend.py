@@ -1,0 +1,78 @@
+"""The example admin backend (examples/admin_backend), over FastAPI's TestClient and a real SQLite file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from types import ModuleType
+
+from fastapi.testclient import TestClient
+
+from scim_roles.io import load_org
+
+from serve_helpers import ROOT
+
+ORG = load_org(json.loads((ROOT / "examples" / "org.json").read_text(encoding="utf-8")))
+SCIM = {"Authorization": "Bearer scim-token"}
+
+
+def backend() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("admin_backend", ROOT / "examples" / "admin_backend" / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_admin_backend_end_to_end(tmp_path: Path) -> None:
+    """SCIM in, access with reasons out, locked edits refused, risky settings refused until confirmed, drift found."""
+    db = str(tmp_path / "admin.db")
+    client = TestClient(backend().create_app(db, ORG, "scim-token"))
+    ann = client.post("/scim/v2/Users", json={"userName": "ann@example.com"}, headers=SCIM).json()["id"]
+    members = {"Operations": [{"op": "add", "path": "members", "value": [{"value": ann}]}]}
+    assert client.patch("/scim/v2/Groups/okta-it-admins", json=members, headers=SCIM).status_code == 200
+    access = client.get(f"/users/{ann}/access").json()
+    assert (access["user_id"], access["org_admin"], access["locked"]) == (ann, True, True)
+    assert access["memberships"][0]["reasons"][0]["text"] == "IdP group 'okta-it-admins' (Org Admin)"
+    assert client.get("/users/nobody/access").status_code == 404
+    grants = [{"team": "ops", "role": "team_admin"}]
+    assert client.put(f"/users/{ann}/manual", json=grants).status_code == 409  # R8: locked
+    sam = client.put("/users/sam/manual?user_name=sam@example.com", json=grants).json()  # an invite
+    assert [m["team"] for m in sam["memberships"]] == ["ops"]
+    bad = client.put("/users/sam/manual", json=[{"team": "nosuch", "role": "member"}])
+    assert (bad.status_code, bad.json()["detail"][0]["text"]) == (
+        422,
+        "user 'sam': manual: grant on unknown team 'nosuch'",
+    )
+    unlocked = client.put("/settings/manual-edits", json={"on": True})
+    assert unlocked.status_code == 200
+    assert unlocked.json()["states"] == [
+        {"user": ann, "state": "locked", "before": True, "after": False, "text": f"{ann}: unlocked"}
+    ]
+    assert client.put(f"/users/{ann}/manual", json=grants).status_code == 200  # no longer locked
+    demote = {"teams": ["it"], "role": "team_admin"}
+    refused = client.put("/settings/groups/okta-it-admins", json=demote)
+    assert refused.status_code == 409
+    assert {f["kind"] for f in refused.json()["detail"]["findings"]} >= {"no_org_admin", "loses_org_admin"}
+    assert client.get(f"/users/{ann}/access").json()["org_admin"] is True  # nothing saved
+    saved = client.put("/settings/groups/okta-it-admins?confirm=true", json=demote)
+    assert saved.status_code == 200
+    assert client.get(f"/users/{ann}/access").json()["org_admin"] is False
+    assert client.get("/drift").json() == []
+    with closing(sqlite3.connect(db)) as tampered, tampered:
+        tampered.execute("UPDATE memberships SET role = 'org_admin' WHERE user_id = 'sam'")
+    assert client.get("/drift").json() == [
+        {
+            "user": "sam",
+            "team": "ops",
+            "before": "org_admin",
+            "after": "team_admin",
+            "text": "sam: ops Org Admin -> Team Admin",
+        }
+    ]
+    again = TestClient(backend().create_app(db, None, "scim-token"))  # restarted: settings kept in the file
+    assert again.get(f"/users/{ann}/access").json()["locked"] is False

@@ -1,0 +1,219 @@
+"""Embedding without glue: plain data, drift repair, incremental directories, previews over a directory."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scim_roles
+from scim_roles import (
+    Cause,
+    Change,
+    Grant,
+    IdpGroup,
+    InvalidArgument,
+    InvalidOrg,
+    InvalidUser,
+    Org,
+    Overridden,
+    Preview,
+    Problem,
+    Reason,
+    Role,
+    Source,
+    StateChange,
+    Team,
+    User,
+    preview,
+    reconcile,
+    resolve_all,
+    resolve_memberships,
+    to_builtins,
+)
+from scim_roles.io import load_org, load_users
+from scim_roles.scim import Directory
+from scim_roles.strategies import worlds
+
+from helpers import ENG, IT, MKT, OPS, article_org
+from test_cli import AFTER, ORG, USERS, cli
+
+M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
+
+
+def test_to_builtins_equals_the_command_lines_json() -> None:
+    """to_builtins(resolution) is explain --json's object for that user; to_builtins(preview) is preview --json."""
+    org = load_org(json.loads(Path(ORG).read_text(encoding="utf-8")))
+    after = load_org(json.loads(Path(AFTER).read_text(encoding="utf-8")))
+    users = load_users(json.loads(Path(USERS).read_text(encoding="utf-8")))
+    explained = json.loads(cli("explain", ORG, USERS, "--json")[1])
+    assert explained == {u.id: to_builtins(resolve_memberships(org, u)) for u in users}
+    previewed = json.loads(cli("preview", ORG, AFTER, USERS, "--json")[1])
+    assert previewed == to_builtins(preview(org, after, users))
+    assert to_builtins(resolve_all(org, users)) == explained
+
+
+def test_to_builtins_gives_json_for_every_value() -> None:
+    """Every result and model value becomes dict/list/str/int/bool/None, and json.dumps takes it."""
+    org = article_org()
+    user = User("ann", saml=True, scim=True, groups=["leads"], manual=[Grant(OPS, TA)])
+    res = resolve_memberships(org, user)
+    values: list[Any] = [
+        org, user, res, resolve_all(org, [user]), Change("ann", ENG, None, M), StateChange("a", "locked", True, False),  # noqa: FBT003
+        Problem("org", "teams", "bad", "x"), preview(org, org.with_manual_edits(on=True), [user]), Grant(ENG, M),
+        Team(ENG, "Eng"), IdpGroup("g"), res.memberships[0], res.memberships[0].reasons[0], res.overridden[0],
+        Role.MEMBER, Cause.LOCKED, [Source.SAML], {"k": (1, None)},
+    ]  # fmt: skip
+    for value in values:
+        data = to_builtins(value)
+        assert json.loads(json.dumps(data)) == data
+    assert to_builtins(org) == scim_roles.dump_org(org)
+    assert to_builtins(user) == scim_roles.dump_user(user)
+    assert to_builtins(Problem("org", "teams", "bad", "x"))["text"] == "org: teams: bad"
+    assert to_builtins(res.overridden[0])["why"] == res.overridden[0].describe()
+
+    class Later(Change):  # a subclass of ours converts as its base
+        pass
+
+    assert to_builtins(Later("a", ENG, None, M))["text"] == "a: added to eng as Member"
+    with pytest.raises(InvalidArgument, match="to_builtins: value: must be a result or a model value, got object"):
+        to_builtins(object())
+
+
+def test_overridden_describe_is_the_sentence_explain_prints() -> None:
+    """Each override's describe() is the line under it in explain(), for every cause."""
+    for cause in Cause:
+        o = Overridden(ENG, Reason(Source.MANUAL, M), cause)
+        assert o.describe()
+        assert "\n" not in o.describe()
+    res = resolve_memberships(article_org(), User("ann", saml=True, scim=True, manual=[Grant(OPS, TA)]))
+    lines = res.explain().splitlines()
+    for o in res.overridden:
+        assert f"    {o.describe()}" in lines
+
+
+def test_reconcile_lists_every_drift() -> None:
+    """Every (user, team) where the stored rows and the rules differ; users the rules drop lose every row."""
+    org = article_org()
+    rules = resolve_all(org, [User("ann", saml=True), User("bob", scim=True, groups=["leads"])])
+    stored = {"ann": {ENG: M}, "bob": {ENG: M, MKT: TA}, "cy": {IT: OA}}
+    assert reconcile(stored, rules) == (
+        Change("bob", ENG, M, TA),
+        Change("bob", MKT, TA, None),
+        Change("cy", IT, OA, None),
+    )
+    assert reconcile({uid: dict(res.roles) for uid, res in rules.items()}, rules) == ()
+    assert reconcile({}, rules) == (Change("ann", ENG, None, M), Change("bob", ENG, None, TA))
+    with pytest.raises(InvalidArgument, match="reconcile: stored: must be a mapping"):
+        reconcile([], rules)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="reconcile: resolutions: must be a mapping"):
+        reconcile({}, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="user 'ann' must map team ids to Roles") as refused:
+        reconcile({"ann": {ENG: "member"}, "bob": []}, rules)  # type: ignore[dict-item]
+    assert len(refused.value.problems) == 2
+    with pytest.raises(InvalidArgument, match="'x' must map to that user's Resolution"):
+        reconcile({}, {"x": rules["ann"]})
+
+
+def test_org_helpers_make_validated_edits() -> None:
+    """with_group, without_group, with_team, without_team, with_defaults, with_manual_edits."""
+    org = article_org()
+    assert org.with_group(IdpGroup("leads", [MKT], M)).group("leads") == IdpGroup("leads", [MKT], M)
+    assert "leads" not in {g.id for g in org.without_group("leads").groups}
+    assert org.with_team(Team(ENG, "Engineering 2")).team(ENG).name == "Engineering 2"
+    assert org.with_team(Team("new")).team("new") == Team("new")
+    assert OPS not in {t.id for t in org.without_group("ops-blank-role").without_team(OPS).teams}
+    assert org.with_defaults([MKT], TA).default_grants == {Grant(MKT, TA)}
+    assert org.with_manual_edits(on=True).manual_edits
+    edits: list[tuple[Callable[[], object], str]] = [
+        (lambda: org.without_group("nosuch"), "is not synced"),
+        (lambda: org.without_team("nosuch"), "is not a team"),
+        (lambda: org.without_team(OPS), "unknown team 'ops'"),
+        (lambda: org.with_group("g"), "must be an IdpGroup"),  # type: ignore[arg-type]
+        (lambda: org.with_team("t"), "must be a Team"),  # type: ignore[arg-type]
+        (lambda: org.with_defaults([], M), "must name at least one team"),
+    ]
+    for edit, message in edits:
+        with pytest.raises(InvalidOrg, match=message):
+            edit()
+
+
+def test_public_classes_show_the_package_as_their_module() -> None:
+    """help(), reprs, pickles and type checkers see scim_roles.X; dir() lists the lazily loaded names."""
+    for name in scim_roles.__all__:
+        value = getattr(scim_roles, name)
+        if isinstance(value, type):
+            assert value.__module__ == "scim_roles", name
+            assert pickle.loads(pickle.dumps(value)) is value  # noqa: S301
+    assert {"load_org", "dump_users", "to_builtins", "reconcile"} <= set(dir(scim_roles))
+    assert repr(Role.MEMBER) == "<Role.MEMBER: 'member'>"
+
+
+def edited(org: Org, data: st.DataObject) -> Org:
+    """An admin's edit: a group's mapping, the toggle, the defaults, or a team dropped."""
+    kind = data.draw(st.sampled_from(["group", "toggle", "defaults", "team"]))
+    teams = sorted(t.id for t in org.teams)
+    if kind == "group" and org.groups:
+        group = data.draw(st.sampled_from(org.groups))
+        mapped = data.draw(st.lists(st.sampled_from(teams), max_size=2, unique=True))
+        return org.with_group(IdpGroup(group.id, mapped, data.draw(st.sampled_from([None, *Role]))))
+    if kind == "toggle":
+        return org.with_manual_edits(on=not org.manual_edits)
+    if kind == "defaults":
+        return org.with_defaults(data.draw(st.lists(st.sampled_from(teams), min_size=1, max_size=2)), M)
+    used = set(org.default_teams) | {t for g in org.groups for t in g.teams}
+    free = [t for t in teams if t not in used]
+    return org.without_team(data.draw(st.sampled_from(free))) if free else org
+
+
+@given(worlds(), st.data())
+def test_a_directory_previews_what_preview_does_resolving_only_the_affected(world: Any, data: st.DataObject) -> None:
+    """Directory.preview equals preview over the same users (changes, states, findings, counts); resolves no more."""
+    org, users = world
+    after = edited(org, data)
+    share = data.draw(st.sampled_from([0.0, 0.1, 1.0]))
+    expected = preview(org, after, users, max_share=share)
+    names = {u.id: f"user{i}" for i, u in enumerate(users)}  # any id, a valid userName
+    got = Directory(org, users, user_names=names).preview(after, max_share=share)
+    assert attrs.evolve(got, resolved=0) == attrs.evolve(expected, resolved=0)
+    assert got.resolved <= expected.resolved
+
+
+def test_a_mapping_edit_resolves_only_the_groups_members() -> None:
+    """A group's mapping edit: its members resolved, and no one else."""
+    people = [User(f"u{i:03}", scim=True, groups=["leads"] if i < 5 else ["marketing"]) for i in range(200)]
+    d = Directory(article_org(), people)
+    after = d.org.with_group(IdpGroup("leads", [IT], OA))
+    result = d.preview(after)
+    assert (result.resolved, result.affected, result.users) == (5, 5, 200)
+    assert [f.kind.value for f in result.findings] == []
+    toggled = d.preview(d.org.with_manual_edits(on=True))
+    assert (toggled.resolved, len(toggled.states), toggled.changes) == (200, 200, ())
+    assert isinstance(toggled, Preview)
+
+
+def test_with_org_applies_settings_without_a_rebuild() -> None:
+    """with_org: new groups start empty, dropped ones must be; a dropped team must hold no manual grant."""
+    d = Directory(article_org(), [User("a", scim=True, groups=["leads"]), User("m", manual=[Grant(OPS, M)])])
+    added = d.with_org(d.org.with_group(IdpGroup("new", [ENG], TA)))
+    assert (dict(added.members("new")), added.group_resource("new")) == ({}, {"displayName": "new"})
+    assert Directory(added.org, added.users.values()) == added
+    dropped = added.with_org(d.org.without_group("marketing"))
+    assert "marketing" not in {g.id for g in dropped.org.groups}
+    assert dropped.group_resource("new") is None
+    with pytest.raises(InvalidUser, match="user 'a': groups: is a member of 'leads', which the new org drops"):
+        d.with_org(d.org.without_group("leads"))
+    without_ops = d.org.without_group("ops-blank-role").without_team(OPS)
+    with pytest.raises(InvalidUser, match="user 'm': manual: has a manual grant on 'ops'"):
+        d.with_org(without_ops)
+    with pytest.raises(InvalidOrg, match="with_org: org"):
+        d.with_org(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="max_share"):
+        d.preview(d.org, max_share=2)
