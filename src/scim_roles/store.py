@@ -165,7 +165,7 @@ class SqliteStore:
 
     @property
     def org(self) -> Org:
-        """The org's settings as stored (teams, defaults, toggle, the mappings of the document's groups)."""
+        """The org's settings as stored: teams, defaults, toggle, and every synced group's mapping."""
         return self._org
 
     def close(self) -> None:
@@ -248,6 +248,10 @@ class SqliteStore:
             if updated.rowcount != 1:
                 return False
             self._write(snapshot.directory, outcome)
+            org = outcome.directory.org
+            if org is not snapshot.directory.org:  # settings edited, or a group synced or deleted
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(org)),))
+                self._org = org
             self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return True
 
@@ -346,18 +350,8 @@ class SqliteStore:
             outcome = Outcome(
                 after, ScimResponse(200, (), b""), result.changes, PMap(), frozenset(old_groups ^ new_groups)
             )
-            with self._lock, self._transaction():
-                updated = self._db.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?",
-                    (str(snapshot.version + 1), str(snapshot.version)),
-                )
-                if updated.rowcount != 1:
-                    continue
-                self._write(before, outcome)
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(org)),))
-                self._org = org
-                self._cache = Snapshot(after, snapshot.version + 1)
-            return result
+            if self.commit(snapshot, outcome):
+                return result
 
     def memberships(self) -> dict[str, dict[str, Role]]:
         """The effective access as stored: user id to team to role (what the app reads)."""

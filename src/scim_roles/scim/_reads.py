@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from scim2_models import Context, ResponseParameters, SearchRequest
 from scim2_models.path.expressions import Comparison, FilterNode, LogicalExpr, Not, Present, ValuePath
@@ -101,8 +101,6 @@ def parameters(work: Work, kind: str, body: object | None) -> SearchRequest[Any]
 
 def query_pairs(request: Any) -> list[tuple[str, str]]:  # noqa: ANN401 -- a ScimRequest
     """The query string's ``name=value`` pairs, percent-decoded."""
-    from urllib.parse import parse_qsl  # noqa: PLC0415
-
     query = request.query
     if "?" in request.path:
         query = "&".join(q for q in (request.path.split("?", 1)[1], query) if q)

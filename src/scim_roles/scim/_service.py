@@ -22,6 +22,8 @@ from ._writes import (
     patch_user,
     replace_group,
     replace_user,
+    scim_user,
+    synced_group,
 )
 
 _COLLECTION: dict[str, dict[str, Callable[..., ScimResponse]]] = {
@@ -30,13 +32,13 @@ _COLLECTION: dict[str, dict[str, Callable[..., ScimResponse]]] = {
 }
 _RESOURCE: dict[str, dict[str, Callable[..., ScimResponse]]] = {
     "Users": {
-        "GET": lambda w, rid, _: get_one(w, "Users", _scim_user_id(w, rid)),
+        "GET": lambda w, rid, _: get_one(w, "Users", scim_user(w, rid).id),
         "PUT": replace_user,
         "PATCH": patch_user,
         "DELETE": lambda w, rid, _: delete_user(w, rid),
     },
     "Groups": {
-        "GET": lambda w, rid, _: get_one(w, "Groups", _group_id(w, rid)),
+        "GET": lambda w, rid, _: get_one(w, "Groups", synced_group(w, rid)),
         "PUT": replace_group,
         "PATCH": patch_group,
         "DELETE": lambda w, rid, _: delete_group(w, rid),
@@ -141,16 +143,3 @@ def _method(table: dict[str, Callable[..., ScimResponse]], method: str) -> Calla
 
 def _not_allowed(method: str, allowed: str) -> ScimError:
     return ScimError(405, None, f"{method} is not allowed here; allowed: {allowed}", allow=allowed)
-
-
-def _scim_user_id(work: Work, uid: str) -> str:
-    user = work.users.get(uid)
-    if user is None or not user.scim:
-        raise ScimError(404, None, f"no SCIM user with id {uid!r}")
-    return uid
-
-
-def _group_id(work: Work, gid: str) -> str:
-    if gid not in work.groups:
-        raise ScimError(404, None, f"no group with id {gid!r}")
-    return gid
