@@ -15,6 +15,7 @@ if sys.version_info < (3, 11):
         "src/scim_roles/scim",
         "src/scim_roles/asgi.py",
         "src/scim_roles/store.py",
+        "docs/embedding.md",
         "docs/scim.md",
         "docs/serve.md",
         "tests/scim_helpers.py",
