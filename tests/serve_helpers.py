@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -56,7 +57,7 @@ def wait_until_up(base: str, deadline: float = 30) -> None:
     while time.monotonic() < end:
         try:
             request(base, "GET", "/ServiceProviderConfig", timeout=1)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.05)
         else:
             return
