@@ -259,10 +259,13 @@ def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str] | None,
     return problems
 
 
-def _expect(where: str, name: str, value: object, cls: type) -> None:
+def _dumped(where: str, name: str, value: object, cls: type) -> dict[str, Any]:
+    """``to_builtins(value)``, once ``value`` is checked to be a ``cls``."""
     if not isinstance(value, cls):
         article = "an" if cls.__name__[0] in "AEIO" else "a"
         raise InvalidArgument(Problem(where, name, f"must be {article} {cls.__name__}, {got(value)}"))
+    data: dict[str, Any] = to_builtins(value)
+    return data
 
 
 def dump_org(org: Org) -> dict[str, Any]:
@@ -271,9 +274,7 @@ def dump_org(org: Org) -> dict[str, Any]:
     Raises:
         InvalidArgument: ``org`` is not an :class:`Org`.
     """
-    _expect("dump_org", "org", org, Org)
-    data: dict[str, Any] = to_builtins(org)
-    return data
+    return _dumped("dump_org", "org", org, Org)
 
 
 # -- users
@@ -366,9 +367,7 @@ def dump_user(user: User) -> dict[str, Any]:
     Raises:
         InvalidArgument: ``user`` is not a :class:`User`.
     """
-    _expect("dump_user", "user", user, User)
-    data: dict[str, Any] = to_builtins(user)
-    return data
+    return _dumped("dump_user", "user", user, User)
 
 
 def dump_users(users: Iterable[User]) -> list[dict[str, Any]]:
@@ -385,6 +384,4 @@ def dump_resolution(res: Resolution) -> dict[str, Any]:
     Raises:
         InvalidArgument: ``res`` is not a :class:`Resolution`.
     """
-    _expect("dump_resolution", "res", res, Resolution)
-    data: dict[str, Any] = to_builtins(res)
-    return data
+    return _dumped("dump_resolution", "res", res, Resolution)
