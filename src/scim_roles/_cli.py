@@ -17,6 +17,7 @@ import os
 import sqlite3
 import stat
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -231,7 +232,7 @@ def _json(name: str, text: str) -> Any:
         if len(table) == len(items):
             return table
         twice = _Twice(table)
-        twice.repeated = tuple(sorted({k for k, _ in items if sum(1 for j, _ in items if j == k) > 1}))
+        twice.repeated = tuple(sorted(key for key, count in Counter(k for k, _ in items).items() if count > 1))
         found.append(twice)
         return twice
 
