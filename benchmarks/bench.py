@@ -43,31 +43,52 @@ def build_org(rng: random.Random, *, teams: int, groups: int, manual_edits: bool
     )
 
 
-def build_users(rng: random.Random, org: Org, n: int, *, group_ids: list[str] | None = None) -> list[User]:
-    """``n`` users: most SCIM in 0-8 groups, some SAML-only or manual-only, 10% with manual grants."""
+MIXES = {"default": 0.1, "manual-heavy": 0.8}
+"""Workload mixes: the share of users with 1-2 manual grants (SAML-only and manual-only users aside)."""
+
+Row = tuple[str, bool, bool, list[str], bool, list[tuple[str, Role]]]
+"""One user as plain data: id, saml, scim, groups, deprovisioned, manual (team, role) pairs."""
+
+
+def user_rows(
+    rng: random.Random, org: Org, n: int, *, group_ids: list[str] | None = None, manual_share: float = 0.1
+) -> list[Row]:
+    """``n`` users as plain data: most SCIM in 0-8 groups, some SAML-only or manual-only.
+
+    ``manual_share`` of them (and every manual-only user) carry 1-2 manual grants.
+    """
     team_ids = [t.id for t in org.teams]
     group_ids = group_ids if group_ids is not None else [g.id for g in org.groups]
-    users = []
+    rows: list[Row] = []
     for i in range(n):
         kind = rng.random()
-        manual = []
-        if rng.random() < 0.1 or kind >= 0.95:
-            manual = [Grant(t, rng.choice(ROLES[:2])) for t in rng.sample(team_ids, rng.randint(1, 2))]
+        manual: list[tuple[str, Role]] = []
+        if rng.random() < manual_share or kind >= 0.95:
+            manual = [(t, rng.choice(ROLES[:2])) for t in rng.sample(team_ids, rng.randint(1, 2))]
         if kind < 0.85:
-            users.append(
-                User(
-                    f"user-{i:06d}",
-                    saml=rng.random() < 0.5,
-                    scim=True,
-                    groups=rng.sample(group_ids, rng.randint(0, min(8, len(group_ids)))),
-                    manual=manual,
-                )
-            )
+            saml = rng.random() < 0.5
+            groups = rng.sample(group_ids, rng.randint(0, min(8, len(group_ids))))
+            rows.append((f"user-{i:06d}", saml, True, groups, False, manual))
         elif kind < 0.95:
-            users.append(User(f"user-{i:06d}", saml=True, manual=manual))
+            rows.append((f"user-{i:06d}", True, False, [], False, manual))
         else:
-            users.append(User(f"user-{i:06d}", manual=manual))
-    return users
+            rows.append((f"user-{i:06d}", False, False, [], False, manual))
+    return rows
+
+
+def row_user(row: Row) -> User:
+    """The :class:`User` of one row."""
+    uid, saml, scim, groups, deprovisioned, manual = row
+    return User(
+        uid, saml=saml, scim=scim, groups=groups, deprovisioned=deprovisioned, manual=[Grant(t, r) for t, r in manual]
+    )
+
+
+def build_users(
+    rng: random.Random, org: Org, n: int, *, group_ids: list[str] | None = None, manual_share: float = 0.1
+) -> list[User]:
+    """``n`` users (see :func:`user_rows`)."""
+    return [row_user(r) for r in user_rows(rng, org, n, group_ids=group_ids, manual_share=manual_share)]
 
 
 def baseline_tables(org: Org) -> tuple[dict[str, list[tuple[str, int]]], list[tuple[str, int]], bool]:
@@ -182,21 +203,24 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--casbin-users", type=int, default=5_000, help="casbin is slow: compare on fewer users")
+    parser.add_argument("--mix", choices=[*MIXES, "both"], default="both", help="workload mix for resolve_all")
     args = parser.parse_args()
     rng = random.Random(20261128)
 
     print(f"{args.users:,} users, {args.teams:,} teams, {args.groups:,} groups; best of {args.repeat}\n")
     print(f"{'measure':58} {'value':>12}")
-    for manual_edits in (False, True):
-        org = build_org(rng, teams=args.teams, groups=args.groups, manual_edits=manual_edits)
-        users = build_users(rng, org, args.users)
-        tables = baseline_tables(org)
-        t_base = best_of(args.repeat, lambda: baseline(tables, users))  # noqa: B023 -- called at once
-        t_all = best_of(args.repeat, lambda: resolve_all(org, users))  # noqa: B023 -- called at once
-        toggle = "on" if manual_edits else "off"
-        print(f"{'bare baseline, µs/user (manual edits ' + toggle + ')':58} {t_base / len(users) * 1e6:12.2f}")
-        print(f"{'resolve_all, µs/user (manual edits ' + toggle + ')':58} {t_all / len(users) * 1e6:12.2f}")
-        print(f"{'  ratio resolve_all / baseline (goal <= 3)':58} {t_all / t_base:12.2f}")
+    mixes = ["manual-heavy", "default"] if args.mix == "both" else [args.mix]  # the rows below use the last
+    for mix in mixes:
+        for manual_edits in (False, True):
+            org = build_org(rng, teams=args.teams, groups=args.groups, manual_edits=manual_edits)
+            users = build_users(rng, org, args.users, manual_share=MIXES[mix])
+            tables = baseline_tables(org)
+            t_base = best_of(args.repeat, lambda: baseline(tables, users))  # noqa: B023 -- called at once
+            t_all = best_of(args.repeat, lambda: resolve_all(org, users))  # noqa: B023 -- called at once
+            case = f"{mix} mix, manual edits {'on' if manual_edits else 'off'}"
+            print(f"{'bare baseline, µs/user (' + case + ')':58} {t_base / len(users) * 1e6:12.2f}")
+            print(f"{'resolve_all, µs/user (' + case + ')':58} {t_all / len(users) * 1e6:12.2f}")
+            print(f"{'  ratio resolve_all / baseline (goal <= 3)':58} {t_all / t_base:12.2f}")
 
     # pycasbin, on a subset: it models R3/R4 (groups, highest role), not the manual rules.
     try:

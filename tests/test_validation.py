@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_roles import (
     Grant,
@@ -174,6 +177,67 @@ def test_v4_user_fields_have_the_right_types() -> None:
         User("u", manual=[("a", M)])  # type: ignore[list-item]
     with pytest.raises(InvalidUser, match="user 'u': manual: must be a collection of Grant"):
         User("u", manual=None)  # type: ignore[arg-type]
+
+
+class _Name(str):
+    """A str subclass: valid, but off the constructors' exact-type fast path."""
+
+    __slots__ = ()
+
+
+_ANY_ID = st.one_of(st.sampled_from(["", "a", "b"]), st.builds(_Name, st.sampled_from(["", "a"])), st.integers(0, 1))
+_ANY_FLAG = st.one_of(st.booleans(), st.sampled_from([0, 1, None, "yes"]))
+_ANY_GRANT = st.builds(Grant, st.sampled_from(["a", "b", _Name("a")]), st.sampled_from(list(Role)))
+_ANY_ITEMS = st.one_of(
+    st.lists(_ANY_ID, max_size=3),
+    st.lists(_ANY_GRANT, max_size=3),
+    st.lists(_ANY_ID, max_size=3).map(tuple),
+    st.frozensets(_ANY_GRANT, max_size=3),
+    st.frozensets(st.sampled_from(["a", "b", ""]), max_size=3),
+    st.lists(st.lists(st.just("a"), max_size=1), max_size=2),  # unhashable items
+    st.sampled_from(["ab", None, 3, {"a": 1}]),
+)
+
+
+@given(
+    uid=_ANY_ID,
+    saml=_ANY_FLAG,
+    scim=_ANY_FLAG,
+    groups=_ANY_ITEMS,
+    deprovisioned=_ANY_FLAG,
+    manual=_ANY_ITEMS,
+)
+def test_v4_the_fast_path_accepts_only_what_the_detailed_checks_accept(
+    uid: object, saml: object, scim: object, groups: object, deprovisioned: object, manual: object
+) -> None:
+    """User's C-level check of the common case and its field-by-field checks agree on every input."""
+    fields: dict[str, Any] = {
+        "saml": saml,
+        "scim": scim,
+        "groups": groups,
+        "deprovisioned": deprovisioned,
+        "manual": manual,
+    }
+    try:
+        user = User(uid, **fields)  # type: ignore[arg-type]
+    except InvalidUser:  # refused: raised by the detailed checks, which say why
+        return
+    user._check()  # the detailed checks find nothing either
+    assert type(user.groups) is frozenset
+    assert type(user.manual) is frozenset
+    assert all(isinstance(g, Grant) for g in user.manual)
+    assert attrs.evolve(user) == user
+
+
+@given(team=_ANY_ID, role=st.one_of(st.sampled_from(list(Role)), st.sampled_from(["member", 0, None])))
+def test_v4_a_grant_is_checked_alike_on_both_paths(team: object, role: object) -> None:
+    """Grant accepts exactly a non-empty string team and a Role."""
+    valid = isinstance(team, str) and team != "" and isinstance(role, Role)
+    if valid:
+        assert Grant(team, role).team == team  # type: ignore[arg-type]
+    else:
+        with pytest.raises(InvalidUser):
+            Grant(team, role)  # type: ignore[arg-type]
 
 
 def test_v5_scim_groups_are_synced_to_the_org() -> None:

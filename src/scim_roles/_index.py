@@ -17,7 +17,7 @@ from ._result import Membership, Overridden, Reason
 from ._roles import Cause, Role, Source
 
 if TYPE_CHECKING:
-    from ._model import IdpGroup, Org, Team
+    from ._model import Grant, IdpGroup, Org, Team
 
 
 SOURCE_ORDER = {Source.SAML: 0, Source.SCIM: 1, Source.IDP_GROUP: 2, Source.MANUAL: 3}
@@ -58,6 +58,7 @@ class GroupEntry:
 _SAML_CAUSES = (Cause.SCIM_OVERRIDES_SAML, Cause.MANUAL_OVERRIDES_DEFAULT, Cause.DEPROVISIONED)
 _GROUP_CAUSES = (Cause.LOWER_ROLE, Cause.DEPROVISIONED)
 _SCIM_CAUSES = (Cause.DEPROVISIONED,)
+_MANUAL_CAUSES = (Cause.LOCKED, Cause.SCIM_OVERRIDES_MANUAL, Cause.DEPROVISIONED)
 
 
 class OrgIndex:
@@ -66,6 +67,7 @@ class OrgIndex:
     __slots__ = (
         "group_ids",
         "groups",
+        "manual",
         "manual_edits",
         "saml",
         "saml_by_scim",
@@ -90,6 +92,7 @@ class OrgIndex:
     saml_by_scim_sorted: tuple[Overridden, ...]
     scim_memberships: tuple[Membership, ...]
     manual_edits: bool
+    manual: dict[Role, dict[str, Input]]
 
     def __init__(self, org: Org) -> None:
         default_teams = sorted(org.default_teams)
@@ -116,6 +119,20 @@ class OrgIndex:
         }
         self.team_ids = frozenset(self.teams)
         self.group_ids = frozenset(self.groups)
+        self.manual = {role: {} for role in Role}
+
+    def manual_input(self, grant: Grant) -> Input:
+        """The records of a manual grant, shared by every user with the same grant.
+
+        Filled as grants are met (at most one entry per team and role), so an
+        org with many teams costs nothing up front. Only what a validated user
+        holds is ever added; an entry never changes once made.
+        """
+        by_team = self.manual[grant.role]
+        found = by_team.get(grant.team)
+        if found is None:
+            found = by_team[grant.team] = Input(grant.team, MANUAL_REASONS[grant.role], _MANUAL_CAUSES)
+        return found
 
 
 def _inputs(teams: list[str], reason: Reason, causes: tuple[Cause, ...]) -> tuple[Input, ...]:

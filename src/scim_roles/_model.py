@@ -9,6 +9,7 @@ found; nothing invalid is ever built.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,16 +39,27 @@ def _as_tuple(value: Iterable[object]) -> tuple[object, ...] | object:
 
 
 def _id_set(value: Iterable[str]) -> frozenset[str]:
+    kind = type(value)
+    if kind is frozenset:  # the fast paths: already frozen, or a list or tuple of hashable items
+        return cast(frozenset[str], value)
+    if kind is list or kind is tuple:
+        try:
+            return frozenset(value)
+        except TypeError:  # unhashable items: reported by the owner's check, as a tuple
+            return cast(frozenset[str], tuple(value))
     items = _as_tuple(value)
     if isinstance(items, tuple):
         try:
             return frozenset(items)
-        except TypeError:  # unhashable items: reported by the owner's check
+        except TypeError:
             pass
     return cast(frozenset[str], items)
 
 
 def _grant_set(value: Iterable[Grant]) -> frozenset[Grant]:
+    kind = type(value)
+    if (kind is frozenset or kind is list or kind is tuple) and all(map(_is_grant, value)):  # the fast path
+        return value if kind is frozenset else frozenset(value)  # type: ignore[return-value]
     items = _as_tuple(value)
     if _is_tuple_of(items, Grant):
         return frozenset(cast(tuple[Grant, ...], items))
@@ -349,7 +361,7 @@ def _duplicates(ids: Iterable[str]) -> list[str]:
     return sorted(dupes)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Grant:
     """One (team, role) pair.
 
@@ -364,7 +376,14 @@ class Grant:
     team: str
     role: Role
 
-    def __attrs_post_init__(self) -> None:
+    # Written out rather than generated: users are built by the hundred thousand (see docs/performance.md).
+    def __init__(self, team: str, role: Role) -> None:
+        _set_grant_team(self, team)
+        _set_grant_role(self, role)
+        if type(team) is not str or not team or type(role) is not Role:  # else valid: the common case, at once
+            self._check()
+
+    def _check(self) -> None:
         problems = []
         if not _is_id(self.team):
             problems.append(Problem("grant", "team", f"must be a non-empty string, got {self.team!r}"))
@@ -373,7 +392,10 @@ class Grant:
             raise InvalidUser(*problems)
 
 
-@attrs.frozen
+_set_grant_team, _set_grant_role = (Grant.__dict__[name].__set__ for name in ("team", "role"))
+
+
+@attrs.frozen(init=False)
 class User:
     """A user as the org knows them, through one or more sources.
 
@@ -399,11 +421,48 @@ class User:
     id: str
     saml: bool = False
     scim: bool = False
-    groups: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    groups: frozenset[str] = frozenset()
     deprovisioned: bool = False
-    manual: frozenset[Grant] = attrs.field(default=frozenset(), converter=_grant_set)
+    manual: frozenset[Grant] = frozenset()
 
-    def __attrs_post_init__(self) -> None:
+    # Written out rather than generated: the common valid user is checked with a few C-level operations
+    # (exact types; a str subclass takes the detailed path, which finds it valid too).
+    def __init__(  # noqa: PLR0913, PLR0917 -- the fields, positional as attrs would make them
+        self,
+        id: str,  # noqa: A002 -- the field's name
+        saml: bool = False,  # noqa: FBT001, FBT002
+        scim: bool = False,  # noqa: FBT001, FBT002
+        groups: Iterable[str] = frozenset(),
+        deprovisioned: bool = False,  # noqa: FBT001, FBT002
+        manual: Iterable[Grant] = frozenset(),
+    ) -> None:
+        frozen_groups: Any = _id_set(groups)  # Any: wrong input is handed on unconverted, for _check to report
+        grants: Any = _grant_set(manual)
+        _set_user_id(self, id)
+        _set_user_saml(self, saml)
+        _set_user_scim(self, scim)
+        _set_user_groups(self, frozen_groups)
+        _set_user_deprovisioned(self, deprovisioned)
+        _set_user_manual(self, grants)
+        is_saml: object = saml  # the values as given, whatever the hints say
+        is_scim: object = scim
+        gone: object = deprovisioned
+        if not (
+            type(id) is str
+            and id != ""
+            and type(is_saml) is bool
+            and type(is_scim) is bool
+            and type(gone) is bool
+            and type(frozen_groups) is frozenset
+            and (not frozen_groups or ("" not in frozen_groups and all(map(_is_str, frozen_groups))))
+            and type(grants) is frozenset
+            and (not grants or len(set(map(_team_of, grants))) == len(grants))  # _grant_set: only Grants
+            and (scim or (not frozen_groups and not deprovisioned and (saml or bool(grants))))
+        ):
+            self._check()
+
+    def _check(self) -> None:
+        """Every problem of the user, raised; nothing if there is none."""
         problems = _check_id("user", self.id)
         uid = self.id if _is_id(self.id) else None
         subject = _subject("user", self.id)
@@ -431,6 +490,19 @@ class User:
                 )
         if problems:
             raise InvalidUser(*problems)
+
+
+(
+    _set_user_id,
+    _set_user_saml,
+    _set_user_scim,
+    _set_user_groups,
+    _set_user_deprovisioned,
+    _set_user_manual,
+) = (User.__dict__[name].__set__ for name in ("id", "saml", "scim", "groups", "deprovisioned", "manual"))
+_team_of = operator.attrgetter("team")
+_is_str = str.__instancecheck__
+_is_grant = Grant.__instancecheck__
 
 
 def invite(teams: Iterable[str], role: Role) -> frozenset[Grant]:

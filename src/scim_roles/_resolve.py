@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, got
-from ._index import MANUAL_REASONS, Input, OrgIndex, OverriddenKey, overridden_key
+from ._index import Input, OrgIndex, OverriddenKey
 from ._model import Grant, Org, User
 from ._result import Membership, Overridden, Resolution
 from ._roles import Cause
@@ -95,7 +96,8 @@ def resolve_indexed(index: OrgIndex, user: User) -> Resolution:
         return _scim(index, user)
     if not user.manual:  # R6: a SAML-only user keeps the defaults
         return _resolution(user.id, index.saml_memberships, (), locked=False, deprovisioned=False)
-    memberships = tuple(_manual_membership(g) for g in sorted(user.manual, key=_grant_team))
+    manual = index.manual_input
+    memberships = tuple([manual(g).alone for g in sorted(user.manual, key=_grant_team)])
     if user.saml:  # R6: manual grants replace the defaults entirely
         return _resolution(user.id, memberships, index.saml_replaced, locked=False, deprovisioned=False)
     return _resolution(user.id, memberships, (), locked=False, deprovisioned=False)  # R7
@@ -112,16 +114,17 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
         ties: dict[str, list[Input]] = {}
     else:
         winners, overridden, ties = _baseline(index, user.groups)
-    if not ties and (locked or not user.manual):
+    manual = user.manual
+    if not ties and (locked or not manual):
         memberships = tuple([winners[t].alone for t in sorted(winners)])
     else:
-        chosen = {team: inp.alone if team not in ties else _tied(ties[team]) for team, inp in winners.items()}
-        if not locked:
-            chosen.update((g.team, _manual_membership(g)) for g in user.manual if g.team not in winners)
-        memberships = tuple([chosen[t] for t in sorted(chosen)])
-    if user.manual:
-        cause = LOCKED if locked else SCIM_OVERRIDES_MANUAL
-        overridden += [_manual_overridden(g, cause) for g in user.manual if locked or g.team in winners]
+        memberships = _chosen(index, winners, ties, () if locked else manual)
+    if manual:
+        records = index.manual_input
+        if locked:
+            overridden += [records(g).over[LOCKED] for g in manual]
+        else:
+            overridden += [records(g).over[SCIM_OVERRIDES_MANUAL] for g in manual if g.team in winners]
     if not overridden:  # the common cases: nothing overridden, or the SAML defaults only (sorted once per org)
         done = index.saml_by_scim_sorted if user.saml else ()
     else:
@@ -129,6 +132,20 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
             overridden += index.saml_by_scim
         done = _sorted(overridden)
     return _resolution(user.id, memberships, done, locked=locked, deprovisioned=False)
+
+
+def _chosen(
+    index: OrgIndex, winners: dict[str, Input], ties: dict[str, list[Input]], manual: Iterable[Grant]
+) -> tuple[Membership, ...]:
+    """The memberships: the baseline's winners, ties merged, and ``manual`` grants on the teams it leaves (R9)."""
+    chosen = {team: inp.alone for team, inp in winners.items()}
+    for team, tied in ties.items():
+        chosen[team] = _tied(tied)
+    records = index.manual_input
+    for grant in manual:
+        if grant.team not in winners:
+            chosen[grant.team] = records(grant).alone
+    return tuple([chosen[t] for t in sorted(chosen)])
 
 
 def _baseline(
@@ -195,17 +212,8 @@ def _deprovisioned(index: OrgIndex, user: User) -> Resolution:
         overridden += [i.over[DEPROVISIONED] for g in user.groups for i in index.groups[g].inputs]
     else:
         overridden += [i.over[DEPROVISIONED] for i in index.scim]
-    overridden += [_manual_overridden(g, DEPROVISIONED) for g in user.manual]
+    overridden += [index.manual_input(g).over[DEPROVISIONED] for g in user.manual]
     return Resolution(user.id, (), _sorted(overridden), deprovisioned=True)
-
-
-def _manual_membership(grant: Grant) -> Membership:
-    return Membership(grant.team, grant.role, (MANUAL_REASONS[grant.role],))
-
-
-def _manual_overridden(grant: Grant, cause: Cause) -> tuple[OverriddenKey, Overridden]:
-    reason = MANUAL_REASONS[grant.role]
-    return (overridden_key(grant.team, reason), Overridden(grant.team, reason, cause))
 
 
 def _grant_team(grant: Grant) -> str:
