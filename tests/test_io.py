@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
+import scim_roles.io
 from scim_roles import InvalidOrg, InvalidUser, Org, Problem, User, resolve_memberships
 from scim_roles.io import dump_org, dump_resolution, dump_user, dump_users, load_org, load_user, load_users
 from scim_roles.strategies import orgs, worlds
@@ -258,3 +260,62 @@ def test_io_functions_are_reachable_from_the_package() -> None:
     assert scim_roles.dump_resolution is scim_roles.io.dump_resolution
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         scim_roles.nope  # noqa: B018
+
+
+_KEYS = st.sampled_from(["id", "saml", "scim", "groups", "deprovisioned", "manual", "role", "team", "extra"])
+_SCALARS = st.one_of(
+    st.sampled_from(["", "u", "v", "g1", "g2", "eng", "mkt", "member", "team_admin", "owner"]),
+    st.booleans(),
+    st.sampled_from([0, 1, None, 2.5]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)),
+    max_leaves=6,
+)
+_GRANTS = st.lists(
+    st.fixed_dictionaries(
+        {"team": st.sampled_from(["eng", "mkt", "nope", ""]), "role": st.sampled_from(["member", "team_admin", "x"])}
+    ),
+    max_size=2,
+)
+_USER_DOCS = st.one_of(
+    st.fixed_dictionaries(
+        {"id": st.sampled_from(["u", "v", ""])},
+        optional={
+            "saml": st.one_of(st.booleans(), _SCALARS),
+            "scim": st.one_of(st.booleans(), _SCALARS),
+            "groups": st.one_of(st.lists(st.sampled_from(["g1", "g2", "nope", ""]), max_size=3), _VALUES),
+            "deprovisioned": st.booleans(),
+            "manual": st.one_of(_GRANTS, _VALUES),
+        },
+    ),
+    st.dictionaries(_KEYS, _VALUES, max_size=4),
+    _VALUES,
+)
+
+
+@given(docs=st.lists(_USER_DOCS, max_size=4), with_org=st.booleans())
+def test_v4_fast_loading_path_agrees_with_the_detailed_one(docs: list[Any], with_org: bool) -> None:  # noqa: FBT001
+    """load_users gives the same users, or the same problems, with its fast path as without it."""
+    org = load_org(
+        {
+            "teams": [{"id": "eng"}, {"id": "mkt"}],
+            "default_teams": ["eng"],
+            "default_role": "member",
+            "groups": [{"id": "g1"}, {"id": "g2", "teams": ["mkt"]}],
+        }
+    )
+    chosen = org if with_org else None
+
+    def outcome() -> tuple[User, ...] | list[str]:
+        try:
+            return load_users(docs, chosen)
+        except InvalidUser as err:
+            return [str(p) for p in err.problems]
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scim_roles.io, "_quick_user", lambda *_: None)
+        detailed = outcome()
+    assert fast == detailed
