@@ -26,6 +26,7 @@ if sys.version_info < (3, 11):
         "tests/test_cli_state.py",
         "tests/test_embedding.py",
         "tests/test_fuzz_scim.py",
+        "tests/test_pmap.py",
         "tests/test_scim.py",
         "tests/test_scim_lifecycles.py",
         "tests/test_scim_properties.py",

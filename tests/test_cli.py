@@ -8,11 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scim_roles._cli import main, run
+from scim_roles._cli import _Fail, _json, _json_array, _parsed, main, run
 
 KNOWN = "default_role, default_teams, groups, manual_edits, teams"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -286,3 +289,133 @@ def test_without_the_io_extra_documents_cannot_be_read(monkeypatch: pytest.Monke
         "scim-roles: reading documents needs the io extra: python -m pip install '.[io]' in a clone of scim_roles\n",
     )
     assert cli("demo")[0] == 0
+
+
+# -- large documents: read one user at a time, progress on a terminal only
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(["", "a", "id", "u"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(st.tuples(st.sampled_from(["id", "a", "b"]), inner), max_size=3),  # pairs: repeats allowed
+    ),
+    max_leaves=8,
+)
+
+
+def _dumped(value: object) -> str:
+    """JSON text, with objects drawn as lists of pairs (so a key may repeat)."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        return "{" + ", ".join(f"{json.dumps(k)}:{_dumped(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dumped(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@given(
+    items=st.lists(_JSON, max_size=4),
+    space=st.sampled_from(["", " ", "\n  ", "\t"]),
+    cut=st.one_of(st.none(), st.integers(0, 200)),
+    extra=st.sampled_from(["", ",", "]", " x", "[", ",]"]),
+)
+def test_a_json_list_read_item_by_item_is_what_reading_it_whole_gives(
+    items: list[object], space: str, cut: int | None, extra: str
+) -> None:
+    """The streamed reader yields the same items, or fails with the same lines, as json.loads on the whole text."""
+    text = space + "[" + space + ("," + space).join(_dumped(i) for i in items) + space + "]" + space
+    text = (text if cut is None else text[:cut]) + extra
+    if not text.lstrip(" \t\n\r").startswith("["):
+        return  # not a list: read whole, never streamed
+
+    def outcome(read: Callable[[], object]) -> object:
+        try:
+            return read()
+        except _Fail as fail:
+            return list(fail.lines)
+
+    streamed = outcome(lambda: list(_json_array("d.json", text, lambda _: None)))
+    whole = outcome(lambda: _parsed("d.json", ".json", lambda: _json("d.json", text)))
+    assert streamed == whole
+
+
+def test_a_deeply_nested_user_in_a_streamed_list_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Nesting too deep for the decoder, inside the list of users: one line, exit 1."""
+    users = tmp_path / "users.json"
+    users.write_text('[{"id": "a", "saml": true}, ' + "[" * 100_000 + "]" * 100_000 + "]")
+    assert cli("check", ORG, str(users)) == (1, "", f"scim-roles: {users}: nested too deeply to read\n")
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _big_users(tmp_path: Path, n: int, suffix: str = ".json") -> Path:
+    users = [{"id": f"u{i}", "saml": True} for i in range(n)]
+    path = tmp_path / f"users{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(users))
+    else:
+        path.write_text("".join(f'[[users]]\nid = "u{i}"\nsaml = true\n' for i in range(n)))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_check_explain_and_preview_show_progress_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """A large users document shows a progress bar on standard error, when it is a terminal."""
+    users = str(_big_users(tmp_path, 5_000, suffix))
+    monkeypatch.setattr("scim_roles._cli._progress_delay", 0)
+    for args in (["check", ORG, users], ["explain", ORG, users, "--user", "u1"], ["preview", ORG, AFTER, users]):
+        err = _Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert main(args, stdout=io.StringIO()) == 0
+        shown = err.getvalue()
+        assert f"{users}: reading users" in shown
+        assert "\r" in shown  # redrawn in place
+
+
+def test_no_progress_when_standard_error_is_not_a_terminal(tmp_path: Path) -> None:
+    """Piped, standard error stays empty: the progress bar is for people, not for logs."""
+    users = str(_big_users(tmp_path, 5_000))
+    for args in (["check", ORG, users], ["explain", ORG, users, "--user", "u1"]):
+        done = subprocess.run([sys.executable, "-m", "scim_roles", *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 0
+        assert done.stderr == ""
+
+
+def test_check_counts_users_it_does_not_keep(tmp_path: Path) -> None:
+    """`check` reads a users document without keeping the users, and still counts them."""
+    users = _big_users(tmp_path, 2_500)
+    assert cli("check", ORG, str(users))[1].endswith(f"{users}: ok (2500 users)\n")
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"users": json.loads(users.read_text())}))
+    assert cli("check", ORG, str(wrapped))[1].endswith(f"{wrapped}: ok (2500 users)\n")
+    assert cli("check", ORG, str(tmp_path / "none.json"))[0] == 1
+
+
+def test_streamed_lists_that_break_off_read_as_json_says() -> None:
+    """A list whose items are not separated by commas, or that stops, fails as json.loads fails on it."""
+    for text in ('[{"id": "a"} {"id": "b"}]', '[{"id": "a"},', "[1 x", "[]", " [ ] ", "[1,]"):
+        try:
+            whole: object = _parsed("d.json", ".json", lambda: _json("d.json", text))  # noqa: B023
+        except _Fail as fail:
+            whole = list(fail.lines)
+        try:
+            streamed: object = list(_json_array("d.json", text, lambda _: None))
+        except _Fail as fail:
+            streamed = list(fail.lines)
+        assert streamed == whole, text
+
+
+def test_a_users_document_of_another_shape_is_refused_with_its_name(tmp_path: Path) -> None:
+    """Neither a list nor a table with only `users`: refused, as load_users refuses it."""
+    for name, text in (("t.json", '{"people": []}'), ("n.json", "3"), ("t.toml", 'name = "x"')):
+        path = tmp_path / name
+        path.write_text(text)
+        code, _, err = cli("check", ORG, str(path))
+        assert code == 1
+        assert err.startswith(f"scim-roles: {path}: ")

@@ -240,6 +240,24 @@ def test_v4_a_grant_is_checked_alike_on_both_paths(team: object, role: object) -
             Grant(team, role)  # type: ignore[arg-type]
 
 
+def test_v4_a_str_subclass_is_a_valid_id() -> None:
+    """Ids of a str subclass take the detailed checks, which accept them."""
+    assert User(_Name("a"), saml=True).id == "a"
+    assert User("a", scim=True, groups=[_Name("g")]).groups == {"g"}
+    assert Grant(_Name("eng"), M).team == "eng"
+
+
+def test_v4_any_iterable_of_ids_and_grants_is_taken_and_checked() -> None:
+    """Generators and sets work like lists; what cannot be hashed is refused with the owner's id."""
+    assert User("u", scim=True, groups=(g for g in ["a", "b"])).groups == {"a", "b"}
+    assert User("u", manual=(g for g in [Grant("a", M)])).manual == {Grant("a", M)}
+    assert User("u", manual={Grant("a", M)}).manual == {Grant("a", M)}
+    with pytest.raises(InvalidUser, match=r"user 'u': groups: must be a collection of group ids, got \(\['a'\],\)"):
+        User("u", scim=True, groups=(g for g in [["a"]]))  # type: ignore[misc]
+    with pytest.raises(InvalidUser, match=r"user 'u': groups: must be a collection of group ids, got \(\['a'\],\)"):
+        User("u", scim=True, groups=[["a"]])  # type: ignore[list-item]
+
+
 def test_v5_scim_groups_are_synced_to_the_org() -> None:
     """A user in a group the org has not synced is refused by resolve_memberships, naming user and group."""
     with pytest.raises(InvalidUser, match="user 'u': groups: IdP group 'nope' is not synced to the org"):

@@ -14,11 +14,13 @@ import io
 import json
 import logging
 import os
+import re
 import sqlite3
 import stat
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from json.scanner import make_scanner
 from pathlib import Path
 from typing import IO, Any
 
@@ -129,13 +131,13 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
         if args.command in (None, "demo"):
             out.write(render_demo() + "\n")
             return 0
-        read = _reader(stdin or sys.stdin)
+        read = _Reader(stdin or sys.stdin)
         if args.command in ("serve", "check", "explain"):
             return _COMMANDS[args.command](read, args, out)
         result = preview(
             _load_org(read, args.old_org),
             _load_org(read, args.new_org),
-            _load_users(read, args.users),
+            _load_users(read, args.users)[1],
             max_share=args.max_share,
         )
         _print_preview(result, out, as_json=args.json)
@@ -157,21 +159,47 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
 # -- reading documents
 
 
-def _reader(stdin: IO[str]) -> Callable[[str], Any]:
-    cache: dict[str, Any] = {}
+class _Reader:
+    """Reads each named document once: ``reader(name)`` is its decoded data, ``reader.users(...)`` streams users."""
 
-    def read(name: str) -> Any:
-        if name not in cache:
-            cache[name] = _decode(name, stdin)
-        return cache[name]
+    def __init__(self, stdin: IO[str]) -> None:
+        self._stdin = stdin
+        self._texts: dict[str, tuple[str, str]] = {}
+        self._decoded: dict[str, Any] = {}
 
-    return read
+    def text(self, name: str) -> tuple[str, str]:
+        """The document's text and kind (``.json`` or ``.toml``), read once and kept."""
+        if name not in self._texts:
+            self._texts[name] = _read_text(name, self._stdin)
+        return self._texts[name]
+
+    def __call__(self, name: str) -> Any:
+        if name not in self._decoded:
+            text, kind = self.text(name)
+            self._decoded[name] = _parsed(
+                name, kind, lambda: _toml().loads(text) if kind == ".toml" else _json(name, text)
+            )
+        return self._decoded[name]
+
+
+_WHITESPACE = " \t\n\r"
+_STEP = 1000  # users between two progress updates
+
+
+def _parsed(name: str, kind: str, parse: Callable[[], Any]) -> Any:
+    """``parse()``, its errors as the command reports them."""
+    try:
+        return parse()
+    except RecursionError:
+        raise _Fail([f"{name}: nested too deeply to read"]) from None
+    except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise _Fail([f"{name}: not valid {kind[1:].upper()}: {err}"]) from err
 
 
 MAX_DOCUMENT = 256 * 1024 * 1024  # bytes: about 3 million users; see docs/cli.md
 
 
-def _decode(name: str, stdin: IO[str]) -> Any:
+def _read_text(name: str, stdin: IO[str]) -> tuple[str, str]:
     if name == "-":
         raw, kind = _read_stdin(stdin), ".json"
     else:
@@ -184,19 +212,10 @@ def _decode(name: str, stdin: IO[str]) -> Any:
         raise _Fail([f"{name}: larger than the {MAX_DOCUMENT:,}-byte limit for a document"])
     if isinstance(raw, bytes):
         try:
-            text = raw.decode("utf-8-sig")
+            return raw.decode("utf-8-sig"), kind
         except UnicodeDecodeError as err:
             raise _Fail([f"{name}: not UTF-8: byte {raw[err.start]:#04x} at offset {err.start}"]) from None
-    else:
-        text = raw
-    try:
-        if kind == ".toml":
-            return _toml().loads(text)
-        return _json(name, text)
-    except RecursionError:
-        raise _Fail([f"{name}: nested too deeply to read"]) from None
-    except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise _Fail([f"{name}: not valid {kind[1:].upper()}: {err}"]) from err
+    return raw, kind
 
 
 def _read_stdin(stdin: IO[str]) -> bytes | str:
@@ -226,7 +245,65 @@ class _Twice(dict[str, Any]):
 def _json(name: str, text: str) -> Any:
     """JSON, with a key given twice in one object refused (never the last one silently)."""
     found: list[_Twice] = []
+    data = json.loads(text, object_pairs_hook=_pairs_hook(found))
+    if found:
+        raise _Fail(sorted(_repeated_keys(name, data, "")))
+    return data
 
+
+def _json_array(name: str, text: str, shown: Callable[[int], None]) -> Iterator[Any]:
+    """The items of a document that is a JSON list, decoded one at a time; ``shown(position)`` now and then.
+
+    Valid JSON gives exactly what ``_json`` gives, item by item. Anything
+    else is decoded whole by ``_json`` once more, so that its error reads as
+    it always does (no item is then taken as valid: the error ends the command).
+    """
+    found: list[_Twice] = []
+    decoder: Any = json.JSONDecoder(object_pairs_hook=_pairs_hook(found))
+    scan: Callable[[str, int], tuple[Any, int]] = make_scanner(decoder)  # what JSONDecoder decodes with
+    repeated: list[str] = []
+    end = _skip(text, _skip(text, 0) + 1)  # past the "[" the caller found
+    closed = text[end : end + 1] == "]"
+    i = 0
+    while not closed:
+        try:
+            item, end = scan(text, end)
+        except (StopIteration, ValueError):  # no value here, or a broken one: json says which, below
+            break
+        except RecursionError:
+            raise _Fail([f"{name}: nested too deeply to read"]) from None
+        if found:  # a key given twice: say where, after the whole document is read
+            repeated += _repeated_keys(name, item, f"[{i}]")
+            found.clear()
+        yield item
+        i += 1
+        if i % _STEP == 0:
+            shown(end)
+        end = _skip(text, end)
+        if text[end : end + 1] == ",":
+            end = _skip(text, end + 1)
+        elif text[end : end + 1] == "]":
+            closed = True
+        else:
+            break
+    if closed and _skip(text, end + 1) == len(text):
+        shown(len(text))
+        if repeated:
+            raise _Fail(sorted(repeated))
+        return
+    _parsed(name, ".json", lambda: _json(name, text))  # not valid JSON: decoded whole, it raises json's own error
+    raise AssertionError  # pragma: no cover -- _json raised
+
+
+def _skip(text: str, start: int) -> int:
+    """The position of the first non-whitespace character from ``start`` on (JSON's whitespace)."""
+    return _SPACE(text, start).end()  # type: ignore[union-attr]  # the pattern matches the empty string
+
+
+_SPACE = re.compile(r"[ \t\n\r]*").match
+
+
+def _pairs_hook(found: list[_Twice]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         table = dict(items)
         if len(table) == len(items):
@@ -236,12 +313,14 @@ def _json(name: str, text: str) -> Any:
         found.append(twice)
         return twice
 
-    data = json.loads(text, object_pairs_hook=pairs)
-    if not found:
-        return data
+    return pairs
+
+
+def _repeated_keys(name: str, data: Any, root: str) -> list[str]:
+    """Where a document that repeats a key repeats it: one line per key and object."""
     lines: list[str] = []
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:  # only for a document that repeats a key: where?
+    stack: list[tuple[Any, str]] = [(data, root)]
+    while stack:
         value, path = stack.pop()
         if isinstance(value, _Twice):
             lines += [f"{name}: {path or 'document'}: key {key!r} appears more than once" for key in value.repeated]
@@ -249,7 +328,7 @@ def _json(name: str, text: str) -> Any:
             stack += [(item, f"{path}.{key}".lstrip(".")) for key, item in value.items()]
         elif isinstance(value, list):
             stack += [(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    raise _Fail(sorted(lines))
+    return lines
 
 
 def _toml() -> Any:
@@ -275,7 +354,7 @@ def _prefixed(name: str, err: ScimRolesError) -> _Fail:
     return _Fail([f"{name}: {p}" for p in err.problems])
 
 
-def _load_org(read: Callable[[str], Any], name: str) -> Org:
+def _load_org(read: _Reader, name: str) -> Org:
     try:
         org: Org = _io().load_org(read(name))
     except ScimRolesError as err:
@@ -283,22 +362,94 @@ def _load_org(read: Callable[[str], Any], name: str) -> Org:
     return org
 
 
-def _load_users(read: Callable[[str], Any], name: str, org: Org | None = None) -> tuple[User, ...]:
-    try:
-        users: tuple[User, ...] = _io().load_users(read(name), org)
-    except ScimRolesError as err:
-        raise _prefixed(name, err) from err
-    return users
+def _load_users(read: _Reader, name: str, org: Org | None = None, *, keep: bool = True) -> tuple[int, list[User]]:
+    """How many users a users document has, and (with ``keep``) the users; every problem, or none.
+
+    A JSON list is decoded and checked one user at a time, so that no more
+    than one user's decoded form is held at once; with ``keep=False`` the
+    users themselves are not kept either (``check`` of a large document).
+    On a terminal, standard error shows the progress.
+    """
+    text, kind = read.text(name)
+    count = 0
+    with _progress(len(text), f"{name}: reading users", "B") as bar:
+
+        def shown(position: int) -> None:
+            bar.update(position - bar.n)
+
+        if kind == ".json" and text.lstrip(_WHITESPACE).startswith("["):
+            items: Iterable[Any] = _json_array(name, text, shown)
+            size = 0  # it shows its own progress
+        else:
+            data = read(name)
+            if isinstance(data, Mapping) and set(data) == {"users"} and isinstance(data["users"], list):
+                data = data["users"]
+            if not isinstance(data, list):
+                try:
+                    return 0, list(_io().load_users(data, org))  # refused: its shape is wrong
+                except ScimRolesError as err:
+                    raise _prefixed(name, err) from err
+            items, size = data, len(data)
+
+        def counted(items: Iterable[Any], size: int) -> Iterator[Any]:
+            nonlocal count
+            for count, item in enumerate(items, 1):
+                if size and count % _STEP == 0:  # a document decoded whole: show how far through its users
+                    shown(len(text) * count // size)
+                yield item
+
+        try:
+            users: list[User] = _io()._load_users(counted(items, size), org, "users", single=False, keep=keep)  # noqa: SLF001
+        except ScimRolesError as err:
+            raise _prefixed(name, err) from err
+    return count, users
+
+
+class _NoProgress:
+    """What a progress bar offers, doing nothing: standard error is not a terminal."""
+
+    n = 0
+
+    def update(self, _: int) -> None:
+        """Nothing to show."""
+
+    def __enter__(self) -> _NoProgress:  # noqa: PYI034 -- typing.Self needs Python 3.11
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _progress(total: int, what: str, unit: str) -> Any:
+    """A progress bar on standard error when it is a terminal (tqdm, from the io extra); else nothing."""
+    stream = sys.stderr
+    if stream is None or not stream.isatty():
+        return _NoProgress()
+    from tqdm import tqdm  # noqa: PLC0415 -- only for a terminal
+
+    return tqdm(
+        total=total,
+        desc=what,
+        unit=unit,
+        unit_scale=True,
+        file=stream,
+        leave=False,
+        delay=_progress_delay,
+        mininterval=_progress_delay / 2,
+    )
+
+
+_progress_delay = 0.5  # seconds: no bar for what is over sooner
 
 
 # -- the live state (extras scim and serve)
 
 
-def _users_or_db(read: Callable[[str], Any], args: argparse.Namespace, org: Org) -> tuple[User, ...]:
+def _users_or_db(read: _Reader, args: argparse.Namespace, org: Org) -> tuple[User, ...]:
     if (args.users is None) == (args.db is None):
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
     if args.users is not None:
-        return _load_users(read, args.users, org)
+        return tuple(_load_users(read, args.users, org)[1])
     with _open_store(args.db, org) as store:
         directory = store.load().directory
     return tuple(sorted(directory.users.values(), key=lambda u: u.id))
@@ -322,7 +473,7 @@ def _open_store(name: str, org: Org, *, readonly: bool = True) -> Any:
     return store
 
 
-def _check_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO[str]) -> int:
+def _check_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     if args.db is None:
         return _check(read, args.org, args.users, out)
     if args.users is not None:
@@ -338,13 +489,13 @@ def _check_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO
     return 0
 
 
-def _explain_command(read: Callable[[str], Any], args: argparse.Namespace, out: IO[str]) -> int:
+def _explain_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     org = _load_org(read, args.org)
     _explain(org, _users_or_db(read, args, org), args.user, out, as_json=args.json)
     return 0
 
 
-def _serve(read: Callable[[str], Any], args: argparse.Namespace, _out: IO[str]) -> int:
+def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
     token = os.environ.get("SCIM_ROLES_TOKEN", "")
     if not token.strip():
         raise _Fail(
@@ -368,7 +519,7 @@ def _serve(read: Callable[[str], Any], args: argparse.Namespace, _out: IO[str]) 
     return 0
 
 
-_COMMANDS: dict[str, Callable[[Callable[[str], Any], argparse.Namespace, IO[str]], int]] = {
+_COMMANDS: dict[str, Callable[[_Reader, argparse.Namespace, IO[str]], int]] = {
     "serve": _serve,
     "check": _check_command,
     "explain": _explain_command,
@@ -378,7 +529,7 @@ _COMMANDS: dict[str, Callable[[Callable[[str], Any], argparse.Namespace, IO[str]
 # -- the commands
 
 
-def _check(read: Callable[[str], Any], org_name: str, users_name: str | None, out: IO[str]) -> int:
+def _check(read: _Reader, org_name: str, users_name: str | None, out: IO[str]) -> int:
     lines: list[str] = []
     code = 0
     org = None
@@ -388,7 +539,7 @@ def _check(read: Callable[[str], Any], org_name: str, users_name: str | None, ou
         lines, code = list(fail.lines), fail.code
     if users_name is not None:
         try:
-            users = _load_users(read, users_name, org)
+            count, _ = _load_users(read, users_name, org, keep=False)  # checked, not kept: a large document stays small
         except _Fail as fail:
             lines += fail.lines
             code = max(code, fail.code)
@@ -397,7 +548,7 @@ def _check(read: Callable[[str], Any], org_name: str, users_name: str | None, ou
     assert org is not None  # noqa: S101 -- loaded, or lines would say why
     summary = f"{org_name}: ok ({len(org.teams)} teams, {len(org.groups)} groups)"
     if users_name is not None:
-        summary += f"; {users_name}: ok ({len(users)} users)"
+        summary += f"; {users_name}: ok ({count} users)"
     out.write(summary + "\n")
     return 0
 

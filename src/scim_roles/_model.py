@@ -40,19 +40,14 @@ def _as_tuple(value: Iterable[object]) -> tuple[object, ...] | object:
 
 def _id_set(value: Iterable[str]) -> frozenset[str]:
     kind = type(value)
-    if kind is frozenset:  # the fast paths: already frozen, or a list or tuple of hashable items
+    if kind is frozenset:  # the fast paths: already frozen, or a list or tuple
         return cast(frozenset[str], value)
-    if kind is list or kind is tuple:
-        try:
-            return frozenset(value)
-        except TypeError:  # unhashable items: reported by the owner's check, as a tuple
-            return cast(frozenset[str], tuple(value))
-    items = _as_tuple(value)
-    if isinstance(items, tuple):
+    items = value if kind is list or kind is tuple else _as_tuple(value)
+    if isinstance(items, (list, tuple)):
         try:
             return frozenset(items)
-        except TypeError:
-            pass
+        except TypeError:  # unhashable items: reported by the owner's check, as a tuple
+            return cast(frozenset[str], tuple(items))
     return cast(frozenset[str], items)
 
 

@@ -26,11 +26,11 @@ from ._builtins import to_builtins
 from ._bulk import Preview, diff
 from ._errors import InvalidOrg, Problem
 from ._model import Grant, IdpGroup, Org, User
-from ._pmap import PMap
 from ._resolve import index_of, resolve_indexed
 from ._result import Resolution
 from ._roles import Role
 from .scim import Directory, Outcome, ScimResponse, user_name_key
+from .scim._pmap import PMap
 
 __all__ = ["Snapshot", "SqliteStore", "Store"]
 

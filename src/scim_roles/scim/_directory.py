@@ -10,11 +10,12 @@ import attrs
 
 from scim_roles._bulk import Edit, Preview, check_share, preview_of
 from scim_roles._errors import InvalidArgument, InvalidUser, Problem, ScimRolesError
+from scim_roles._index import OrgIndex
 from scim_roles._model import Org, User
-from scim_roles._pmap import PMap
 from scim_roles._resolve import index_of, not_a_user, user_problems
 
 from ._names import user_name_key
+from ._pmap import PMap
 from ._resources import canonical
 
 NO_MEMBERS: PMap[str, str | None] = PMap()
@@ -74,26 +75,7 @@ class Directory:
         resources_in = _mapping("resources", resources)
         groups_in = _mapping("groups", groups)
         by_id, problems = _by_id(users)
-        names: dict[str, str] = {}
-        keys: dict[str, str] = {}
-        stored: dict[str, str] = {}
-        members: dict[str, dict[str, str | None]] = {gid: {} for gid in index.group_ids}
-        for uid, user in sorted(by_id.items()):
-            problems += user_problems(index, user)
-            name, resource, found = _user_record(user, names_in.get(uid), resources_in.get(uid))
-            try:
-                key = user_name_key(name)
-            except ScimRolesError as err:
-                found.append(("userName", err.problems[0].detail))
-            else:
-                if key in keys:
-                    found.append(("userName", f"{name!r} is the userName of {keys[key]!r} too (S2)"))
-                keys[key], names[uid] = uid, name
-            problems += [Problem(f"user {uid!r}", field, detail, uid) for field, detail in found]
-            if resource is not None:
-                stored[uid] = canonical(resource)
-            for gid in user.groups:
-                members.setdefault(gid, {})[uid] = None
+        names, keys, stored, members = _user_records(index, by_id, names_in, resources_in, problems)
         problems += [
             Problem(f"user {u!r}", "resources", "is not a SCIM user of the directory", u)
             for u in sorted(set(resources_in) - {u for u, user in by_id.items() if user.scim}, key=str)
@@ -354,6 +336,56 @@ def _mapping(name: str, value: object) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
         raise InvalidArgument(Problem("Directory", name, f"must be a mapping by id, got {value!r}"))
     return value
+
+
+def _user_records(
+    index: OrgIndex,
+    by_id: dict[str, User],
+    names_in: Mapping[Any, Any],
+    resources_in: Mapping[Any, Any],
+    problems: list[Problem],
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, dict[str, str | None]]]:
+    """Each user's userName, its key, stored resource and groups; what is wrong is added to ``problems``."""
+    names: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    stored: dict[str, str] = {}
+    members: dict[str, dict[str, str | None]] = {gid: {} for gid in index.group_ids}
+    group_ids, team_ids = index.group_ids, index.team_ids
+    for uid in sorted(by_id):  # in id order: the later of two equal userNames is the one reported
+        user = by_id[uid]
+        groups = user.groups
+        # The common cases inline (this loop is hot): a valid user, named by its id, nothing stored.
+        if not (groups <= group_ids and (not user.manual or all(g.team in team_ids for g in user.manual))):
+            problems += user_problems(index, user)
+        name_in, resource_in = names_in.get(uid), resources_in.get(uid)
+        found: list[tuple[str, str]]
+        if name_in is None and resource_in is None:
+            name, resource, found = uid, None, []
+        else:
+            name, resource, found = _user_record(user, name_in, resource_in)
+        key = _name_key(name, found)
+        if key is not None:
+            if key in keys:
+                found.append(("userName", f"{name!r} is the userName of {keys[key]!r} too (S2)"))
+            keys[key], names[uid] = uid, name
+        if found:
+            problems += [Problem(f"user {uid!r}", field, detail, uid) for field, detail in found]
+        if resource is not None:
+            stored[uid] = canonical(resource)
+        for gid in groups:
+            members.setdefault(gid, {})[uid] = None
+    return names, keys, stored, members
+
+
+def _name_key(name: str, found: list[tuple[str, str]]) -> str | None:
+    """``user_name_key(name)``, or None with the reason added to ``found``."""
+    if name and name.isascii() and name.isprintable() and " " not in name:  # user_name_key's own fast path, inline
+        return name.lower()
+    try:
+        return user_name_key(name)
+    except ScimRolesError as err:
+        found.append(("userName", err.problems[0].detail))
+        return None
 
 
 def _user_record(

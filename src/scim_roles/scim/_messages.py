@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 
 from scim_roles._bulk import Change
-from scim_roles._pmap import PMap
 from scim_roles._result import Resolution
 
 from ._directory import Directory
+from ._pmap import PMap
 
 CONTENT_TYPE = "application/scim+json"
 

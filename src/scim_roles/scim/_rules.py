@@ -19,13 +19,13 @@ from typing import Any
 from scim_roles._bulk import Change, diff
 from scim_roles._errors import InvalidArgument, Problem
 from scim_roles._model import User
-from scim_roles._pmap import PMap
 from scim_roles._resolve import index_of, resolve_indexed
 from scim_roles._result import Resolution
 
 from ._directory import NO_MEMBERS, Directory
 from ._messages import Outcome, ScimRequest, ScimResponse
 from ._names import user_name_key
+from ._pmap import PMap
 from ._resources import canonical
 
 _VERSION = re.compile(r'^W/"(\d+)"$')
