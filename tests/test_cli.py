@@ -376,6 +376,22 @@ def test_check_explain_and_preview_show_progress_on_a_terminal(
         shown = err.getvalue()
         assert f"{users}: reading users" in shown
         assert "\r" in shown  # redrawn in place
+        assert ("resolving" in shown) is (args[0] == "explain")  # explain writes its output with a bar too
+
+
+def test_explain_draws_no_bar_over_its_own_output_on_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When standard output is the terminal too, only the reading shows a bar: the report is not overdrawn."""
+    users = str(_big_users(tmp_path, 3_000))
+    monkeypatch.setattr("scim_roles._cli._progress_delay", 0)
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = _Terminal()
+    assert main(["explain", ORG, users, "--json"], stdout=out) == 0
+    assert "reading users" in err.getvalue()
+    assert "resolving" not in err.getvalue()
+    assert json.loads(out.getvalue())["u1"]["user_id"] == "u1"
 
 
 def test_no_progress_when_standard_error_is_not_a_terminal(tmp_path: Path) -> None:

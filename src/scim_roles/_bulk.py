@@ -10,7 +10,7 @@ import attrs
 
 from ._errors import InvalidArgument, InvalidUser, Problem, got, shown
 from ._index import OrgIndex
-from ._model import Org, User
+from ._model import Org, User, team_of
 from ._resolve import index_of, not_a_user, resolve_indexed, user_problems
 from ._result import Resolution
 from ._roles import Role
@@ -105,7 +105,7 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
         if uid in resolved:
             problems.append(_repeated(uid))
         # The common case checked inline (this loop is hot); user_problems says what is wrong.
-        if not (user.groups <= group_ids and (not user.manual or all(g.team in team_ids for g in user.manual))):
+        if not (user.groups <= group_ids and (not user.manual or team_ids.issuperset(map(team_of, user.manual)))):
             problems += user_problems(index, user)
         if problems:  # after the first problem, only look for more; keep the ids seen
             resolved[uid] = _SEEN
@@ -508,7 +508,7 @@ def _findings(
 
 def _resolve_within(index: OrgIndex, user: User) -> Resolution:
     """Resolve, counting only the groups and teams this org has."""
-    if user.groups <= index.group_ids and all(g.team in index.team_ids for g in user.manual):  # the common case
+    if user.groups <= index.group_ids and index.team_ids.issuperset(map(team_of, user.manual)):  # the common case
         return resolve_indexed(index, user)
     groups = user.groups & index.group_ids
     manual = frozenset(g for g in user.manual if g.team in index.team_ids)

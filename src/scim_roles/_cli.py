@@ -423,7 +423,7 @@ class _NoProgress:
 def _progress(total: int, what: str, unit: str) -> Any:
     """A progress bar on standard error when it is a terminal (tqdm, from the io extra); else nothing."""
     stream = sys.stderr
-    if stream is None or not stream.isatty():
+    if not total or stream is None or not stream.isatty():
         return _NoProgress()
     from tqdm import tqdm  # noqa: PLC0415 -- only for a terminal
 
@@ -566,15 +566,19 @@ def _selected(users: tuple[User, ...], wanted: list[str] | None) -> Iterator[Use
 
 def _explain(org: Org, users: tuple[User, ...], wanted: list[str] | None, out: IO[str], *, as_json: bool) -> None:
     selected = list(_selected(users, wanted))
-    if as_json:
-        out.write("{")
-        for i, user in enumerate(selected):  # streamed: one user at a time
-            out.write(("" if i == 0 else ",") + f"\n  {json.dumps(user.id)}: ")
-            out.write(json.dumps(to_builtins(resolve_memberships(org, user))))
-        out.write("\n}\n" if selected else "}\n")
-        return
-    for i, user in enumerate(selected):
-        out.write(("\n" if i else "") + resolve_memberships(org, user).explain() + "\n")
+    # A bar while writing, when the output goes elsewhere than the terminal the bar is drawn on.
+    with _progress(len(selected) if not out.isatty() else 0, "resolving", "users") as bar:
+        if as_json:
+            out.write("{")
+            for i, user in enumerate(selected):  # streamed: one user at a time
+                out.write(("" if i == 0 else ",") + f"\n  {json.dumps(user.id)}: ")
+                out.write(json.dumps(to_builtins(resolve_memberships(org, user))))
+                bar.update(1)
+            out.write("\n}\n" if selected else "}\n")
+            return
+        for i, user in enumerate(selected):
+            out.write(("\n" if i else "") + resolve_memberships(org, user).explain() + "\n")
+            bar.update(1)
 
 
 def _print_preview(result: Preview, out: IO[str], *, as_json: bool) -> None:

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 SOURCE_ORDER = {Source.SAML: 0, Source.SCIM: 1, Source.IDP_GROUP: 2, Source.MANUAL: 3}
 
 OverriddenKey = tuple[str, int, str, int]
+OverriddenEntry = tuple[OverriddenKey, Overridden, tuple[Overridden]]
+"""An overridden input as a resolution collects it: its sort key, the record, and the record alone in a tuple
+(shared by every resolution where it is the only one)."""
 
 
 def overridden_key(team: str, reason: Reason) -> OverriddenKey:
@@ -42,7 +45,10 @@ class Input:
         self.reason = reason
         self.alone = Membership(team, reason.role, (reason,))
         self.key = overridden_key(team, reason)
-        self.over = {cause: (self.key, Overridden(team, reason, cause)) for cause in causes}
+        self.over: dict[Cause, OverriddenEntry] = {}
+        for cause in causes:
+            record = Overridden(team, reason, cause)
+            self.over[cause] = (self.key, record, (record,))
 
 
 class GroupEntry:
@@ -88,7 +94,7 @@ class OrgIndex:
     scim: tuple[Input, ...]
     saml_memberships: tuple[Membership, ...]
     saml_replaced: tuple[Overridden, ...]
-    saml_by_scim: tuple[tuple[OverriddenKey, Overridden], ...]
+    saml_by_scim: tuple[OverriddenEntry, ...]
     saml_by_scim_sorted: tuple[Overridden, ...]
     scim_memberships: tuple[Membership, ...]
     manual_edits: bool
@@ -104,7 +110,7 @@ class OrgIndex:
         self.saml_memberships = tuple(i.alone for i in self.saml)
         self.saml_replaced = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT][1] for i in self.saml)
         self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
-        self.saml_by_scim_sorted = tuple(o for _, o in self.saml_by_scim)  # self.saml is sorted by team
+        self.saml_by_scim_sorted = tuple(e[1] for e in self.saml_by_scim)  # self.saml is sorted by team
         self.scim_memberships = tuple(i.alone for i in self.scim)
         self.groups = {
             g.id: GroupEntry(

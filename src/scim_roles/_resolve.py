@@ -6,8 +6,8 @@ import operator
 from collections.abc import Iterable
 
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, got
-from ._index import Input, OrgIndex, OverriddenKey
-from ._model import Grant, Org, User
+from ._index import Input, OrgIndex, OverriddenEntry
+from ._model import Grant, Org, User, team_of
 from ._result import Membership, Overridden, Resolution
 from ._roles import Cause
 
@@ -74,7 +74,7 @@ def user_problems(index: OrgIndex, user: User, other: OrgIndex | None = None) ->
     With ``other``, a group or team either org has is known.
     """
     team_ids = index.team_ids
-    if user.groups <= index.group_ids and (not user.manual or all(g.team in team_ids for g in user.manual)):
+    if user.groups <= index.group_ids and (not user.manual or team_ids.issuperset(map(team_of, user.manual))):
         return []
     groups = user.groups - index.group_ids
     teams = {g.team for g in user.manual} - team_ids
@@ -110,7 +110,7 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
         if not (user.saml or user.manual):
             return _resolution(user.id, index.scim_memberships, (), locked=locked, deprovisioned=False)
         winners: dict[str, Input] = {i.team: i for i in index.scim}
-        overridden: list[tuple[OverriddenKey, Overridden]] = []
+        overridden: list[OverriddenEntry] = []
         ties: dict[str, list[Input]] = {}
     else:
         winners, overridden, ties = _baseline(index, user.groups)
@@ -120,11 +120,15 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
     else:
         memberships = _chosen(index, winners, ties, () if locked else manual)
     if manual:
-        records = index.manual_input
+        known, records = index.manual, index.manual_input  # the lookup inline; manual_input fills a miss
         if locked:
-            overridden += [records(g).over[LOCKED] for g in manual]
+            overridden += [(known[g.role].get(g.team) or records(g)).over[LOCKED] for g in manual]
         else:
-            overridden += [records(g).over[SCIM_OVERRIDES_MANUAL] for g in manual if g.team in winners]
+            overridden += [
+                (known[g.role].get(g.team) or records(g)).over[SCIM_OVERRIDES_MANUAL]
+                for g in manual
+                if g.team in winners
+            ]
     if not overridden:  # the common cases: nothing overridden, or the SAML defaults only (sorted once per org)
         done = index.saml_by_scim_sorted if user.saml else ()
     else:
@@ -141,20 +145,20 @@ def _chosen(
     chosen = {team: inp.alone for team, inp in winners.items()}
     for team, tied in ties.items():
         chosen[team] = _tied(tied)
-    records = index.manual_input
+    known, records = index.manual, index.manual_input
     for grant in manual:
         if grant.team not in winners:
-            chosen[grant.team] = records(grant).alone
+            chosen[grant.team] = (known[grant.role].get(grant.team) or records(grant)).alone
     return tuple([chosen[t] for t in sorted(chosen)])
 
 
 def _baseline(
     index: OrgIndex, group_ids: frozenset[str]
-) -> tuple[dict[str, Input], list[tuple[OverriddenKey, Overridden]], dict[str, list[Input]]]:
+) -> tuple[dict[str, Input], list[OverriddenEntry], dict[str, list[Input]]]:
     """R3, R4: the highest input per team, the lower ones, and the teams where several tie."""
     groups = index.groups
     winners: dict[str, Input] = {}
-    overridden: list[tuple[OverriddenKey, Overridden]] = []
+    overridden: list[OverriddenEntry] = []
     ties: dict[str, list[Input]] = {}
     for gid in group_ids:
         for inp in groups[gid].inputs:
@@ -220,10 +224,12 @@ def _grant_team(grant: Grant) -> str:
     return grant.team
 
 
-def _sorted(overridden: list[tuple[OverriddenKey, Overridden]]) -> tuple[Overridden, ...]:
+def _sorted(overridden: list[OverriddenEntry]) -> tuple[Overridden, ...]:
     """The entries sorted by their keys, which are unique per input grant."""
+    if len(overridden) == 1:  # common (one manual grant locked or overridden): a tuple every such user shares
+        return overridden[0][2]
     overridden.sort(key=_FIRST)
-    return tuple([o for _, o in overridden])
+    return tuple([e[1] for e in overridden])
 
 
 _FIRST = operator.itemgetter(0)

@@ -20,7 +20,7 @@ class Role(enum.Enum):
     TEAM_ADMIN = "team_admin"
     ORG_ADMIN = "org_admin"
 
-    # Each role is a singleton compared by identity: hash it by identity too, at C speed (Enum's own
+    # Each member is a singleton compared by identity: hash it by identity too, at C speed (Enum's own
     # __hash__ is Python code, and roles are hashed in every Grant and every set of grants).
     __hash__ = object.__hash__
 
@@ -62,6 +62,8 @@ _LABEL = {Role.MEMBER: "Member", Role.TEAM_ADMIN: "Team Admin", Role.ORG_ADMIN: 
 class Source(enum.Enum):
     """Where an input grant comes from."""
 
+    __hash__ = object.__hash__  # by identity, at C speed, as Role
+
     SAML = "saml"
     """The org's defaults, given to a user who signed in through SAML SSO."""
     SCIM = "scim"
@@ -74,6 +76,8 @@ class Source(enum.Enum):
 
 class Cause(enum.Enum):
     """Why an input grant did not become (part of) a membership."""
+
+    __hash__ = object.__hash__  # by identity, at C speed, as Role
 
     LOWER_ROLE = "lower_role"
     """Another IdP group granted the same team a higher role (R4)."""

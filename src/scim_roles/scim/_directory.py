@@ -11,7 +11,7 @@ import attrs
 from scim_roles._bulk import Edit, Preview, check_share, preview_of
 from scim_roles._errors import InvalidArgument, InvalidUser, Problem, ScimRolesError
 from scim_roles._index import OrgIndex
-from scim_roles._model import Org, User
+from scim_roles._model import Org, User, team_of
 from scim_roles._resolve import index_of, not_a_user, user_problems
 
 from ._names import user_name_key
@@ -355,7 +355,7 @@ def _user_records(
         user = by_id[uid]
         groups = user.groups
         # The common cases inline (this loop is hot): a valid user, named by its id, nothing stored.
-        if not (groups <= group_ids and (not user.manual or all(g.team in team_ids for g in user.manual))):
+        if not (groups <= group_ids and (not user.manual or team_ids.issuperset(map(team_of, user.manual)))):
             problems += user_problems(index, user)
         name_in, resource_in = names_in.get(uid), resources_in.get(uid)
         found: list[tuple[str, str]]
