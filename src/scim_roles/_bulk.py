@@ -426,11 +426,14 @@ class Edit:
         """The edit from one org to another."""
         old, new = index_of(before), index_of(after)
         defaults = before.default_teams != after.default_teams or before.default_role is not after.default_role
-        groups = frozenset(
-            gid
-            for gid in old.groups.keys() | new.groups.keys()
-            if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
-        )
+        if before.groups == after.groups:  # C speed when the groups are the same objects (a toggle, a defaults edit)
+            groups: frozenset[str] = frozenset()
+        else:
+            groups = frozenset(
+                gid
+                for gid in old.groups.keys() | new.groups.keys()
+                if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
+            )
         toggle = before.manual_edits is not after.manual_edits
         return cls(defaults, toggle, groups, frozenset(old.teams.keys() - new.teams.keys()))
 
