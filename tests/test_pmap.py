@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given
@@ -32,15 +34,33 @@ keys = st.one_of(st.integers(-300, 300), st.text(max_size=3), st.builds(Key, st.
 ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=120)
 
 
-@given(st.dictionaries(keys, st.integers(), max_size=40), ops)
+@contextmanager
+def small_maps_up_to(size: int) -> Iterator[None]:
+    """PMap keeps maps of up to ``size`` entries as dicts (0: every map is a trie)."""
+    saved = PMap.SMALL
+    PMap.SMALL = size
+    try:
+        yield
+    finally:
+        PMap.SMALL = saved
+
+
+@given(st.dictionaries(keys, st.integers(), max_size=40), ops, st.sampled_from([0, 3, 256]))
 def test_pmap_behaves_like_a_dict_and_never_changes_in_place(
-    initial: dict[object, int], steps: list[tuple[bool, object, int]]
+    initial: dict[object, int], steps: list[tuple[bool, object, int]], small: int
 ) -> None:
     """Built from any items, then after any sequence of set/delete, the map equals a dict built the same way.
 
     Older maps are unchanged. Keys with negative hashes are among the keys, so
-    a map built at once and a map built by ``set`` must place them alike.
+    a map built at once and a map built by ``set`` must place them alike. Run
+    with every map a trie, with small ones as dicts that grow into tries, and
+    with every map here a dict.
     """
+    with small_maps_up_to(small):
+        _behaves_like_a_dict(initial, steps)
+
+
+def _behaves_like_a_dict(initial: dict[object, int], steps: list[tuple[bool, object, int]]) -> None:
     model: dict[object, int] = dict(initial)
     current: PMap[object, int] = PMap(initial.items())
     history = [(current, dict(model))]
@@ -58,6 +78,12 @@ def test_pmap_behaves_like_a_dict_and_never_changes_in_place(
         assert pmap == expected
         assert all(pmap[k] == v for k, v in expected.items())
         assert PMap(expected) == pmap
+        assert pmap.update(expected.items()) == expected
+        with small_maps_up_to(0):
+            trie = PMap(expected)
+        assert trie == pmap  # the two forms of one map are equal, and hash alike
+        assert pmap == trie
+        assert hash(trie) == hash(pmap)
         assert hash(PMap(expected)) == hash(pmap)
 
 

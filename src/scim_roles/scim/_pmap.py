@@ -1,10 +1,12 @@
-"""The persistent (immutable) map the directory is made of: ``immutables.Map``, with this package's API.
+"""The persistent (immutable) maps the directory is made of.
 
-``set`` and ``delete`` return a new map that shares all but the path to the
-changed key with the old one (a hash array mapped trie, in C), so an update
-costs O(log32 n) however large the map is, and building a map from a dict
-costs about what copying the dict does. This wrapper adds what the package
-relies on: ``delete`` of a missing key is no change, ``update`` takes pairs,
+``set`` and ``delete`` return a new map and leave the old one as it was. A
+small map (up to ``PMap.SMALL`` entries: most groups' members) is a plain
+dict, copied on each change — a few microseconds, and nothing to build when
+a directory is loaded. A larger one is an ``immutables.Map`` (a hash array
+mapped trie, in C): an update shares all but the path to the changed key,
+so it costs O(log32 n) however large the map is. This wrapper gives both
+one API: ``delete`` of a missing key is no change, ``update`` takes pairs,
 and a map equals any mapping with the same items.
 """
 
@@ -25,15 +27,19 @@ class PMap(Mapping[K, V], Generic[K, V]):
 
     __slots__ = ("_map",)
 
-    _map: immutables.Map[K, V]
+    SMALL = 256
+    """Up to this many entries a map is a dict, copied on change; beyond, a trie."""
+
+    _map: dict[K, V] | immutables.Map[K, V]  # a dict is never changed once a PMap holds it
 
     def __init__(self, items: Iterable[tuple[K, V]] | Mapping[K, V] = ()) -> None:
-        self._map = immutables.Map(items if type(items) is dict else dict(items))  # a repeated key: the last wins
+        table = dict(items)  # a repeated key: the last wins
+        self._map = table if len(table) <= self.SMALL else immutables.Map(table)
 
     @classmethod
-    def _of(cls, inner: immutables.Map[K, V]) -> PMap[K, V]:
+    def _of(cls, inner: dict[K, V] | immutables.Map[K, V]) -> PMap[K, V]:
         new: PMap[K, V] = cls.__new__(cls)
-        new._map = inner
+        new._map = immutables.Map(inner) if type(inner) is dict and len(inner) > cls.SMALL else inner
         return new
 
     def __getitem__(self, key: K) -> V:
@@ -66,27 +72,42 @@ class PMap(Mapping[K, V], Generic[K, V]):
 
     def set(self, key: K, value: V) -> PMap[K, V]:
         """A new map with ``key`` set to ``value``."""
-        return self._of(self._map.set(key, value))
+        inner = self._map
+        if isinstance(inner, dict):
+            changed = inner.copy()
+            changed[key] = value
+            return self._of(changed)
+        return self._of(inner.set(key, value))
 
     def delete(self, key: K) -> PMap[K, V]:
         """A new map without ``key``; the same map if it has no such key."""
-        if key not in self._map:
+        inner = self._map
+        if key not in inner:
             return self
-        return self._of(self._map.delete(key))
+        if isinstance(inner, dict):
+            changed = inner.copy()
+            del changed[key]
+            return self._of(changed)
+        return self._of(inner.delete(key))
 
     def update(self, pairs: Iterable[tuple[K, V]]) -> PMap[K, V]:
         """A new map with every pair set."""
-        return self._of(self._map.update(pairs if type(pairs) is dict else dict(pairs)))
+        inner = self._map
+        if isinstance(inner, dict):
+            changed = inner.copy()
+            changed.update(pairs)
+            return self._of(changed)
+        return self._of(inner.update(dict(pairs)))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, PMap):
-            return self._map == other._map
+        if isinstance(other, PMap) and type(self._map) is type(other._map):
+            return self._map == other._map  # both dicts, or both tries: at C speed
         if not isinstance(other, Mapping) or len(other) != len(self._map):
             return False
         return all(k in other and other[k] == v for k, v in self._map.items())
 
     def __hash__(self) -> int:
-        return hash(self._map)
+        return hash(frozenset(self._map.items()))  # the same for both forms of equal maps
 
     def __repr__(self) -> str:
         return f"PMap({dict(self._map.items())!r})"
