@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
 
 
 class _Reader:
-    """Reads each named document once: ``reader(name)`` is its decoded data, ``reader.users(...)`` streams users."""
+    """Reads each named document once: ``reader(name)`` is its decoded data, ``reader.text(name)`` its text."""
 
     def __init__(self, stdin: IO[str]) -> None:
         self._stdin = stdin
@@ -182,7 +182,6 @@ class _Reader:
         return self._decoded[name]
 
 
-_WHITESPACE = " \t\n\r"
 _STEP = 1000  # users between two progress updates
 
 
@@ -377,7 +376,7 @@ def _load_users(read: _Reader, name: str, org: Org | None = None, *, keep: bool 
         def shown(position: int) -> None:
             bar.update(position - bar.n)
 
-        if kind == ".json" and text.lstrip(_WHITESPACE).startswith("["):
+        if kind == ".json" and text[_skip(text, 0) : _skip(text, 0) + 1] == "[":  # a list: read one user at a time
             items: Iterable[Any] = _json_array(name, text, shown)
             size = 0  # it shows its own progress
         else:
