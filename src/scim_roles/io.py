@@ -2,7 +2,8 @@
 
 Pure: these functions take and return decoded data (the ``dict``/``list``
 that ``json.loads`` or ``tomllib.loads`` gives); they read no file. Install
-the extra: ``python -m pip install '.[io]'`` in a clone (it brings ``cattrs``).
+the extra: ``python -m pip install '.[io]'`` in a clone (it brings ``cattrs``, and
+``tqdm`` for the command line's progress bars).
 
 A bad document is refused with **every** problem at once, each with its path:
 
