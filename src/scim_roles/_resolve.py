@@ -120,15 +120,11 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
     else:
         memberships = _chosen(index, winners, ties, () if locked else manual)
     if manual:
+        cause = LOCKED if locked else SCIM_OVERRIDES_MANUAL
         known, records = index.manual, index.manual_input  # the lookup inline; manual_input fills a miss
-        if locked:
-            overridden += [(known[g.role].get(g.team) or records(g)).over[LOCKED] for g in manual]
-        else:
-            overridden += [
-                (known[g.role].get(g.team) or records(g)).over[SCIM_OVERRIDES_MANUAL]
-                for g in manual
-                if g.team in winners
-            ]
+        overridden += [
+            (known[g.role].get(g.team) or records(g)).over[cause] for g in manual if locked or g.team in winners
+        ]
     if not overridden:  # the common cases: nothing overridden, or the SAML defaults only (sorted once per org)
         done = index.saml_by_scim_sorted if user.saml else ()
     else:
