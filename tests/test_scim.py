@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_roles import Change, Grant, IdpGroup, InvalidArgument, InvalidUser, Org, Resolution, Role, Team, User
 from scim_roles.scim import Directory, ScimRequest, ScimResponse, handle, user_name_key
@@ -158,6 +160,23 @@ def test_s2_the_key_takes_a_fast_path_for_ascii_with_the_same_result() -> None:
         assert user_name_key(name) == " ".join(profile.enforce(p) for p in name.split(" "))
     with pytest.raises(InvalidUser, match="must be a string"):
         user_name_key(3)  # type: ignore[arg-type]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=12))
+def test_s2_the_ascii_fast_path_gives_the_profiles_key_or_its_refusal(name: str) -> None:
+    """Every ASCII name, spaces and controls included: the same key as the profile, or refused as it refuses."""
+    from precis_i18n import get_profile  # noqa: PLC0415
+
+    profile = get_profile("UsernameCaseMapped")
+    try:
+        expected: str | None = " ".join(profile.enforce(p) for p in name.split(" "))
+    except UnicodeError:
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidUser):
+            user_name_key(name)
+    else:
+        assert user_name_key(name) == expected
 
 
 # -- S3 linking

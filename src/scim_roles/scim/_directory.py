@@ -379,8 +379,6 @@ def _user_records(
 
 def _name_key(name: str, found: list[tuple[str, str]]) -> str | None:
     """``user_name_key(name)``, or None with the reason added to ``found``."""
-    if name and name.isascii() and name.isprintable() and " " not in name:  # user_name_key's own fast path, inline
-        return name.lower()
     try:
         return user_name_key(name)
     except ScimRolesError as err:

@@ -40,10 +40,13 @@ def user_name_key(user_name: str) -> str:
     """
     if not isinstance(user_name, str):
         raise InvalidUser(Problem("userName", "userName", f"must be a string, got {user_name!r}"))
-    if user_name.isascii() and user_name.isprintable():
-        parts = user_name.split(" ")
-        if all(parts):  # no empty part: no leading, trailing or double space
-            return user_name.lower()
+    # The fast path: printable ASCII with no empty part (no leading, trailing or double space).
+    if (
+        user_name.isascii()
+        and user_name.isprintable()
+        and ((" " not in user_name and user_name != "") or all(user_name.split(" ")))
+    ):
+        return user_name.lower()
     return _slow_key(user_name)
 
 
