@@ -376,7 +376,8 @@ def _load_users(read: _Reader, name: str, org: Org | None = None, *, keep: bool 
         def shown(position: int) -> None:
             bar.update(position - bar.n)
 
-        if kind == ".json" and text[_skip(text, 0) : _skip(text, 0) + 1] == "[":  # a list: read one user at a time
+        start = _skip(text, 0)
+        if kind == ".json" and text[start : start + 1] == "[":  # a list: read one user at a time
             items: Iterable[Any] = _json_array(name, text, shown)
             size = 0  # it shows its own progress
         else:
