@@ -175,13 +175,23 @@ def edited(org: Org, data: st.DataObject) -> Org:
 
 @given(worlds(), st.data())
 def test_a_directory_previews_what_preview_does_resolving_only_the_affected(world: Any, data: st.DataObject) -> None:
-    """Directory.preview equals preview over the same users (changes, states, findings, counts); resolves no more."""
+    """Directory.preview equals preview over the same users (changes, states, findings, counts); resolves no more.
+    An edit the directory cannot take (a dropped team still granted by hand) is refused by the preview with
+    the very message with_org gives (T4)."""
     org, users = world
     after = edited(org, data)
     share = data.draw(st.sampled_from([0.0, 0.1, 1.0]))
     expected = preview(org, after, users, max_share=share)
     names = {u.id: f"user{i}" for i, u in enumerate(users)}  # any id, a valid userName
-    got = Directory(org, users, user_names=names).preview(after, max_share=share)
+    directory = Directory(org, users, user_names=names)
+    try:
+        directory.with_org(after)
+    except InvalidUser as refused:
+        with pytest.raises(InvalidUser) as previewed:
+            directory.preview(after, max_share=share)
+        assert previewed.value.problems == refused.problems
+        return
+    got = directory.preview(after, max_share=share)
     assert attrs.evolve(got, resolved=0) == attrs.evolve(expected, resolved=0)
     assert got.resolved <= expected.resolved
 

@@ -183,7 +183,7 @@ def _run(
 def _state(base: str, store_path: Path) -> Any:
     """The final state by userName: active, display name, groups, access."""
     users = request(base, "GET", "/Users?count=1000")[1]["Resources"]
-    store = SqliteStore(store_path, article_org(), readonly=True)
+    store = SqliteStore(store_path, readonly=True)
     access = store.memberships()
     return sorted(
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -12,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scim_roles import Grant, IdpGroup, InvalidOrg, InvalidUser, Role, User, resolve_all
+from scim_roles import Grant, IdpGroup, InvalidOrg, InvalidUser, Role, User, resolve_all, to_builtins
 from scim_roles.scim import Directory, ScimRequest, handle
-from scim_roles.store import Snapshot, SqliteStore
+from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavailable
 
 from helpers import OPS, article_org
 from scim_helpers import START, patch
@@ -50,15 +51,20 @@ def test_s12_a_reopened_store_holds_exactly_what_was_committed(steps: list[Any],
         again.close()
 
 
-def test_the_documents_groups_are_synced_and_its_mappings_apply(tmp_path: Path) -> None:
-    """Groups the org document maps exist from the start; pushed groups are blank until mapped by id."""
+def test_t4_the_documents_groups_are_synced_and_pushed_groups_are_mapped_by_an_edit(tmp_path: Path) -> None:
+    """Groups the org document maps exist from the start; pushed groups are blank until an edit maps them.
+    Reopening with the seeding document (pushed groups aside) is fine; with another one it is refused (T4)."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
     send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
     send(store, "POST", "/Groups", {"displayName": "Design", "members": [{"value": "u1"}]}, new_id="g-design")
     assert store.load().directory.org.group("g-design") == IdpGroup("g-design")
+    assert SqliteStore(path, article_org()).org == store.org  # the document it was seeded with, and a pushed group
     org = article_org()
     mapped = attrs.evolve(org, groups=[*org.groups, IdpGroup("g-design", teams=[OPS], role=Role.TEAM_ADMIN)])
+    with pytest.raises(SettingsDiffer, match="scim-roles edit"):
+        SqliteStore(path, mapped)
+    store.put_org(mapped)
     reopened = SqliteStore(path, mapped).load().directory
     assert reopened.org.group("g-design").role is Role.TEAM_ADMIN
     assert reopened.group_resource("g-design") is not None
@@ -89,28 +95,32 @@ def test_readonly_opens_never_write(tmp_path: Path) -> None:
     snapshot = reader.load()
     assert set(snapshot.directory.users) == {"u1"}
     out = handle(snapshot.directory, ScimRequest("DELETE", "/Users/u1"))
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreUnavailable, match="readonly"):
         reader.commit(snapshot, out)
+    assert set(SqliteStore(path, readonly=True).load().directory.users) == {"u1"}
     with pytest.raises(sqlite3.OperationalError):
         SqliteStore(tmp_path / "missing.db", article_org(), readonly=True)
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_stored_state_that_no_longer_fits_the_org_is_refused(tmp_path: Path) -> None:
-    """A manual grant on a team the org document dropped: InvalidUser naming it, on load."""
+def test_t6_stored_state_that_no_longer_fits_its_settings_is_refused_and_reported(tmp_path: Path) -> None:
+    """Settings written behind the store's back that drop a team still granted by hand: the edit that would
+    do it is refused; a load says InvalidUser naming it; check() reports it as drift."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    snapshot = store.load()
-    user = User("m", manual=[Grant(OPS, Role.MEMBER)])
-    directory = Directory(snapshot.directory.org, [user])
-    out = handle(directory, ScimRequest("POST", "/Users", {"userName": "m"}, new_id="x"))
-    assert store.commit(Snapshot(directory, snapshot.version), out)
+    store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]))
     org = article_org()
     smaller = attrs.evolve(
         org, teams=[t for t in org.teams if t.id != OPS], groups=[g for g in org.groups if OPS not in g.teams]
     )
+    with pytest.raises(InvalidUser, match="user 'm': manual: has a manual grant on 'ops'"):
+        store.put_org(smaller)
+    with sqlite3.connect(path) as db:  # another writer, not through the store
+        db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(smaller)),))
+        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
     with pytest.raises(InvalidUser, match="unknown team 'ops'"):
-        SqliteStore(path, smaller).load()
+        SqliteStore(path).load()
+    assert [str(d) for d in store.check()] == ["state: user 'm': manual: grant on unknown team 'ops'"]
 
 
 def test_member_displays_and_renames_survive_a_reopen(tmp_path: Path) -> None:
@@ -149,9 +159,9 @@ def test_put_user_saves_an_app_edit_and_its_membership_changes(tmp_path: Path, m
     real_commit = store.commit
     calls: list[int] = []
 
-    def once_refused(snapshot: Snapshot, outcome: Any) -> bool:
+    def once_refused(snapshot: Snapshot, outcome: Any, *, origin: str) -> bool:
         calls.append(1)
-        return len(calls) > 1 and real_commit(snapshot, outcome)
+        return len(calls) > 1 and real_commit(snapshot, outcome, origin=origin)
 
     monkeypatch.setattr(store, "commit", once_refused)
     resolution = store.put_user(User("a", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)]), user_name="ann")

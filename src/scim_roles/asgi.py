@@ -10,7 +10,8 @@ The app authenticates (a bearer token, compared in constant time, checked
 before anything is read), reads and checks the HTTP request (size, content
 type, JSON), mints ids, reads the clock, and routes everything else through
 :func:`scim_roles.scim.handle`. Requests are serialized; each write is
-committed to the store before it is answered. Part of the ``serve`` layer:
+committed to the store before it is answered, and a write the store cannot
+make durable is answered ``503`` (the state is as it was). Part of the ``serve`` layer:
 needs the ``scim`` extra, and no web framework.
 """
 
@@ -31,7 +32,7 @@ from urllib.parse import quote
 from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
-from .store import SqliteStore, Store
+from .store import SqliteStore, Store, StoreUnavailable
 
 __all__ = ["ScimApp", "SqliteStore", "Store"]
 
@@ -129,7 +130,11 @@ class ScimApp:
             return refused.answer
         query = scope.get("query_string", b"").decode("latin-1")
         base_url = _base_url(scope, headers) + self._base
-        result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
+        try:
+            result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
+        except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
+            LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
+            return _Refused(503, "the state cannot be written now: nothing was changed; retry later").answer
         return result.status, list(result.headers), result.body, changes
 
     def _authenticate(self, headers: dict[str, str]) -> None:
@@ -172,7 +177,7 @@ class ScimApp:
 
 
 class _Refused(Exception):
-    """An HTTP-level refusal (401, 404, 413, 415, 400), with its SCIM error body."""
+    """An HTTP-level refusal (401, 404, 413, 415, 400, 503), with its SCIM error body."""
 
     def __init__(self, status: int, detail: str, *headers: tuple[str, str], scim_type: str | None = None) -> None:
         body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}

@@ -7,6 +7,13 @@ that snapshot (compare-and-swap). :class:`SqliteStore` is the embedded
 default, on the standard library's ``sqlite3`` in WAL mode; it is also the
 example of what a host stores for itself. Part of the ``serve`` layer: it
 does I/O; needs the ``scim`` extra.
+
+The stored state keeps the promises T1-T7 of the rules: one truth (settings,
+users, groups, members and the effective memberships, the last always equal
+to resolving the others), acknowledged means durable, settings change only
+by a previewed edit, a locked user's manual edits are refused, drift is
+visible (:meth:`SqliteStore.check`), and every membership change is in the
+feed (:meth:`SqliteStore.changes`).
 """
 
 from __future__ import annotations
@@ -15,16 +22,18 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
 import attrs
 
 from ._builtins import to_builtins
-from ._bulk import Preview, diff
-from ._errors import InvalidOrg, Problem
+from ._bulk import Change, Preview, diff, reconcile, resolve_all
+from ._errors import InvalidArgument, InvalidOrg, Problem, ScimRolesError
 from ._model import Grant, IdpGroup, Org, User
 from ._resolve import index_of, resolve_indexed
 from ._result import Resolution
@@ -32,7 +41,19 @@ from ._roles import Role
 from .scim import Directory, Outcome, ScimResponse, user_name_key
 from .scim._pmap import PMap
 
-__all__ = ["Snapshot", "SqliteStore", "Store"]
+__all__ = [
+    "Drift",
+    "FeedEntry",
+    "GuardrailFired",
+    "SettingsDiffer",
+    "Snapshot",
+    "SqliteStore",
+    "Store",
+    "StoreUnavailable",
+]
+
+SCHEMA_VERSION = 2  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth
+ORIGINS = ("scim", "admin", "settings", "repair")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,8 +86,51 @@ CREATE TABLE IF NOT EXISTS memberships (   -- the effective access: what the app
     role TEXT NOT NULL,
     PRIMARY KEY (user_id, team)
 );
+CREATE TABLE IF NOT EXISTS changes (       -- the feed: every membership change, in order (T7)
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    origin TEXT NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', '0');
 """
+
+
+class StoreUnavailable(Exception):  # a state, not a bad input: not a ScimRolesError
+    """A write could not be made durable (T2): the state file is gone, replaced, read-only or full, or I/O failed.
+
+    Nothing was written. The ASGI app answers ``503``; the last durable
+    state still answers reads.
+    """
+
+
+class SettingsDiffer(InvalidOrg):
+    """An org document given to an existing state is not its stored settings (T4).
+
+    Stored settings change only through a previewed edit
+    (:meth:`SqliteStore.put_org`, ``scim-roles edit``), never by restarting
+    with another document.
+    """
+
+
+class GuardrailFired(ScimRolesError):
+    """A settings edit asked to be strict and its preview has guardrail findings: nothing was saved.
+
+    Attributes:
+        preview: The preview that was refused.
+    """
+
+    def __init__(self, preview: Preview) -> None:
+        self.preview = preview
+        super().__init__(
+            *(Problem("edit", f.kind.value, f.detail, f.user_id) for f in preview.findings),
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (GuardrailFired, (self.preview,))
 
 
 @attrs.frozen
@@ -83,6 +147,64 @@ class Snapshot:
     version: int
 
 
+@attrs.frozen
+class FeedEntry:
+    """One membership change in the feed (T7).
+
+    Attributes:
+        seq: Its place in the feed: strictly increasing, never reused.
+        at: When it was committed (ISO 8601, UTC).
+        user_id: The user.
+        team: The team.
+        before: The role before (``None``: the user was not on the team).
+        after: The role after (``None``: the user left the team).
+        origin: What made it: ``"scim"`` (a SCIM request), ``"admin"`` (an
+            app's edit of a user, :meth:`SqliteStore.put_user`),
+            ``"settings"`` (a settings edit) or ``"repair"`` (drift
+            repaired, :meth:`SqliteStore.repair`).
+    """
+
+    seq: int
+    at: str
+    user_id: str
+    team: str
+    before: Role | None
+    after: Role | None
+    origin: str
+
+    def to_builtins(self) -> dict[str, object]:
+        """The entry as JSON-ready data (``scim-roles changes --json`` prints one per line)."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "user_id": self.user_id,
+            "team": self.team,
+            "before": None if self.before is None else self.before.value,
+            "after": None if self.after is None else self.after.value,
+            "origin": self.origin,
+        }
+
+
+@attrs.frozen
+class Drift:
+    """One way a stored state differs from what the rules say of it (T6).
+
+    Attributes:
+        what: ``"membership"`` (a stored row the rules do not give, or
+            give otherwise), ``"feed"`` (the feed does not fold to the
+            stored memberships), ``"member"`` (a group member row that is
+            not a SCIM user) or ``"state"`` (stored users that do not fit
+            the stored settings).
+        detail: What differs, for an admin to read.
+    """
+
+    what: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.detail}"
+
+
 class Store(Protocol):
     """What the ASGI app needs of a store.
 
@@ -91,7 +213,8 @@ class Store(Protocol):
     ``True``; if another commit happened since ``snapshot`` was loaded it
     writes nothing and returns ``False`` (the app loads again and retries).
     Once ``commit`` returns, the write must survive a crash: the app answers
-    only after it.
+    only after it. A write that cannot be made durable raises
+    :class:`StoreUnavailable` (the app answers ``503``).
     """
 
     def load(self) -> Snapshot:
@@ -103,70 +226,141 @@ class Store(Protocol):
         ...  # pragma: no cover -- a protocol
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class SqliteStore:
-    """The SCIM state in one SQLite file: users, groups, members, the effective memberships.
+    """The SCIM state in one SQLite file: settings, users, groups, members, the memberships and their feed.
 
     Args:
         path: The database file, created with its tables on first use.
-        readonly: Open an existing store for reading only (``commit`` fails).
-        org: The org's settings from its document: teams, default access,
-            the toggle, and the group mappings by group id. Groups the
-            document maps are synced groups from the start; groups the IdP
-            pushes get a blank mapping (R2) until the document maps their id.
-            A group the IdP deletes stays deleted, mapped or not: its id is
-            never synced again.
+        org: The org's settings from its document, to create a new state:
+            teams, default access, the toggle, and the group mappings. Groups
+            the document maps are synced groups from the start; groups the
+            IdP pushes get a blank mapping (R2) until an admin maps them
+            (:meth:`put_org`). Given for an existing state, it must be the
+            stored settings (groups the IdP pushed or deleted since aside),
+            else :class:`SettingsDiffer`: an org document seeds a state and
+            never replaces its settings (T4).
+        readonly: Open an existing store for reading only (writes fail).
+        clock: The time of a feed entry (UTC now by default).
 
     A commit writes only what the request touched (its users, its groups,
-    its membership changes) in one transaction, with ``synchronous=FULL``:
-    once it returns, the write survives a crash. The last state is cached
-    and reused while the file's version has not moved.
+    its membership changes and their feed entries) in one transaction, with
+    ``synchronous=FULL``: once it returns, the write survives a crash. The
+    last state is cached and reused while the file's version has not moved;
+    another process's commit moves it, so it is seen at the next
+    :meth:`load`.
 
     Raises:
-        InvalidUser: the stored state does not fit the org (a member of a
-            group the org no longer has, a manual grant on a removed team).
+        InvalidOrg: a new state without ``org``, or ``org`` is not an
+            :class:`Org`.
+        SettingsDiffer: ``org`` is not the stored settings.
+        sqlite3.Error: the file is not a state, or cannot be opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], org: Org | None = None, *, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        org: Org | None = None,
+        *,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if org is not None:
+            index_of(org, "SqliteStore")  # an Org, or InvalidOrg
         self._lock = threading.Lock()
         self._cache: Snapshot | None = None
+        self._settings: tuple[str, Org] | None = None  # the stored settings' JSON, and the Org it loads to
+        self._clock = clock
+        self._path = os.fspath(path)
         if readonly:  # an admin's read of the live state: never creates or changes the file
-            uri = "file:" + quote(os.fspath(path)) + "?mode=ro"
+            uri = "file:" + quote(self._path) + "?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout=10000")
             self._version()  # fails here on a file that is not a store
-            self._org = org if org is not None else self._stored_org()
-            return
-        self._db = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
-        self._org = org if org is not None else self._stored_org()
+        else:
+            self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
+        self._identity = self._file_identity()
+        if self._stored_settings() is None:
+            if org is None:
+                raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
+            self._create(org)
+        else:
+            if not readonly:
+                self._upgrade()
+            if org is not None:
+                self._same_settings(org)
+
+    # -- opening
+
+    def _create(self, org: Org) -> None:
         with self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('org', ?)", (json.dumps(to_builtins(self._org)),)
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('org', ?)", (_settings_json(org),))
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self._db.executemany(
+                "INSERT OR IGNORE INTO groups (id, resource) VALUES (?, ?)",
+                [(g.id, json.dumps({"displayName": g.id})) for g in org.groups],
             )
-            for group in self._org.groups:  # the document's groups are synced groups, unless the IdP deleted them
-                self._db.execute(
-                    "INSERT OR IGNORE INTO groups (id, resource)"
-                    " SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM deleted_groups WHERE id = ?)",
-                    (group.id, json.dumps({"displayName": group.id}), group.id),
+
+    def _upgrade(self) -> None:
+        """A state from 0.1 (no feed): its stored memberships become the feed's first entries (origin "repair").
+
+        So that folding the feed gives the stored memberships (T7) from the
+        start; ``check`` then says whether those rows are what the rules give.
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is not None and int(row[0]) >= SCHEMA_VERSION:
+            return
+        with self._transaction():
+            rows = self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2").fetchall()
+            self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    def _same_settings(self, org: Org) -> None:
+        """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
+        stored = self.load().directory.org
+        deleted = {row[0] for row in self._db.execute("SELECT id FROM deleted_groups")}
+        pushed = [g for g in stored.groups if g.id not in {d.id for d in org.groups} and g == IdpGroup(g.id)]
+        expected = attrs.evolve(org, groups=[*(g for g in org.groups if g.id not in deleted), *pushed])
+        if _settings_json(expected) != _settings_json(stored):
+            raise SettingsDiffer(
+                Problem(
+                    "org",
+                    "settings",
+                    "the org document is not the stored settings; change stored settings with"
+                    " `scim-roles edit --db STATE AFTER` (a previewed edit), or leave the document out",
                 )
+            )
 
-    def _stored_org(self) -> Org:
+    def _stored_settings(self) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
-        if row is None:
-            raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
-        from .io import load_org  # noqa: PLC0415 -- the serve extra brings io
+        return None if row is None else str(row[0])
 
-        org: Org = load_org(json.loads(row[0]))
-        return org
+    def _settings_org(self, text: str) -> Org:
+        """The stored settings as an Org: parsed again only when they changed."""
+        if self._settings is None or self._settings[0] != text:
+            from .io import load_org  # noqa: PLC0415 -- the serve extra brings io
+
+            self._settings = (text, load_org(json.loads(text)))
+        return self._settings[1]
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._path in ("", ":memory:"):
+            return None
+        info = Path(self._path).stat()
+        return info.st_dev, info.st_ino
 
     @property
     def org(self) -> Org:
-        """The org's settings as stored: teams, defaults, toggle, and every synced group's mapping."""
-        return self._org
+        """The org's settings as stored now: teams, defaults, toggle, and every synced group's mapping."""
+        return self.load().directory.org
 
     def close(self) -> None:
         """Close the database."""
@@ -182,30 +376,65 @@ class SqliteStore:
         with suppress(AttributeError, sqlite3.Error):  # half-built, or closed already
             self._db.close()
 
+    # -- transactions
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One durable transaction; a failure to make it durable is :class:`StoreUnavailable`, nothing written."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            self._check_file()
+            try:
+                yield
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            msg = f"{self._path}: the write could not be made durable: {err}"
+            raise StoreUnavailable(msg) from err
+
+    def _check_file(self) -> None:
+        """The file this store opened is still the one at its path (not deleted, not replaced)."""
+        if self._identity is None:
+            return
+        try:
+            info = Path(self._path).stat()
+        except OSError as err:
+            msg = f"the state file is gone: {err.strerror}"
+            raise sqlite3.OperationalError(msg) from None
+        if (info.st_dev, info.st_ino) != self._identity:
+            msg = "the state file was replaced by another file"
+            raise sqlite3.OperationalError(msg)
 
     def _version(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
 
+    # -- reading
+
     def load(self) -> Snapshot:
-        """The current state: the cached one while the file's version has not moved."""
+        """The current state: the cached one while the file's version has not moved.
+
+        Raises:
+            InvalidUser: the stored users do not fit the stored settings.
+            StoreUnavailable: the file cannot be read.
+        """
         with self._lock:
-            version = self._version()
-            if self._cache is not None and self._cache.version == version:
-                return self._cache
-            self._db.execute("BEGIN")
             try:
-                snapshot = Snapshot(self._read(), self._version())
-            finally:
-                self._db.execute("COMMIT")
+                version = self._version()
+                if self._cache is not None and self._cache.version == version:
+                    return self._cache
+                self._db.execute("BEGIN")
+                try:
+                    snapshot = Snapshot(self._read(), self._version())
+                finally:
+                    self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                msg = f"{self._path}: the state cannot be read: {err}"
+                raise StoreUnavailable(msg) from err
             self._cache = snapshot
             return snapshot
 
@@ -234,12 +463,66 @@ class SqliteStore:
             gid: {**json.loads(resource), "members": members.get(gid, [])}
             for gid, resource in db.execute("SELECT id, resource FROM groups")
         }
-        mapped = {g.id: g for g in self._org.groups}
-        org = attrs.evolve(self._org, groups=[mapped.get(gid, IdpGroup(gid)) for gid in group_resources])
+        settings = self._stored_settings()
+        assert settings is not None  # noqa: S101 -- written when the state was created
+        stored = self._settings_org(settings)
+        # The groups table says which groups are synced; the settings give their mappings.
+        mapped = {g.id: g for g in stored.groups}
+        org = attrs.evolve(stored, groups=[mapped.get(gid, IdpGroup(gid)) for gid in group_resources])
         return Directory(org, users, user_names=names, resources=resources, groups=group_resources)
 
-    def commit(self, snapshot: Snapshot, outcome: Outcome) -> bool:
-        """Write what the outcome touched, if the state is still ``snapshot``'s."""
+    def memberships(self) -> dict[str, dict[str, Role]]:
+        """The effective access as stored: user id to team to role (what the app reads)."""
+        with self._lock:
+            out: dict[str, dict[str, Role]] = {}
+            for uid, team, role in self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2"):
+                out.setdefault(uid, {})[team] = Role(role)
+            return out
+
+    def changes(self, after: int = 0, *, limit: int | None = None) -> tuple[FeedEntry, ...]:
+        """The feed (T7): the membership changes committed after sequence number ``after``, oldest first.
+
+        A host mirrors the memberships into its own tables by applying the
+        entries after the last ``seq`` it applied, then keeping that ``seq``:
+        folding the whole feed gives :meth:`memberships`.
+
+        Args:
+            after: The last sequence number already read (0: from the start).
+            limit: At most this many entries (all by default).
+
+        Raises:
+            InvalidArgument: ``after`` or ``limit`` is not a whole number
+                (``limit`` at least 1).
+        """
+        if type(after) is not int:
+            raise InvalidArgument(Problem("changes", "after", f"must be a whole number, got {after!r}"))
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise InvalidArgument(Problem("changes", "limit", f"must be a whole number from 1, got {limit!r}"))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, user_id, team, before, after, origin FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, -1 if limit is None else limit),
+            ).fetchall()
+        return tuple(FeedEntry(s, at, u, t, _role(b), _role(a), o) for s, at, u, t, b, a, o in rows)
+
+    # -- writing
+
+    def commit(self, snapshot: Snapshot, outcome: Outcome, *, origin: str = "scim") -> bool:
+        """Write what the outcome touched and its feed entries, if the state is still ``snapshot``'s.
+
+        Args:
+            snapshot: What the outcome was computed from.
+            outcome: What to write.
+            origin: The feed entries' origin (``"scim"`` for a SCIM request).
+
+        Returns:
+            ``True`` once written and durable; ``False`` (nothing written)
+            when another commit came first.
+
+        Raises:
+            StoreUnavailable: the write could not be made durable; nothing
+                was written.
+        """
         with self._lock, self._transaction():
             updated = self._db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?",
@@ -248,10 +531,10 @@ class SqliteStore:
             if updated.rowcount != 1:
                 return False
             self._write(snapshot.directory, outcome)
+            self._apply(outcome.changes, origin)
             org = outcome.directory.org
             if org is not snapshot.directory.org:  # settings edited, or a group synced or deleted
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(org)),))
-                self._org = org
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (_settings_json(org),))
             self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return True
 
@@ -262,8 +545,12 @@ class SqliteStore:
             if resource is None:
                 db.execute("DELETE FROM groups WHERE id = ?", (gid,))
                 db.execute("INSERT OR IGNORE INTO deleted_groups (id) VALUES (?)", (gid,))
-            else:
-                db.execute("INSERT OR REPLACE INTO groups (id, resource) VALUES (?, ?)", (gid, json.dumps(resource)))
+            else:  # an update in place: the group's member rows stay (a REPLACE would delete them, cascading)
+                db.execute(
+                    "INSERT INTO groups (id, resource) VALUES (?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET resource = excluded.resource",
+                    (gid, json.dumps(resource)),
+                )
         for uid in sorted(outcome.touched):
             user = after.users.get(uid)
             if user is None:
@@ -288,32 +575,51 @@ class SqliteStore:
             for gid in sorted((old.groups if old is not None else frozenset()) | user.groups):
                 if gid in user.groups:
                     db.execute(
-                        "INSERT OR REPLACE INTO members (group_id, user_id, display) VALUES (?, ?, ?)",
+                        "INSERT INTO members (group_id, user_id, display) VALUES (?, ?, ?)"
+                        " ON CONFLICT (group_id, user_id) DO UPDATE SET display = excluded.display",
                         (gid, uid, after.members(gid)[uid]),
                     )
                 else:
                     db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, uid))
-        for change in outcome.changes:
+
+    def _apply(self, changes: Sequence[Change], origin: str) -> None:
+        """Membership changes: to the memberships table and, in order, to the feed."""
+        for change in changes:
             if change.after is None:
-                db.execute("DELETE FROM memberships WHERE user_id = ? AND team = ?", (change.user_id, change.team))
+                self._db.execute(
+                    "DELETE FROM memberships WHERE user_id = ? AND team = ?", (change.user_id, change.team)
+                )
             else:
-                db.execute(
-                    "INSERT OR REPLACE INTO memberships (user_id, team, role) VALUES (?, ?, ?)",
+                self._db.execute(
+                    "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)"
+                    " ON CONFLICT (user_id, team) DO UPDATE SET role = excluded.role",
                     (change.user_id, change.team, change.after.value),
                 )
+        self._feed(changes, origin)
+
+    def _feed(self, changes: Sequence[Change], origin: str) -> None:
+        """Append changes to the feed, in order, stamped with the clock's time."""
+        at = self._clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        self._db.executemany(
+            "INSERT INTO changes (at, user_id, team, before, after, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            [(at, c.user_id, c.team, _value(c.before), _value(c.after), origin) for c in changes],
+        )
 
     def put_user(self, user: User, *, user_name: str | None = None) -> Resolution:
         """Save a change the app makes to one user (an admin's edit, a SAML sign-in): cost ∝ that user.
 
         Applied with :meth:`Directory.with_user <scim_roles.scim.Directory.with_user>`
-        and committed like a SCIM request: the user's record and the changes
-        to their memberships, in one transaction.
+        and committed like a SCIM request: the user's record, the changes to
+        their memberships and their feed entries (origin ``"admin"``), in one
+        transaction.
 
         Returns:
             The user's new resolution.
 
         Raises:
-            InvalidUser: as ``Directory.with_user`` says; nothing is written.
+            InvalidUser: as ``Directory.with_user`` says (a locked user's
+                manual grants included, T5); nothing is written.
+            StoreUnavailable: the write could not be made durable.
         """
         while True:
             snapshot = self.load()
@@ -324,43 +630,178 @@ class SqliteStore:
             resolution = resolve_indexed(index_after, user)
             was = resolve_indexed(index_before, old) if old is not None else Resolution(user.id, ())
             outcome = Outcome(after, ScimResponse(200, (), b""), diff(was, resolution), PMap({user.id: resolution}))
-            if self.commit(snapshot, outcome):
+            if self.commit(snapshot, outcome, origin="admin"):
                 return resolution
 
-    def put_org(self, org: Org, *, max_share: float = 0.1) -> Preview:
-        """Save an admin's settings edit (a mapping, the defaults, the toggle, teams) and its membership changes.
+    def preview_org(self, org: Org, *, max_share: float = 0.1) -> Preview:
+        """The preview of replacing the stored settings with ``org``: what :meth:`put_org` would save.
 
-        Preview it first with ``store.load().directory.preview(org)``: this
-        saves whatever it is given. Cost ∝ the users the edit affects.
+        Raises:
+            InvalidOrg: ``org`` is not an :class:`Org`.
+            InvalidUser: the edit would leave stored users invalid (a dropped
+                group with members, a dropped team with manual grants), with
+                the message :meth:`put_org` gives.
+            InvalidArgument: ``max_share`` is not a number from 0 to 1.
+        """
+        return self.load().directory.preview(org, max_share=max_share)
+
+    def put_org(self, org: Org, *, max_share: float = 0.1, strict: bool = False) -> Preview:
+        """Preview an edit of the settings and save exactly what it previewed, in one transaction (T4).
+
+        One computation: the preview's refusals are the save's, its
+        membership changes are the ones stored (with their feed entries,
+        origin ``"settings"``), and with ``strict`` a guardrail finding
+        refuses the save. Cost ∝ the users the edit affects.
+
+        Args:
+            org: The new settings (teams, defaults, toggle, group mappings).
+            max_share: The mass-change guardrail's threshold, as in
+                :func:`scim_roles.preview`.
+            strict: Refuse the edit when a guardrail fires.
 
         Returns:
             The preview of the saved edit: its changes are what was written.
 
         Raises:
             InvalidOrg: ``org`` is not an :class:`Org`.
-            InvalidUser: a group it drops still has members, or a team it
-                drops still has manual grants (``Directory.with_org``).
+            InvalidUser: a group it drops still has members, a team it drops
+                still has manual grants (``Directory.with_org``).
+            GuardrailFired: ``strict`` and the preview has findings; nothing
+                was saved.
+            StoreUnavailable: the write could not be made durable.
         """
         while True:
             snapshot = self.load()
             before = snapshot.directory
-            after = before.with_org(org)
             result = before.preview(org, max_share=max_share)
+            if strict and result.findings:
+                raise GuardrailFired(result)
+            after = before.with_org(org)
             old_groups, new_groups = {g.id for g in before.org.groups}, {g.id for g in org.groups}
             outcome = Outcome(
                 after, ScimResponse(200, (), b""), result.changes, PMap(), frozenset(old_groups ^ new_groups)
             )
-            if self.commit(snapshot, outcome):
+            if self.commit(snapshot, outcome, origin="settings"):
                 return result
 
-    def memberships(self) -> dict[str, dict[str, Role]]:
-        """The effective access as stored: user id to team to role (what the app reads)."""
+    # -- drift, T6
+
+    def check(self) -> tuple[Drift, ...]:
+        """Compare what is stored with what the rules say of it: every difference, or ``()``.
+
+        The stored memberships against resolving the stored settings and
+        users; the feed, folded from its start, against the stored
+        memberships; group members against the SCIM users. Reads the file as
+        it is now.
+        """
         with self._lock:
-            out: dict[str, dict[str, Role]] = {}
-            for uid, team, role in self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2"):
-                out.setdefault(uid, {})[team] = Role(role)
-            return out
+            self._db.execute("BEGIN")
+            try:
+                return tuple(self._drift())
+            finally:
+                self._db.execute("COMMIT")
+
+    def _drift(self) -> Iterator[Drift]:
+        for gid, uid in self._db.execute(
+            "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE NOT u.scim"
+            " ORDER BY 1, 2"
+        ):
+            yield Drift("member", f"group {gid!r} lists {uid!r}, who is not a SCIM user")
+        try:
+            directory = self._read()
+        except ScimRolesError as err:
+            for problem in err.problems:
+                yield Drift("state", str(problem))
+            return
+        stored = self._stored_memberships()
+        for change in reconcile(stored, resolve_all(directory.org, directory.users.values())):
+            where = f"user {change.user_id!r} on team {change.team!r}"
+            yield Drift(
+                "membership", f"{where}: stored {_role_text(change.before)}, the rules give {_role_text(change.after)}"
+            )
+        for change in _differences(self._folded(), stored):
+            where = f"user {change.user_id!r} on team {change.team!r}"
+            yield Drift(
+                "feed", f"{where}: the feed gives {_role_text(change.before)}, stored {_role_text(change.after)}"
+            )
+
+    def _stored_memberships(self) -> dict[str, dict[str, Role]]:
+        out: dict[str, dict[str, Role]] = {}
+        for uid, team, role in self._db.execute("SELECT user_id, team, role FROM memberships"):
+            out.setdefault(uid, {})[team] = Role(role)
+        return out
+
+    def _folded(self) -> dict[str, dict[str, Role]]:
+        out: dict[str, dict[str, Role]] = {}
+        for uid, team, after in self._db.execute("SELECT user_id, team, after FROM changes ORDER BY seq"):
+            if after is None:
+                out.get(uid, {}).pop(team, None)
+            else:
+                out.setdefault(uid, {})[team] = Role(after)
+        return {uid: teams for uid, teams in out.items() if teams}
+
+    def repair(self) -> tuple[Change, ...]:
+        """Rewrite the derived rows from the stored settings and users, in one transaction.
+
+        The memberships become what the rules give; the feed gains the
+        entries (origin ``"repair"``) that take a mirror of it from what it
+        folds to now to those memberships; group member rows of users who
+        are not SCIM users go.
+
+        Returns:
+            The feed entries appended, as changes.
+
+        Raises:
+            InvalidUser: the stored users do not fit the stored settings:
+                nothing derived can be repaired until they do.
+            StoreUnavailable: the repair could not be made durable.
+        """
+        with self._lock, self._transaction():
+            directory = self._read()
+            wanted = {
+                uid: dict(res.roles)
+                for uid, res in resolve_all(directory.org, directory.users.values()).items()
+                if res.memberships
+            }
+            changes = _differences(self._folded(), wanted)
+            self._db.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE NOT scim)")
+            self._db.execute("DELETE FROM memberships")
+            self._db.executemany(
+                "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)",
+                [(uid, team, role.value) for uid, roles in wanted.items() for team, role in roles.items()],
+            )
+            self._feed(changes, "repair")
+            version = self._version()
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(version + 1),))
+            self._cache = None
+        return changes
+
+
+def _differences(have: Mapping[str, Mapping[str, Role]], want: Mapping[str, Mapping[str, Role]]) -> tuple[Change, ...]:
+    """The changes that take ``have`` (user → team → role) to ``want``, sorted by (user id, team)."""
+    return tuple(
+        Change(uid, team, have.get(uid, {}).get(team), want.get(uid, {}).get(team))
+        for uid in sorted(have.keys() | want.keys())
+        for team in sorted(have.get(uid, {}).keys() | want.get(uid, {}).keys())
+        if have.get(uid, {}).get(team) is not want.get(uid, {}).get(team)
+    )
+
+
+def _settings_json(org: Org) -> str:
+    return json.dumps(to_builtins(org), sort_keys=True)
 
 
 def _json(value: Mapping[str, object] | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _value(role: Role | None) -> str | None:
+    return None if role is None else role.value
+
+
+def _role(value: str | None) -> Role | None:
+    return None if value is None else Role(value)
+
+
+def _role_text(role: Role | None) -> str:
+    return "no membership" if role is None else role.label

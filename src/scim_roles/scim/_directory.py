@@ -14,7 +14,7 @@ from scim_roles._index import OrgIndex
 from scim_roles._model import Org, User, team_of
 from scim_roles._resolve import index_of, not_a_user, user_problems
 
-from ._names import user_name_key
+from ._names import display_name_key, user_name_key
 from ._pmap import PMap
 from ._resources import canonical
 
@@ -60,6 +60,7 @@ class Directory:
     _groups: PMap[str, str]
     _members: PMap[str, PMap[str, str | None]]
     _keys: PMap[str, str] = attrs.field(eq=False, hash=False)
+    _titles: PMap[str, str] = attrs.field(eq=False, hash=False)
 
     def __init__(
         self,
@@ -85,32 +86,43 @@ class Directory:
             for u in sorted(set(names_in) - set(by_id), key=str)
         ]
         group_records = {gid: canonical({"displayName": gid}) for gid in index.group_ids}
+        group_names = {gid: gid for gid in index.group_ids}
         for gid, resource in sorted(groups_in.items(), key=lambda item: str(item[0])):
             found = _group_record(gid, resource, index.group_ids, members.get(gid, {}))
             problems += [Problem(f"group {gid!r}", field, detail, str(gid)) for field, detail in found]
             if not found:
                 group_records[gid] = canonical({k: v for k, v in resource.items() if k not in ("id", "members")})
+                group_names[gid] = resource["displayName"]
         if problems:
             raise InvalidUser(*problems)
+        titles: dict[str, str] = {}
+        for gid in sorted(group_names):  # a name two stored groups share (a state from before 0.2) is the first's
+            titles.setdefault(display_name_key(group_names[gid]), gid)
         self.__attrs_init__(
-            org,
-            PMap(by_id),
-            PMap(names),
-            PMap(stored),
-            PMap(group_records),
-            PMap((g, PMap(m)) for g, m in members.items()),
-            PMap(keys),
+            org=org,
+            users=PMap(by_id),
+            names=PMap(names),
+            resources=PMap(stored),
+            groups=PMap(group_records),
+            members=PMap((g, PMap(m)) for g, m in members.items()),
+            keys=PMap(keys),
+            titles=PMap(titles),
         )
 
-    @classmethod
-    def _make(cls, parts: tuple[Any, ...]) -> Directory:
-        """A directory from the parts a request's work hands over (as :meth:`_parts` lists them)."""
-        new = cls.__new__(cls)
-        new.__attrs_init__(*parts)
+    def _evolve(self, **changes: Any) -> Directory:  # noqa: ANN401 -- the fields' own types
+        """This directory with some of its state replaced (by field name, without the underscore): no checks.
+
+        For this package's own writers, which keep the indexes in step with
+        what they change.
+        """
+        new = Directory.__new__(Directory)
+        fields: dict[str, Any] = {a.name.lstrip("_"): getattr(self, a.name) for a in attrs.fields(Directory)}
+        new.__attrs_init__(**{**fields, **changes})
         return new
 
-    def _parts(self) -> tuple[Any, ...]:
-        return (self.org, self.users, self._names, self._resources, self._groups, self._members, self._keys)
+    def _evolve_source(self, name: str) -> Any:  # noqa: ANN401 -- the field's own type
+        """A field by the name :meth:`_evolve` takes: what a request's work starts from."""
+        return getattr(self, "_" + name if name not in ("org", "users") else name)
 
     def with_user(self, user: User, *, user_name: str | None = None) -> Directory:
         """This directory with one user added or changed by the app, not by SCIM: cost ∝ that user.
@@ -177,31 +189,45 @@ class Directory:
         if old is not None:
             keys = keys.delete(user_name_key(self._names[user.id]))
         # The group index stands: only SCIM changes a user's groups.
-        return Directory._make(
-            (
-                self.org,
-                self.users.set(user.id, user),
-                self._names.set(user.id, name),
-                self._resources,
-                self._groups,
-                self._members,
-                keys.set(key, user.id),
-            )
+        return self._evolve(
+            users=self.users.set(user.id, user), names=self._names.set(user.id, name), keys=keys.set(key, user.id)
         )
 
     def with_org(self, org: Org) -> Directory:
-        """This directory under the org's new settings (an admin's edit): cost ∝ the groups and teams it drops.
+        """This directory under the org's new settings (an admin's edit): cost ∝ the groups and teams it changes.
 
-        Groups the new org adds start with no members; a group it drops must
-        have none (the IdP removes synced groups, by ``DELETE /Groups``), and
-        a team it drops must hold no user's manual grant.
+        Groups the new org adds start with no members, named by their id; a
+        group it drops must have none (the IdP removes synced groups, by
+        ``DELETE /Groups``), a team it drops must hold no user's manual
+        grant, and a group it adds may not take the ``displayName`` of a
+        synced group (map that group's id instead).
 
         Raises:
             InvalidOrg: ``org`` is not an :class:`Org`.
-            InvalidUser: a dropped group still has members, or a dropped team
-                still has manual grants; every such user at once.
+            InvalidUser: a dropped group still has members, a dropped team
+                still has manual grants, or an added group's id is another
+                group's name; every problem at once.
         """
-        new, old = index_of(org, "with_org"), index_of(self.org)
+        self._refuse(org, "with_org")
+        new, old = index_of(org), index_of(self.org)
+        groups, members, titles = self._groups, self._members, self._titles
+        for gid in old.group_ids - new.group_ids:
+            groups, members = groups.delete(gid), members.delete(gid)
+            title = display_name_key(json.loads(self._groups[gid])["displayName"])
+            if titles.get(title) == gid:
+                titles = titles.delete(title)
+        for gid in sorted(new.group_ids - old.group_ids):
+            groups = groups.set(gid, canonical({"displayName": gid}))
+            members = members.set(gid, NO_MEMBERS)
+            titles = titles.set(display_name_key(gid), gid)
+        return self._evolve(org=org, groups=groups, members=members, titles=titles)
+
+    def _refuse(self, org: Org, where: str) -> None:
+        """Refuse settings that would leave this directory invalid: one check for :meth:`preview` and :meth:`with_org`.
+
+        What the preview refuses, the save refuses, with the same message (T4).
+        """
+        new, old = index_of(org, where), index_of(self.org)
         dropped_groups, dropped_teams = old.group_ids - new.group_ids, old.team_ids - new.team_ids
         problems = [
             Problem(f"user {uid!r}", "groups", f"is a member of {gid!r}, which the new org drops", uid)
@@ -215,15 +241,13 @@ class Directory:
                 for g in sorted(u.manual, key=lambda g: g.team)
                 if g.team in dropped_teams
             ]
+        problems += [
+            Problem(f"group {gid!r}", "id", f"is the displayName of the synced group {holder!r}: map {holder!r}", gid)
+            for gid in sorted(new.group_ids - old.group_ids)
+            if (holder := self._titles.get(display_name_key(gid))) is not None and holder not in dropped_groups
+        ]
         if problems:
             raise InvalidUser(*problems)
-        groups, members = self._groups, self._members
-        for gid in dropped_groups:
-            groups, members = groups.delete(gid), members.delete(gid)
-        for gid in new.group_ids - old.group_ids:
-            groups = groups.set(gid, canonical({"displayName": gid}))
-            members = members.set(gid, NO_MEMBERS)
-        return Directory._make((org, self.users, self._names, self._resources, groups, members, self._keys))
 
     def preview(self, after: Org, *, max_share: float = 0.1) -> Preview:
         """The dry run of a settings change over this directory, resolving only the users it can affect.
@@ -235,9 +259,12 @@ class Directory:
 
         Raises:
             InvalidOrg: ``after`` is not an :class:`Org`.
+            InvalidUser: the settings would leave users invalid, exactly as
+                :meth:`with_org` refuses them (a dropped group with members,
+                a dropped team with manual grants).
             InvalidArgument: ``max_share`` is not a number from 0 to 1.
         """
-        index_of(after, "preview: after")
+        self._refuse(after, "preview: after")
         check_share(max_share)
         edit = Edit.of(self.org, after)
         if edit.defaults:
@@ -281,6 +308,10 @@ class Directory:
         if user is None or not user.scim:
             return None
         return {"userName": self._names[user_id], "active": not user.deprovisioned}
+
+    def group_named(self, display_name: str) -> str | None:
+        """The id of the synced group with this ``displayName`` (compared as :func:`display_name_key` says), if any."""
+        return self._titles.get(display_name_key(display_name))
 
     def group_resource(self, group_id: str) -> dict[str, Any] | None:
         """The stored SCIM resource of a synced group, without ``id`` or members; else ``None``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from precis_i18n import get_profile
@@ -59,3 +60,16 @@ def _slow_key(user_name: str) -> str:
         raise InvalidUser(
             Problem(f"userName {user_name!r}", "userName", f"not a valid user name (RFC 8265): {reason}", user_name)
         ) from None
+
+
+def display_name_key(display_name: str) -> str:
+    """The form two groups' ``displayName`` are compared in: NFC, then case folded.
+
+    RFC 7643 makes a group's ``displayName`` case-insensitive; it is unique
+    in the org, so an IdP that creates a group under a taken name gets
+    ``409 uniqueness`` (and links the group it finds by that name).
+
+    >>> display_name_key("Sales EMEA") == display_name_key("SALES emea")
+    True
+    """
+    return unicodedata.normalize("NFC", display_name).casefold()

@@ -44,6 +44,8 @@ from ._names import user_name_key
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# Entra ID lists this schema in a group it creates; it defines no attribute (S9).
+ENTRA_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 MAX_RESULTS = 1000
 
 
@@ -140,16 +142,22 @@ def stored_model(model: type[Any], data: Mapping[str, Any]) -> Any:  # noqa: ANN
 
 
 def core_keys(model: type[Any], schema: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """A POST or PUT body with core attributes named by full URN (RFC 7644 §3.10) named plainly.
+    """A body or a path-less PATCH value with core attributes named by full URN (RFC 7644 §3.10) named plainly.
 
-    ``{"urn:...:core:2.0:User:active": false}`` is ``{"active": false}``:
-    read through the library's path parser, never dropped. Two keys that
-    name one attribute are refused.
+    ``{"urn:...:core:2.0:User:active": false}`` is ``{"active": false}``,
+    and so is ``{"urn:...:core:2.0:User": {"active": false}}``: read through
+    the library's path parser, never dropped. Two keys that name one
+    attribute, in any letter case or spelling, are refused (T3).
     """
     out: dict[str, Any] = {}
     seen: dict[str, str] = {}
     prefix = schema.lower() + ":"
+    items = list(body.items())
     for key, value in body.items():
+        if key.lower() == schema.lower() and isinstance(value, Mapping):
+            items.remove((key, value))
+            items += [(k, v) for k, v in value.items() if isinstance(k, str) and k.lower() != "schemas"]
+    for key, value in items:
         name = key
         if key.lower().startswith(prefix):
             try:

@@ -23,8 +23,9 @@ from scim_roles._resolve import index_of, resolve_indexed
 from scim_roles._result import Resolution
 
 from ._directory import NO_MEMBERS, Directory
+from ._errors import ScimError
 from ._messages import Outcome, ScimRequest, ScimResponse
-from ._names import user_name_key
+from ._names import display_name_key, user_name_key
 from ._pmap import PMap
 from ._resources import canonical
 
@@ -54,6 +55,7 @@ class Work:
         self.resources = directory._resources  # noqa: SLF001
         self.groups = directory._groups  # noqa: SLF001
         self.members = directory._members  # noqa: SLF001
+        self.titles = directory._titles  # noqa: SLF001
         self.touched: set[str] = set()
         self.touched_groups: set[str] = set()
         self.stamp = _stamp(request.now)
@@ -117,17 +119,31 @@ class Work:
     # -- groups
 
     def set_group(self, gid: str, data: dict[str, Any]) -> None:
-        """A group's stored resource (no members), stamped with ``meta``."""
-        self.groups = self.groups.set(gid, self._stamped(self.groups.get(gid), data))
+        """A group's stored resource (no members), stamped with ``meta``; its ``displayName`` unique in the org."""
+        name = str(data["displayName"])  # required: the models refuse a group without one
+        holder = self.titles.get(display_name_key(name))
+        if holder is not None and holder != gid:
+            raise ScimError(409, "uniqueness", f"displayName {name!r} is taken by the group {holder!r}")
+        before = self.groups.get(gid)
+        if before is not None:
+            self._drop_title(gid, before)
+        self.titles = self.titles.set(display_name_key(name), gid)
+        self.groups = self.groups.set(gid, self._stamped(before, data))
         self.touched_groups.add(gid)
 
     def remove_group(self, gid: str) -> None:
         """A group gone: its members out of it first (cost ∝ its members)."""
         for uid in list(self.members.get(gid, NO_MEMBERS)):
             self.remove_member(gid, uid)
+        self._drop_title(gid, self.groups[gid])
         self.members = self.members.delete(gid)
         self.groups = self.groups.delete(gid)
         self.touched_groups.add(gid)
+
+    def _drop_title(self, gid: str, stored: str) -> None:
+        title = display_name_key(str(json.loads(stored)["displayName"]))
+        if self.titles.get(title) == gid:
+            self.titles = self.titles.delete(title)
 
     def add_member(self, gid: str, uid: str, display: str | None) -> None:
         """Put a user in a group (or change the ``display`` the IdP gave it)."""
@@ -157,10 +173,19 @@ class Work:
 
     def outcome(self, answer: ScimResponse) -> Outcome:
         """The new directory, each touched user's changes and resolution; a read keeps the directory given."""
-        parts = (self.org, self.users, self.names, self.resources, self.groups, self.members, self.keys)
-        if all(new is old for new, old in zip(parts, self.old._parts(), strict=True)):  # noqa: SLF001 -- ours
+        state = {
+            "org": self.org,
+            "users": self.users,
+            "names": self.names,
+            "resources": self.resources,
+            "groups": self.groups,
+            "members": self.members,
+            "keys": self.keys,
+            "titles": self.titles,
+        }
+        if all(value is self.old._evolve_source(name) for name, value in state.items()):  # noqa: SLF001 -- ours
             return Outcome(self.old, answer)
-        new = Directory._make(parts)
+        new = self.old._evolve(**state)  # noqa: SLF001
         old_index, new_index = index_of(self.old.org), index_of(self.org)
         changes: list[Change] = []
         touched: dict[str, Resolution | None] = {}

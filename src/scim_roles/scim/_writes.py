@@ -26,6 +26,7 @@ from ._reads import group_data, patched_group, resource_response, user_data
 from ._resources import (
     CORE_GROUP,
     CORE_USER,
+    ENTRA_GROUP,
     POLICY,
     ScimGroup,
     ScimUser,
@@ -98,7 +99,7 @@ def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
 def patch_user(work: Work, uid: str, body: object) -> ScimResponse:
     """PATCH /Users/{id}: operations applied by the models to a fresh copy, then read as facts."""
     user = scim_user(work, uid)
-    patch = validate(PatchOp[ScimUser], _body(body), Context.RESOURCE_PATCH_REQUEST)
+    patch = _plain_values(validate(PatchOp[ScimUser], _body(body), Context.RESOURCE_PATCH_REQUEST), CORE_USER)
     for operation in patch.operations or ():
         _check_user_operation(operation.path, operation.value)
     model = _user_model(work, uid)
@@ -180,6 +181,21 @@ def _check_target(path: Path[Any], value: object) -> None:
         raise ScimError(400, "invalidValue", f"active must be true or false, got {value!r}")
 
 
+def _plain_values(patch: PatchOp[Any], schema: str) -> PatchOp[Any]:
+    """The operations with each path-less value's keys named plainly (``core_keys``): one attribute, one key.
+
+    An operation whose path is the core schema itself carries such a value too.
+    """
+    model = ScimUser if schema == CORE_USER else ScimGroup
+    operations = []
+    for operation in patch.operations or ():
+        value = operation.value
+        if isinstance(value, Mapping) and (not operation.path or operation.path.lower() == schema.lower()):
+            operation = operation.model_copy(update={"path": None, "value": core_keys(model, schema, value)})  # noqa: PLW2901
+        operations.append(operation)
+    return patch.model_copy(update={"operations": operations})
+
+
 def _apply(patch: PatchOp[Any], model: Any) -> None:  # noqa: ANN401
     try:
         patch.patch(model, scim_policy=POLICY)
@@ -192,7 +208,7 @@ def _apply(patch: PatchOp[Any], model: Any) -> None:  # noqa: ANN401
 
 def create_group(work: Work, body: object) -> ScimResponse:
     """POST /Groups (S9): sync an IdP group under the host's id, with a blank mapping (R2)."""
-    model = validate(ScimGroup, core_keys(ScimGroup, CORE_GROUP, _body(body)), Context.RESOURCE_CREATION_REQUEST)
+    model = validate(ScimGroup, _group_body(body), Context.RESOURCE_CREATION_REQUEST)
     gid = work.new_id(work.groups)
     members = _member_refs(work, model.members or ())
     work.org = attrs.evolve(work.org, groups=(*work.org.groups, IdpGroup(gid)))  # blank mapping: R2
@@ -206,7 +222,7 @@ def create_group(work: Work, body: object) -> ScimResponse:
 def replace_group(work: Work, gid: str, body: object) -> ScimResponse:
     """PUT /Groups/{id}: the name and the whole member list; id and mapping stay."""
     synced_group(work, gid)
-    model = validate(ScimGroup, core_keys(ScimGroup, CORE_GROUP, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
+    model = validate(ScimGroup, _group_body(body), Context.RESOURCE_REPLACEMENT_REQUEST)
     _set_members(work, gid, _member_refs(work, model.members or ()))
     work.set_group(gid, stored(model))
     return resource_response(200, group_data(work, gid))
@@ -215,7 +231,7 @@ def replace_group(work: Work, gid: str, body: object) -> ScimResponse:
 def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
     """PATCH /Groups/{id}: member operations on the index (cost ∝ listed members), the rest by the models."""
     synced_group(work, gid)
-    patch = validate(PatchOp[ScimGroup], _body(body), Context.RESOURCE_PATCH_REQUEST)
+    patch = _plain_values(validate(PatchOp[ScimGroup], _body(body), Context.RESOURCE_PATCH_REQUEST), CORE_GROUP)
     model = stored_model(ScimGroup, group_data(work, gid, members=False))
     others = []
     for operation in patch.operations or ():
@@ -250,6 +266,15 @@ def delete_group(work: Work, gid: str) -> ScimResponse:
     work.remove_group(gid)
     work.org = attrs.evolve(work.org, groups=tuple(g for g in work.org.groups if g.id != gid))
     return response(204, None)
+
+
+def _group_body(body: object) -> dict[str, Any]:
+    """A group's POST or PUT body, read as a core Group: Entra ID's own group schema URI (no attributes) left out."""
+    data = core_keys(ScimGroup, CORE_GROUP, _body(body))
+    schemas = data.get("schemas")
+    if isinstance(schemas, list):
+        data["schemas"] = [s for s in schemas if not (isinstance(s, str) and s.lower() == ENTRA_GROUP.lower())]
+    return data
 
 
 def _is_members(name: str, schema: str | None) -> bool:
