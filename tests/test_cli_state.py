@@ -29,7 +29,9 @@ def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:
     code, out, _ = cli("explain", ORG, "--db", str(db), "--json")
     assert (code, sorted(json.loads(out))) == (0, ["sam", "u-ann"])
     code, out, _ = cli("check", ORG, "--db", str(db))
-    assert (code, out) == (0, f"{ORG}: ok (4 teams, 4 groups); {db}: ok (2 users, 1 SCIM-managed)\n")
+    assert (code, out) == (0, f"{ORG}: ok (4 teams, 4 groups); {db}: ok (2 users, 1 SCIM-managed; no drift)\n")
+    code, out, _ = cli("check", "--db", str(db))
+    assert (code, out) == (0, f"{db}: ok (2 users, 1 SCIM-managed; no drift)\n")
     code, _, err = cli("check", ORG, "--db", str(tmp_path / "missing.db"))
     assert (code, err) == (1, f"scim-roles: {tmp_path / 'missing.db'}: no such state file\n")
     assert not (tmp_path / "missing.db").exists()
@@ -40,8 +42,11 @@ def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:
     no_ops = json.loads(Path(ORG).read_text(encoding="utf-8"))
     no_ops["teams"] = [t for t in no_ops["teams"] if t["id"] != "ops"]
     (tmp_path / "no-ops.json").write_text(json.dumps(no_ops), encoding="utf-8")
-    code, _, err = cli("check", str(tmp_path / "no-ops.json"), "--db", str(db))
-    assert (code, err) == (1, f"scim-roles: {db}: user 'sam': manual: grant on unknown team 'ops'\n")
+    for command in ("check", "explain"):
+        code, out, err = cli(command, str(tmp_path / "no-ops.json"), "--db", str(db))
+        assert (code, out) == (2, "")
+        assert err.startswith(f"scim-roles: {db}: org: settings: the org document is not the stored settings")
+        assert "`scim-roles edit --db STATE AFTER`" in err
 
 
 def test_serve_builds_the_app_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,3 +85,125 @@ def test_serve_without_its_extra_is_a_usage_error(
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"))
     assert code == 2
     assert "python -m pip install '.[serve]' in a clone of scim_roles" in err
+
+
+def _state_with_users(tmp_path: Path) -> Path:
+    """A state seeded from the example org: a SCIM user in okta-eng-leads, a pushed group, a SAML user."""
+    from scim_roles import User  # noqa: PLC0415
+    from scim_roles.io import load_org  # noqa: PLC0415
+    from scim_roles.scim import ScimRequest, handle  # noqa: PLC0415
+    from scim_roles.store import SqliteStore  # noqa: PLC0415
+
+    db = tmp_path / "state.db"
+    with SqliteStore(db, load_org(json.loads(Path(ORG).read_text(encoding="utf-8")))) as store:
+        store.put_user(User("sam", saml=True), user_name="sam@example.com")
+        for method, path, body, new_id in [
+            ("POST", "/Users", {"userName": "ann@example.com"}, "u-ann"),
+            ("PATCH", "/Groups/okta-eng-leads", {"Operations": [{"op": "add", "path": "members", "value": [{"value": "u-ann"}]}]}, None),  # noqa: E501
+            ("POST", "/Groups", {"displayName": "Design", "members": [{"value": "u-ann"}]}, "g-design"),
+        ]:
+            snapshot = store.load()
+            assert store.commit(snapshot, handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id)))
+    return db
+
+
+def test_settings_edit_changes_and_groups_on_a_state(tmp_path: Path) -> None:
+    """settings prints what edit reads; edit previews, --apply saves exactly that; changes shows the feed in
+    order with origins; groups lists what the IdP pushed for an admin to map."""
+    db = _state_with_users(tmp_path)
+    code, out, _ = cli("groups", "--db", str(db))
+    assert code == 0
+    assert out.splitlines()[0] == "'g-design' 'Design': 1 members -> (default teams) as (default role)"
+    assert "'okta-eng-leads' 'okta-eng-leads': 1 members -> 'eng' as team_admin" in out.splitlines()
+    code, out, _ = cli("groups", "--db", str(db), "--json")
+    assert json.loads(out)[0] == {"id": "g-design", "displayName": "Design", "members": 1, "teams": [], "role": None}
+    code, out, _ = cli("settings", "--db", str(db))
+    settings = json.loads(out)
+    assert {"id": "g-design"} in settings["groups"]
+    for group in settings["groups"]:
+        if group["id"] == "g-design":
+            group.update(teams=["mkt"], role="org_admin")
+    after = tmp_path / "after.json"
+    after.write_text(json.dumps(settings), encoding="utf-8")
+    code, out, err = cli("edit", "--db", str(db), str(after))
+    assert (code, err) == (0, "")
+    assert "WARNING gains_org_admin: user 'u-ann' would become an org admin" in out
+    assert "  u-ann: added to mkt as Org Admin" in out
+    code, out, err = cli("edit", "--db", str(db), str(after), "--strict")
+    assert (code, err) == (1, "scim-roles: --strict: a guardrail fired: gains_org_admin\n")
+    code, out, err = cli("edit", "--db", str(db), str(after), "--apply", "--strict", "--json")
+    assert (code, err) == (1, "scim-roles: --strict: a guardrail fired: gains_org_admin; nothing was saved\n")
+    assert json.loads(out)["findings"][0]["kind"] == "gains_org_admin"
+    code, out, _ = cli("changes", "--db", str(db), "--json")
+    assert [json.loads(line)["origin"] for line in out.splitlines()] == ["admin", "scim", "scim"]
+    code, out, err = cli("edit", "--db", str(db), str(after), "--apply")
+    assert (code, err) == (0, f"scim-roles: {db}: saved\n")
+    code, out, _ = cli("settings", "--db", str(db))
+    assert json.loads(out) == settings
+    code, out, _ = cli("changes", "--db", str(db), "--after", "3", "--json")
+    entries = [json.loads(line) for line in out.splitlines()]
+    assert [(e["seq"], e["user_id"], e["team"], e["before"], e["after"], e["origin"]) for e in entries] == [
+        (4, "u-ann", "mkt", None, "org_admin", "settings")
+    ]
+    assert entries[0]["at"].endswith("Z")
+    code, out, _ = cli("changes", "--db", str(db), "--after", "3")
+    assert out == f"4 {entries[0]['at']} settings 'u-ann' 'mkt' - -> org_admin\n"
+    code, out, _ = cli("check", "--db", str(db))
+    assert code == 0
+    with pytest.raises(SystemExit) as usage:  # argparse's usage error
+        cli("changes", "--db", str(db), "--after", "x")
+    assert usage.value.code == 2
+
+
+def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
+    """Rows written behind the store: check exits 1 naming each; serve refuses to start on it; repair fixes
+    the table and check is clean again."""
+    import sqlite3  # noqa: PLC0415
+
+    db = _state_with_users(tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO memberships VALUES ('u-ann', 'it', 'org_admin')")
+    code, out, err = cli("check", "--db", str(db))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"scim-roles: {db}: membership: user 'u-ann' on team 'it': stored Org Admin, the rules give no membership",
+        f"scim-roles: {db}: feed: user 'u-ann' on team 'it': the feed gives no membership, stored Org Admin",
+    ]
+    code, _, err = cli("repair", "--db", str(db))
+    assert code == 0
+    code, out, _ = cli("check", "--db", str(db))
+    assert code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM changes")
+    code, out, _ = cli("repair", "--db", str(db))
+    assert out.splitlines() == [
+        "  sam: added to eng as Member",
+        "  u-ann: added to eng as Team Admin",
+        f"{db}: repaired (2 feed entries appended)",
+    ]
+
+
+def test_serve_opens_an_existing_state_without_its_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve --db STATE alone serves a stored state; a missing state without a document, or another document
+    than the stored settings, is a usage error naming what to do; a drifted state refuses to start."""
+    import sqlite3  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: None)
+    monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
+    db = _state_with_users(tmp_path)
+    assert cli("serve", "--db", str(db))[0] == 0
+    assert cli("serve", ORG, "--db", str(db))[0] == 0  # the document it was seeded with
+    code, _, err = cli("serve", "--db", str(tmp_path / "new.db"))
+    assert (code, err) == (2, f"scim-roles: {tmp_path / 'new.db'}: no such state file; give the org document to create it\n")  # noqa: E501
+    toggled = json.loads(Path(ORG).read_text(encoding="utf-8")) | {"manual_edits": True}
+    (tmp_path / "toggled.json").write_text(json.dumps(toggled), encoding="utf-8")
+    code, _, err = cli("serve", str(tmp_path / "toggled.json"), "--db", str(db))
+    assert code == 2
+    assert "scim-roles edit" in err
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM memberships")
+    code, _, err = cli("serve", "--db", str(db))
+    assert code == 1
+    assert err.splitlines()[-1] == f"scim-roles: {db}: the state has drifted: see `scim-roles repair --db {db}`"

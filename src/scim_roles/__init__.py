@@ -24,7 +24,7 @@ from ._bulk import (
     reconcile,
     resolve_all,
 )
-from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, LockedUser, Problem, ScimRolesError
 from ._model import Grant, IdpGroup, Org, Team, User, invite
 from ._resolve import resolve_memberships
 from ._result import Membership, Overridden, Reason, Resolution
@@ -69,6 +69,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidOrg",
     "InvalidUser",
+    "LockedUser",
     "Membership",
     "Org",
     "Overridden",

@@ -290,6 +290,8 @@ class FindingKind(enum.Enum):
     """A user who was an org admin no longer is."""
     MASS_CHANGE = "mass_change"
     """More than ``max_share`` of the users lose a team or a role."""
+    GAINS_ORG_ADMIN = "gains_org_admin"
+    """A user who was no org admin becomes one (a mapping raised to Org Admin, a toggle waking a manual grant)."""
 
 
 @attrs.frozen
@@ -491,6 +493,10 @@ def _findings(
             admins_lost = True
             findings.append(
                 Finding(FindingKind.LOSES_ORG_ADMIN, f"user {uid!r} would no longer be an org admin", user_id=uid)
+            )
+        if res_after.is_org_admin and not res_before.is_org_admin:
+            findings.append(
+                Finding(FindingKind.GAINS_ORG_ADMIN, f"user {uid!r} would become an org admin", user_id=uid)
             )
         if any(c.is_loss for c in user_changes):
             losers += 1

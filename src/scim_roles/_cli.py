@@ -12,10 +12,8 @@ import argparse
 import contextlib
 import io
 import json
-import logging
 import os
 import re
-import sqlite3
 import stat
 import sys
 from collections import Counter
@@ -49,20 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="resolve an example org and print user, team, role and why")
     explain = commands.add_parser("explain", help="each user's memberships with reasons, and overrides")
-    explain.add_argument("org", metavar="ORG", help="org document (.json, .toml, or - for JSON on stdin)")
+    explain.add_argument("org", metavar="ORG", nargs="?", help="org document (.json, .toml, or - for JSON on stdin)")
     explain.add_argument("users", metavar="USERS", nargs="?", help="users document (or --db)")
-    explain.add_argument("--db", metavar="STATE", help="read the users from a live SQLite state instead")
+    explain.add_argument("--db", metavar="STATE", help="a stored state: its settings and users (ORG optional)")
     explain.add_argument("--user", action="append", metavar="ID", help="only this user (repeatable)")
     explain.add_argument("--json", action="store_true", help="one JSON object keyed by user id")
-    check = commands.add_parser("check", help="validate documents and print every problem")
-    check.add_argument("org", metavar="ORG")
+    explain.set_defaults(func=_explain_command)
+    check = commands.add_parser("check", help="validate documents, or a stored state, and print every problem")
+    check.add_argument("org", metavar="ORG", nargs="?")
     check.add_argument("users", metavar="USERS", nargs="?")
-    check.add_argument("--db", metavar="STATE", help="check a live SQLite state instead of a users document")
-    serve = commands.add_parser("serve", help="serve SCIM 2.0 under /scim/v2 (token from SCIM_ROLES_TOKEN)")
-    serve.add_argument("org", metavar="ORG", help="org document: teams, defaults, toggle, group mappings")
-    serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    check.add_argument("--db", metavar="STATE", help="check a stored state against the rules (drift)")
+    check.set_defaults(func=_check_command)
+    from ._cli_state import add_commands  # noqa: PLC0415 -- it imports this module's helpers
+
+    add_commands(commands)
     prev = commands.add_parser("preview", help="dry-run a settings change: changes and guardrail findings")
     prev.add_argument("old_org", metavar="OLD_ORG")
     prev.add_argument("new_org", metavar="NEW_ORG")
@@ -132,8 +130,9 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
             out.write(render_demo() + "\n")
             return 0
         read = _Reader(stdin or sys.stdin)
-        if args.command in ("serve", "check", "explain"):
-            return _COMMANDS[args.command](read, args, out)
+        if args.command != "preview":
+            code: int = args.func(read, args, out)
+            return code
         result = preview(
             _load_org(read, args.old_org),
             _load_org(read, args.new_org),
@@ -442,88 +441,28 @@ def _progress(total: int, what: str, unit: str) -> Any:
 _progress_delay = 0.5  # seconds: no bar for what is over sooner
 
 
-# -- the live state (extras scim and serve)
-
-
-def _users_or_db(read: _Reader, args: argparse.Namespace, org: Org) -> tuple[User, ...]:
-    if (args.users is None) == (args.db is None):
-        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
-    if args.users is not None:
-        return tuple(_load_users(read, args.users, org)[1])
-    with _open_store(args.db, org) as store:
-        directory = store.load().directory
-    return tuple(sorted(directory.users.values(), key=lambda u: u.id))
-
-
-def _open_store(name: str, org: Org, *, readonly: bool = True) -> Any:
-    try:
-        from .store import SqliteStore  # noqa: PLC0415 -- needs the scim extra
-    except ImportError as err:
-        needs = "the SQLite state needs the serve extra (Python 3.11+): python -m pip install '.[serve]'"
-        raise _Fail([needs + " in a clone of scim_roles"], USAGE_ERROR) from err
-    if readonly and not Path(name).is_file():
-        raise _Fail([f"{name}: no such state file"])
-    try:
-        store = SqliteStore(name, org, readonly=readonly)  # closed when dropped, if a load fails
-        store.load()
-    except ScimRolesError as err:
-        raise _prefixed(name, err) from err
-    except sqlite3.Error as err:
-        raise _Fail([f"{name}: not a scim-roles state: {err}"]) from err
-    return store
-
-
 def _check_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    if args.db is None:
-        return _check(read, args.org, args.users, out)
-    if args.users is not None:
-        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
-    org = _load_org(read, args.org)
-    with _open_store(args.db, org) as store:
-        directory = store.load().directory
-    scim = sum(1 for u in directory.users.values() if u.scim)
-    out.write(
-        f"{args.org}: ok ({len(org.teams)} teams, {len(directory.org.groups)} groups); "
-        f"{args.db}: ok ({len(directory.users)} users, {scim} SCIM-managed)\n"
-    )
-    return 0
+    if args.db is not None:
+        from ._cli_state import check_state  # noqa: PLC0415 -- needs the serve extra's modules
+
+        return check_state(read, args, out)
+    if args.org is None:
+        raise _Fail(["give an org document (and a users document), or --db STATE"], USAGE_ERROR)
+    return _check(read, args.org, args.users, out)
 
 
 def _explain_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    if args.db is not None:
+        from ._cli_state import explain_state  # noqa: PLC0415 -- needs the serve extra's modules
+
+        return explain_state(read, args, out)
+    if args.org is None:
+        raise _Fail(["give an org document (and a users document), or --db STATE"], USAGE_ERROR)
+    if args.users is None:
+        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
     org = _load_org(read, args.org)
-    _explain(org, _users_or_db(read, args, org), args.user, out, as_json=args.json)
+    _explain(org, tuple(_load_users(read, args.users, org)[1]), args.user, out, as_json=args.json)
     return 0
-
-
-def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
-    token = os.environ.get("SCIM_ROLES_TOKEN", "")
-    if not token.strip():
-        raise _Fail(
-            ["set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)"], USAGE_ERROR
-        )
-    try:
-        import uvicorn  # noqa: PLC0415 -- needs the serve extra
-
-        from .asgi import ScimApp  # noqa: PLC0415
-    except ImportError as err:
-        raise _Fail(
-            ["serve needs the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of scim_roles"],
-            USAGE_ERROR,
-        ) from err
-    org = _load_org(read, args.org)
-    store = _open_store(args.db, org, readonly=False)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    app = ScimApp(store, token=token, base_path="/scim/v2")
-    sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-    return 0
-
-
-_COMMANDS: dict[str, Callable[[_Reader, argparse.Namespace, IO[str]], int]] = {
-    "serve": _serve,
-    "check": _check_command,
-    "explain": _explain_command,
-}
 
 
 # -- the commands

@@ -67,6 +67,13 @@ class InvalidUser(ScimRolesError):
     """A user, grant or invite is invalid, alone or against its org (V4-V7)."""
 
 
+class LockedUser(InvalidUser):
+    """An app's manual edit of a user that manual edits cannot change (T5): locked (R8) or deprovisioned (R10).
+
+    Refused, never stored to take effect later (a toggle turned on would wake it).
+    """
+
+
 class InvalidArgument(ScimRolesError):
     """An argument other than an org or a user is out of range, or of the wrong type."""
 
@@ -89,5 +96,5 @@ def got(value: object) -> str:
 
 
 # Tracebacks and pickles name the errors where users import them from.
-for _cls in (ScimRolesError, InvalidOrg, InvalidUser, InvalidArgument):
+for _cls in (ScimRolesError, InvalidOrg, InvalidUser, LockedUser, InvalidArgument):
     _cls.__module__ = "scim_roles"

@@ -293,6 +293,12 @@ class SqliteStore:
                 raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
             self._create(org)
         else:
+            if readonly and self._schema() < SCHEMA_VERSION:
+                msg = (
+                    f"{self._path}: an older state (no change feed): open it once for writing"
+                    " (`scim-roles repair --db STATE`) to upgrade it"
+                )
+                raise StoreUnavailable(msg)
             if not readonly:
                 self._upgrade()
             if org is not None:
@@ -315,13 +321,16 @@ class SqliteStore:
         So that folding the feed gives the stored memberships (T7) from the
         start; ``check`` then says whether those rows are what the rules give.
         """
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is not None and int(row[0]) >= SCHEMA_VERSION:
+        if self._schema() >= SCHEMA_VERSION:
             return
         with self._transaction():
             rows = self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2").fetchall()
             self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    def _schema(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return 1 if row is None else int(row[0])
 
     def _same_settings(self, org: Org) -> None:
         """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
@@ -409,6 +418,9 @@ class SqliteStore:
         if (info.st_dev, info.st_ino) != self._identity:
             msg = "the state file was replaced by another file"
             raise sqlite3.OperationalError(msg)
+        if not os.access(self._path, os.W_OK):  # immutable (chattr +i) or on a read-only mount: root too is refused
+            msg = "the state file is read-only"
+            raise sqlite3.OperationalError(msg)
 
     def _version(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
@@ -445,8 +457,9 @@ class SqliteStore:
             manual.setdefault(uid, []).append(Grant(team, Role(role)))
         groups: dict[str, set[str]] = {}
         members: dict[str, list[dict[str, str | None]]] = {}
-        for gid, uid, display in db.execute(
-            "SELECT group_id, user_id, display FROM members ORDER BY group_id, user_id"
+        for gid, uid, display in db.execute(  # a member that is not a SCIM user is drift (check), not a member
+            "SELECT m.group_id, m.user_id, m.display FROM members m JOIN users u ON u.id = m.user_id"
+            " WHERE u.scim ORDER BY m.group_id, m.user_id"
         ):
             groups.setdefault(uid, set()).add(gid)
             members.setdefault(gid, []).append({"value": uid, "display": display})

@@ -9,10 +9,10 @@ from typing import Any
 import attrs
 
 from scim_roles._bulk import Edit, Preview, check_share, preview_of
-from scim_roles._errors import InvalidArgument, InvalidUser, Problem, ScimRolesError
+from scim_roles._errors import InvalidArgument, InvalidUser, LockedUser, Problem, ScimRolesError
 from scim_roles._index import OrgIndex
 from scim_roles._model import Org, User, team_of
-from scim_roles._resolve import index_of, not_a_user, user_problems
+from scim_roles._resolve import index_of, not_a_user, resolve_indexed, user_problems
 
 from ._names import display_name_key, user_name_key
 from ._pmap import PMap
@@ -140,6 +140,8 @@ class Directory:
             The new directory; this one is untouched.
 
         Raises:
+            LockedUser: the edit changes the manual grants of a locked (R8)
+                or deprovisioned (R10) user: refused, never kept for later (T5).
             InvalidUser: the user is invalid for the org (V5, V6), its
                 userName is another user's (S2) or invalid, or the change
                 is SCIM's to make.
@@ -172,6 +174,9 @@ class Directory:
             problems.append(
                 Problem(subject, "scim", "SCIM owns scim, groups and deprovisioned of a SCIM user", user.id)
             )
+        locked = old is not None and user.manual != old.manual and self._locked_reason(old)
+        if locked:
+            problems.append(Problem(subject, "manual", f"{locked}; the manual edit is refused (T5)", user.id))
         name = user_name if user_name is not None else (self._names[user.id] if old is not None else user.id)
         try:
             key = user_name_key(name)
@@ -184,7 +189,7 @@ class Directory:
                     Problem(subject, "userName", f"{name!r} is the userName of {holder!r} too (S2)", user.id)
                 )
         if problems:
-            raise InvalidUser(*problems)
+            raise (LockedUser if locked else InvalidUser)(*problems)
         keys = self._keys
         if old is not None:
             keys = keys.delete(user_name_key(self._names[user.id]))
@@ -192,6 +197,14 @@ class Directory:
         return self._evolve(
             users=self.users.set(user.id, user), names=self._names.set(user.id, name), keys=keys.set(key, user.id)
         )
+
+    def _locked_reason(self, user: User) -> str:
+        """Why manual edits cannot change this user's access (T5), or ``""``: they can."""
+        if user.deprovisioned:
+            return "is deprovisioned: manual grants of a deprovisioned user are never kept (R10)"
+        if resolve_indexed(index_of(self.org), user).locked:
+            return "is locked: SCIM manages the user and 'Editing users manually' is off (R8)"
+        return ""
 
     def with_org(self, org: Org) -> Directory:
         """This directory under the org's new settings (an admin's edit): cost ∝ the groups and teams it changes.

@@ -1,0 +1,250 @@
+"""The commands on a stored state (``--db STATE``): serve, settings, edit, changes, explain, check, repair, groups.
+
+A stored state is the truth (RULES.md T1-T7): an org document only seeds a
+new one, and a document given with an existing state must be its stored
+settings (exit 2 otherwise, naming ``scim-roles edit``). Needs the
+``serve`` extra (Python 3.11+).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from ._builtins import to_builtins
+from ._bulk import resolve_all
+from ._cli import USAGE_ERROR, _Fail, _load_org, _prefixed, _print_preview, _Reader, _selected, _share
+from ._errors import ScimRolesError
+from ._model import Org
+
+
+def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparsers action has no public type
+    """The state commands, each with its function as ``func``."""
+    serve = commands.add_parser("serve", help="serve SCIM 2.0 under /scim/v2 (token from SCIM_ROLES_TOKEN)")
+    serve.add_argument("org", metavar="ORG", nargs="?", help="org document: needed only to create a new state")
+    serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.set_defaults(func=_serve)
+    settings = commands.add_parser("settings", help="print a state's stored settings as an org document")
+    settings.add_argument("--db", metavar="STATE", required=True)
+    settings.set_defaults(func=_settings)
+    edit = commands.add_parser("edit", help="preview (and with --apply save) new settings for a state")
+    edit.add_argument("after", metavar="AFTER", help="org document: the settings as they should be")
+    edit.add_argument("--db", metavar="STATE", required=True)
+    edit.add_argument("--apply", action="store_true", help="save exactly what the preview shows")
+    edit.add_argument("--strict", action="store_true", help="exit 1, saving nothing, when a guardrail fires")
+    edit.add_argument("--max-share", type=_share, default=0.1, metavar="X", help="mass-change threshold (0.1)")
+    edit.add_argument("--json", action="store_true", help="print JSON")
+    edit.set_defaults(func=_edit)
+    changes = commands.add_parser("changes", help="the feed: every membership change, in order")
+    changes.add_argument("--db", metavar="STATE", required=True)
+    changes.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="only entries after this one")
+    changes.add_argument("--json", action="store_true", help="one JSON object per line")
+    changes.set_defaults(func=_changes)
+    repair = commands.add_parser("repair", help="rewrite a state's derived rows (memberships, feed) from the rules")
+    repair.add_argument("--db", metavar="STATE", required=True)
+    repair.set_defaults(func=_repair)
+    groups = commands.add_parser("groups", help="the synced IdP groups, their members and mappings")
+    groups.add_argument("--db", metavar="STATE", required=True)
+    groups.add_argument("--json", action="store_true", help="print JSON")
+    groups.set_defaults(func=_groups)
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit():
+        msg = f"must be a sequence number (0 or more), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+# -- opening a state
+
+
+def _store_module() -> Any:  # noqa: ANN401 -- the module, imported only with its extra
+    try:
+        return importlib.import_module("scim_roles.store")  # needs the scim extra
+    except ImportError as err:
+        needs = "the SQLite state needs the serve extra (Python 3.11+): python -m pip install '.[serve]'"
+        raise _Fail([needs + " in a clone of scim_roles"], USAGE_ERROR) from err
+
+
+@contextmanager
+def open_state(name: str, org: Org | None = None, *, readonly: bool = True) -> Iterator[Any]:
+    """The state at ``name``, checked against ``org`` when given; every failure a one-line :class:`_Fail`."""
+    module = _store_module()
+    if readonly and not Path(name).is_file():
+        raise _Fail([f"{name}: no such state file"])
+    try:
+        store = module.SqliteStore(name, org, readonly=readonly)
+        store.load()
+    except module.SettingsDiffer as err:
+        raise _Fail([f"{name}: {p}" for p in err.problems], USAGE_ERROR) from err
+    except ScimRolesError as err:
+        raise _prefixed(name, err) from err
+    except (sqlite3.Error, module.StoreUnavailable) as err:
+        raise _Fail([f"{name}: not a scim-roles state: {err}"]) from err
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _org_if_given(read: _Reader, name: str | None) -> Org | None:
+    return None if name is None else _load_org(read, name)
+
+
+# -- the commands
+
+
+def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
+    token = os.environ.get("SCIM_ROLES_TOKEN", "")
+    if not token.strip():
+        raise _Fail(
+            ["set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)"], USAGE_ERROR
+        )
+    try:
+        import uvicorn  # noqa: PLC0415 -- needs the serve extra
+
+        from .asgi import ScimApp  # noqa: PLC0415
+    except ImportError as err:
+        raise _Fail(
+            ["serve needs the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of scim_roles"],
+            USAGE_ERROR,
+        ) from err
+    org = _org_if_given(read, args.org)
+    if org is None and not Path(args.db).is_file():
+        raise _Fail([f"{args.db}: no such state file; give the org document to create it"], USAGE_ERROR)
+    with open_state(args.db, org, readonly=False) as store:
+        drift = store.check()
+        if drift:
+            lines = [f"{args.db}: {d}" for d in drift]
+            raise _Fail([*lines, f"{args.db}: the state has drifted: see `scim-roles repair --db {args.db}`"])
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        app = ScimApp(store, token=token, base_path="/scim/v2")
+        sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _settings(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    with open_state(args.db) as store:
+        settings = to_builtins(store.org)
+    out.write(json.dumps(settings, indent=2) + "\n")
+    return 0
+
+
+def _edit(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    after = _load_org(read, args.after)
+    module = _store_module()
+    with open_state(args.db, readonly=not args.apply) as store:
+        try:
+            if args.apply:
+                result = store.put_org(after, max_share=args.max_share, strict=args.strict)
+            else:
+                result = store.preview_org(after, max_share=args.max_share)
+        except module.GuardrailFired as refused:
+            _print_preview(refused.preview, out, as_json=args.json)
+            fired = ", ".join(dict.fromkeys(f.kind.value for f in refused.preview.findings))
+            raise _Fail([f"--strict: a guardrail fired: {fired}; nothing was saved"]) from refused
+        except module.StoreUnavailable as err:
+            raise _Fail([str(err)]) from err
+    _print_preview(result, out, as_json=args.json)
+    if args.apply:
+        sys.stderr.write(f"scim-roles: {args.db}: saved\n")
+    elif args.strict and result.findings:
+        fired = ", ".join(dict.fromkeys(f.kind.value for f in result.findings))
+        raise _Fail([f"--strict: a guardrail fired: {fired}"])
+    return 0
+
+
+def _changes(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    with open_state(args.db) as store:
+        entries = store.changes(args.after)
+    for entry in entries:
+        if args.json:
+            out.write(json.dumps(entry.to_builtins()) + "\n")
+        else:
+            before = "-" if entry.before is None else entry.before.value
+            after = "-" if entry.after is None else entry.after.value
+            out.write(f"{entry.seq} {entry.at} {entry.origin} {entry.user_id!r} {entry.team!r} {before} -> {after}\n")
+    return 0
+
+
+def explain_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    """``explain [ORG] --db STATE``: the stored settings and users, whole or not at all."""
+    from ._cli import _explain  # noqa: PLC0415 -- the document command's writer
+
+    if args.users is not None:
+        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
+    with open_state(args.db, _org_if_given(read, args.org)) as store:
+        directory = store.load().directory
+    users = tuple(sorted(directory.users.values(), key=lambda u: u.id))
+    selected = tuple(_selected(users, args.user))
+    resolve_all(directory.org, selected)  # every problem before any output: whole or absent
+    _explain(directory.org, selected, None, out, as_json=args.json)
+    return 0
+
+
+def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    """``check [ORG] --db STATE``: the stored state against the rules (T6); exit 1 naming every difference."""
+    if args.users is not None:
+        raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
+    with open_state(args.db, _org_if_given(read, args.org)) as store:
+        drift = store.check()
+        directory = store.load().directory if not drift else None
+    if directory is None:
+        raise _Fail([f"{args.db}: {d}" for d in drift])
+    scim = sum(1 for u in directory.users.values() if u.scim)
+    head = (
+        f"{args.org}: ok ({len(directory.org.teams)} teams, {len(directory.org.groups)} groups); " if args.org else ""
+    )
+    out.write(f"{head}{args.db}: ok ({len(directory.users)} users, {scim} SCIM-managed; no drift)\n")
+    return 0
+
+
+def _repair(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    module = _store_module()
+    with open_state(args.db, readonly=False) as store:
+        try:
+            changes = store.repair()
+        except module.StoreUnavailable as err:
+            raise _Fail([str(err)]) from err
+    for change in changes:
+        out.write(f"  {change.describe()}\n")
+    out.write(f"{args.db}: repaired ({len(changes)} feed entries appended)\n")
+    return 0
+
+
+def _groups(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    with open_state(args.db) as store:
+        directory = store.load().directory
+    rows = []
+    for group in directory.org.groups:
+        resource = directory.group_resource(group.id) or {}
+        rows.append(
+            {
+                "id": group.id,
+                "displayName": resource.get("displayName", group.id),
+                "members": len(directory.members(group.id)),
+                "teams": sorted(group.teams),
+                "role": None if group.role is None else group.role.value,
+            }
+        )
+    if args.json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    for row in rows:
+        teams = ", ".join(repr(t) for t in row["teams"]) or "(default teams)"
+        role = row["role"] or "(default role)"
+        out.write(f"{row['id']!r} {row['displayName']!r}: {row['members']} members -> {teams} as {role}\n")
+    return 0

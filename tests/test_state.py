@@ -1,0 +1,407 @@
+"""The stored state is the truth (T1-T7): random SCIM requests, admin edits, settings edits and reopens.
+
+Every test here reopens the store from its file: what a server acknowledged is
+what a fresh process reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from scim_roles import (
+    FindingKind,
+    Grant,
+    IdpGroup,
+    InvalidUser,
+    LockedUser,
+    Org,
+    Role,
+    User,
+    resolve_all,
+)
+from scim_roles.scim import ScimRequest, handle
+from scim_roles.store import Drift, GuardrailFired, SqliteStore, StoreUnavailable
+
+from helpers import ENG, IT, OPS, article_org
+from scim_helpers import START, patch
+from test_scim_properties import requests
+
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+class Clock:
+    """A clock that ticks one second a call."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def __call__(self) -> datetime:
+        self.ticks += 1
+        return START + timedelta(seconds=self.ticks)
+
+
+def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: str = "n", query: str = "") -> Any:
+    """One SCIM request, committed as the ASGI app commits it."""
+    snapshot = store.load()
+    out = handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id, query=query, now=START))
+    if out.directory is not snapshot.directory:
+        assert store.commit(snapshot, out)
+    return out
+
+
+def folded(store: SqliteStore) -> dict[str, dict[str, Role]]:
+    """The feed replayed from its start, as a host mirroring it would."""
+    out: dict[str, dict[str, Role]] = {}
+    last = 0
+    for entry in store.changes():
+        assert entry.seq > last
+        last = entry.seq
+        assert out.get(entry.user_id, {}).get(entry.team) is entry.before
+        if entry.after is None:
+            del out[entry.user_id][entry.team]
+        else:
+            out.setdefault(entry.user_id, {})[entry.team] = entry.after
+    return {uid: teams for uid, teams in out.items() if teams}
+
+
+def the_rules(store: SqliteStore) -> dict[str, dict[str, Role]]:
+    directory = store.load().directory
+    resolved = resolve_all(directory.org, directory.users.values())
+    return {uid: dict(res.roles) for uid, res in resolved.items() if res.memberships}
+
+
+def assert_one_truth(path: Path, live: SqliteStore) -> None:
+    """T1, T6, T7: a fresh process reads what the live store holds; memberships, rules and feed agree."""
+    with SqliteStore(path) as again:
+        assert again.load().directory == live.load().directory
+        assert again.memberships() == the_rules(again) == folded(again)
+        assert again.check() == ()
+
+
+class StoredState(RuleBasedStateMachine):
+    """SCIM requests, admin edits, settings edits and reopens, in any order, against a real SQLite file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.TemporaryDirectory()
+        self.path = Path(self.folder.name) / "state.db"
+        self.store = SqliteStore(self.path, article_org(), clock=Clock())
+        self.count = 0
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.folder.cleanup()
+
+    @rule(request=requests())
+    def scim_request(self, request: tuple[str, str, Any, str]) -> None:
+        method, target, body, query = request
+        self.count += 1
+        send(self.store, method, target, body, new_id=f"n{self.count}", query=query)
+
+    @rule(
+        uid=st.sampled_from(["u0", "n1", "n2", "saml1", "man1"]),
+        grants=st.lists(st.tuples(st.sampled_from([ENG, OPS, IT]), st.sampled_from(list(Role))), max_size=2),
+        saml=st.booleans(),
+    )
+    def admin_edit(self, uid: str, grants: list[tuple[str, Role]], saml: bool) -> None:  # noqa: FBT001
+        old = self.store.load().directory.users.get(uid)
+        manual = list({team: Grant(team, role) for team, role in grants}.values())
+        user = User(uid, saml, False, (), False, manual) if old is None else attrs.evolve(old, manual=manual)
+        if not (user.saml or user.scim or user.manual):
+            return
+        try:
+            self.store.put_user(user)
+        except InvalidUser:  # a locked user (T5), a userName taken: nothing written
+            assert self.store.load().directory.users.get(uid) == old
+
+    @rule(
+        kind=st.sampled_from(["toggle", "map", "defaults"]),
+        gid=st.sampled_from(["leads", "marketing", "everyone"]),
+        role=st.sampled_from([None, *Role]),
+    )
+    def settings_edit(self, kind: str, gid: str, role: Role | None) -> None:
+        org = self.store.org
+        if kind == "toggle":
+            after = org.with_manual_edits(on=not org.manual_edits)
+        elif kind == "defaults":
+            after = org.with_defaults([OPS] if org.default_teams == {ENG} else [ENG], Role.MEMBER)
+        elif gid in {g.id for g in org.groups}:
+            after = org.with_group(IdpGroup(gid, [IT], role))
+        else:
+            return
+        previewed = self.store.preview_org(after)
+        saved = self.store.put_org(after)
+        assert saved == previewed  # T4: what the preview shows is what is saved
+
+    @rule()
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = SqliteStore(self.path, clock=Clock())
+
+    @invariant()
+    def one_truth(self) -> None:
+        assert_one_truth(self.path, self.store)
+
+
+StoredState.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None)
+test_t1_t4_t6_t7_the_stored_state_is_the_truth = StoredState.TestCase
+
+
+# -- the defects, one regression test each
+
+
+def test_t1_group_writes_that_do_not_list_members_keep_them_on_disk(tmp_path: Path) -> None:
+    """Okta's path-less replace {id, displayName}, Entra's displayName Replace and a rename keep every member
+    after a reopen; a PUT keeps the members it lists."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    for i in range(3):
+        send(store, "POST", "/Users", {"userName": f"user{i}"}, new_id=f"u{i}")
+    send(store, "POST", "/Groups", {"displayName": "Eng", "members": [{"value": "u0"}, {"value": "u1"}]}, new_id="g")
+    writes = [
+        ("PATCH", patch({"op": "replace", "value": {"id": "g", "displayName": "Eng 2"}})),
+        ("PATCH", patch({"op": "Replace", "path": "displayName", "value": "Eng 3"})),
+        ("PATCH", patch({"op": "add", "path": "members", "value": [{"value": "u2"}]})),
+        ("PUT", {"displayName": "Eng 4", "members": [{"value": "u0"}, {"value": "u1"}, {"value": "u2"}]}),
+    ]
+    for method, body in writes:
+        assert send(store, method, "/Groups/g", body).status in (200, 204)
+        assert_one_truth(path, store)
+    with SqliteStore(path) as again:
+        assert set(again.load().directory.members("g")) == {"u0", "u1", "u2"}
+
+
+def test_t1_a_deactivated_user_keeps_nothing_in_the_table_apps_read(tmp_path: Path) -> None:
+    """An org admin through a group, deactivated: no row left, check clean."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "PATCH", "/Groups/it-admins", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    send(store, "PATCH", "/Groups/it-admins", patch({"op": "replace", "value": {"displayName": "IT admins"}}))
+    assert store.memberships() == {"u1": {IT: Role.ORG_ADMIN}}
+    send(store, "PATCH", "/Users/u1", patch({"op": "replace", "path": "active", "value": False}))
+    assert store.memberships() == {}
+    assert_one_truth(path, store)
+
+
+def test_t3_members_in_every_spelling_are_applied_and_a_repeated_attribute_refused(tmp_path: Path) -> None:
+    """members named through the core URN, in a path or as a URN-keyed path-less value, in any case, are
+    applied; two keys naming one attribute in one value are 400 and change nothing."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    for i in range(4):
+        send(store, "POST", "/Users", {"userName": f"user{i}"}, new_id=f"u{i}")
+    spellings = [
+        {"op": "add", "path": CORE_GROUP + ":members", "value": [{"value": "u0"}]},
+        {"op": "add", "value": {CORE_GROUP: {"members": [{"value": "u1"}]}}},
+        {"op": "add", "path": CORE_GROUP, "value": {"MEMBERS": [{"value": "u2"}]}},
+        {"op": "add", "value": {CORE_GROUP + ":Members": [{"value": "u3"}]}},
+    ]
+    for op in spellings:
+        assert send(store, "PATCH", "/Groups/leads", patch(op)).status == 200
+    assert set(store.load().directory.members("leads")) == {"u0", "u1", "u2", "u3"}
+    send(store, "PATCH", "/Groups/leads", patch({"op": "remove", "path": CORE_GROUP + ":members"}))
+    assert set(store.load().directory.members("leads")) == set()
+    twice = [
+        ("/Users/u0", {"op": "replace", "value": {"active": False, "ACTIVE": True}}),
+        ("/Users/u0", {"op": "replace", "value": {"active": False, "urn:ietf:params:scim:schemas:core:2.0:User": {"active": True}}}),  # noqa: E501
+        ("/Groups/leads", {"op": "add", "value": {"members": [{"value": "u0"}], "MEMBERS": [{"value": "u1"}]}}),
+    ]
+    before = store.load()
+    for target, op in twice:
+        out = send(store, "PATCH", target, patch(op))
+        assert (out.status, out.response.data["scimType"]) == (400, "invalidSyntax")
+        assert "name the same attribute" in out.response.data["detail"]
+    assert store.load() is before
+    assert_one_truth(path, store)
+
+
+def test_s9_entra_creates_groups_with_its_own_schema_and_display_names_are_unique(tmp_path: Path) -> None:
+    """Entra's ADSCIM group schema URI is accepted; a displayName taken (in any case) is 409 uniqueness,
+    on create and on rename."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    entra = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+    out = send(store, "POST", "/Groups", {"schemas": [CORE_GROUP, entra], "displayName": "Sales"}, new_id="g1")
+    assert out.status == 201
+    assert out.response.data["schemas"] == [CORE_GROUP]
+    out = send(store, "POST", "/Groups", {"displayName": "SALES"}, new_id="g2")
+    assert (out.status, out.response.data["scimType"]) == (409, "uniqueness")
+    assert out.response.data["detail"] == "displayName 'SALES' is taken by the group 'g1'"
+    out = send(store, "POST", "/Groups", {"displayName": "leads"}, new_id="g3")  # a document group, named by its id
+    assert (out.status, out.response.data["detail"]) == (409, "displayName 'leads' is taken by the group 'leads'")
+    out = send(store, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "displayName", "value": "sales"}))
+    assert out.status == 409
+    assert send(store, "PATCH", "/Groups/g1", patch({"op": "replace", "path": "displayName", "value": "SALES"})).status == 200  # noqa: E501
+    assert send(store, "DELETE", "/Groups/g1").status == 204
+    assert send(store, "POST", "/Groups", {"displayName": "Sales"}, new_id="g4").status == 201  # free again
+    assert store.load().directory.group_named("sALES") == "g4"
+
+
+def test_t4_preview_and_save_refuse_the_same_edit_with_the_same_message(tmp_path: Path) -> None:
+    """Dropping a group that still has members: the preview refuses it as the save does, word for word."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    after = store.org.without_group("leads")
+    with pytest.raises(InvalidUser) as previewed:
+        store.preview_org(after)
+    with pytest.raises(InvalidUser) as saved:
+        store.put_org(after)
+    assert previewed.value.problems == saved.value.problems
+    assert str(saved.value) == "user 'u1': groups: is a member of 'leads', which the new org drops"
+
+
+def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Path) -> None:
+    """An admin's manual grant on a locked (or deprovisioned) user is refused with LockedUser naming the
+    user; a manual grant kept from before linking, woken by the toggle, is a gains_org_admin finding, and
+    strict refuses the save."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    store.put_user(User("sam", saml=True, manual=[Grant(IT, Role.ORG_ADMIN)]), user_name="sam")
+    send(store, "POST", "/Users", {"userName": "sam"}, new_id="x")  # S3: sam is now SCIM-managed, locked
+    sam = store.load().directory.users["sam"]
+    with pytest.raises(LockedUser, match=r"user 'sam': manual: is locked: SCIM manages the user"):
+        store.put_user(attrs.evolve(sam, manual=[Grant(OPS, Role.ORG_ADMIN)]))
+    store.put_user(attrs.evolve(sam, saml=False))  # not a manual edit: allowed
+    toggle = store.org.with_manual_edits(on=True)
+    previewed = store.preview_org(toggle)
+    assert [(f.kind, f.user_id) for f in previewed.findings] == [(FindingKind.GAINS_ORG_ADMIN, "sam")]
+    with pytest.raises(GuardrailFired, match="gains_org_admin: user 'sam' would become an org admin") as refused:
+        store.put_org(toggle, strict=True)
+    assert refused.value.preview == previewed
+    assert not store.org.manual_edits
+    send(store, "PATCH", "/Users/sam", patch({"op": "replace", "path": "active", "value": False}))
+    with pytest.raises(LockedUser, match="is deprovisioned"):
+        store.put_user(User("sam", scim=True, deprovisioned=True, manual=[Grant(OPS, Role.MEMBER)]))
+    assert_one_truth(path, store)
+
+
+def test_t4_a_mapping_raised_to_org_admin_is_a_finding(tmp_path: Path) -> None:
+    """Mapping a group to Org Admin makes its members org admins: each one a gains_org_admin finding."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    result = store.put_org(store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN)))
+    assert [f.detail for f in result.findings] == ["user 'u1' would become an org admin"]
+    assert store.memberships() == {"u1": {ENG: Role.ORG_ADMIN}}
+
+
+def test_t4_a_document_never_replaces_stored_settings(tmp_path: Path) -> None:
+    """Reopening with another document is refused naming `scim-roles edit`; a second process's settings edit
+    is seen by the first at its next load."""
+    path = tmp_path / "s.db"
+    first = SqliteStore(path, article_org())
+    send(first, "POST", "/Groups", {"displayName": "Pushed"}, new_id="p")
+    toggled = article_org(manual_edits=True)
+    with pytest.raises(Exception, match="scim-roles edit"):
+        SqliteStore(path, toggled)
+    assert SqliteStore(path, article_org()).org == first.org  # the seeding document, a pushed group aside
+    second = SqliteStore(path)
+    second.put_org(second.org.with_manual_edits(on=True))
+    assert first.org.manual_edits
+    assert first.org.group("p") == IdpGroup("p")
+    send(first, "DELETE", "/Groups/leads")
+    assert SqliteStore(path, toggled).org == first.org  # a group the IdP deleted is not asked of the document
+
+
+def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> None:
+    """Rows written behind the store's back: check names each difference; repair rewrites the memberships
+    and appends the feed entries that take a mirror there."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org(), clock=Clock())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]))
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO memberships VALUES ('u1', 'it', 'org_admin')")
+        db.execute("DELETE FROM memberships WHERE user_id = 'm'")
+        db.execute("INSERT INTO members (group_id, user_id) VALUES ('leads', 'm')")
+    assert [str(d) for d in store.check()] == [
+        "member: group 'leads' lists 'm', who is not a SCIM user",
+        "membership: user 'm' on team 'ops': stored no membership, the rules give Member",
+        "membership: user 'u1' on team 'it': stored Org Admin, the rules give no membership",
+        "feed: user 'm' on team 'ops': the feed gives Member, stored no membership",
+        "feed: user 'u1' on team 'it': the feed gives no membership, stored Org Admin",
+    ]
+    assert all(isinstance(d, Drift) for d in store.check())
+    assert store.repair() == ()  # the feed already folds to what the rules give: no entry needed
+    assert_one_truth(path, store)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM changes")
+    changes = store.repair()
+    assert [c.describe() for c in changes] == ["m: added to ops as Member", "u1: added to eng as Member"]
+    assert {e.origin for e in store.changes()} == {"repair"}
+    assert_one_truth(path, store)
+
+
+def test_t7_every_change_is_in_the_feed_with_its_origin(tmp_path: Path) -> None:
+    """SCIM, admin and settings changes each appended with their origin, time and roles; read after a seq."""
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=Clock())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    store.put_user(User("m", manual=[Grant(OPS, Role.TEAM_ADMIN)]))
+    store.put_org(store.org.with_defaults([OPS], Role.MEMBER))
+    entries = [e.to_builtins() for e in store.changes()]
+    assert entries == [
+        {"seq": 1, "at": "2026-01-01T00:00:01Z", "user_id": "u1", "team": "eng", "before": None,
+         "after": "member", "origin": "scim"},
+        {"seq": 2, "at": "2026-01-01T00:00:02Z", "user_id": "m", "team": "ops", "before": None,
+         "after": "team_admin", "origin": "admin"},
+        {"seq": 3, "at": "2026-01-01T00:00:03Z", "user_id": "u1", "team": "eng", "before": "member",
+         "after": None, "origin": "settings"},
+        {"seq": 4, "at": "2026-01-01T00:00:03Z", "user_id": "u1", "team": "ops", "before": None,
+         "after": "member", "origin": "settings"},
+    ]  # fmt: skip
+    assert [e.seq for e in store.changes(2)] == [3, 4]
+    assert [e.seq for e in store.changes(1, limit=1)] == [2]
+    for wrong in ("1", True, 1.5):
+        with pytest.raises(ValueError, match="changes: after: must be a whole number"):
+            store.changes(wrong)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="changes: limit: must be a whole number from 1"):
+        store.changes(0, limit=0)
+
+
+def test_t7_a_state_from_0_1_is_upgraded_with_its_rows_as_the_first_feed_entries(tmp_path: Path) -> None:
+    """A state written before the feed existed: its stored rows become the feed's first entries (origin
+    repair), once, so that the feed folds to them; check then says whether they are what the rules give."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    store.close()
+    with sqlite3.connect(path) as db:  # as 0.1 left it: no feed, no schema mark
+        db.execute("DELETE FROM changes")
+        db.execute("DELETE FROM meta WHERE key = 'schema'")
+    with pytest.raises(StoreUnavailable, match="older state"):
+        SqliteStore(path, readonly=True)
+    upgraded = SqliteStore(path)
+    assert [(e.user_id, e.team, e.before, e.after, e.origin) for e in upgraded.changes()] == [
+        ("u1", ENG, None, Role.MEMBER, "repair")
+    ]
+    assert_one_truth(path, upgraded)
+    assert len(SqliteStore(path).changes()) == 1  # once
+
+
+def test_a_store_refuses_what_is_not_an_org() -> None:
+    """SqliteStore(path, org) with something else than an Org: InvalidOrg naming it, no file created."""
+    with tempfile.TemporaryDirectory() as folder, pytest.raises(ValueError, match="SqliteStore: org: must be"):
+        SqliteStore(Path(folder) / "s.db", {"teams": []})  # type: ignore[arg-type]
+
+
+def test_settings_round_trip_through_the_org_document(tmp_path: Path) -> None:
+    """The stored settings, printed as a document, load back to the same Org (what `settings` prints)."""
+    from scim_roles.io import load_org  # noqa: PLC0415
+    from scim_roles import to_builtins  # noqa: PLC0415
+
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    send(store, "POST", "/Groups", {"displayName": "Pushed"}, new_id="p")
+    org: Org = load_org(json.loads(json.dumps(to_builtins(store.org))))
+    assert org == store.org

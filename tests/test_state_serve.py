@@ -1,0 +1,248 @@
+"""The stored state behind a real server (T1, T2): restarts, kill -9 mid-burst, and real faults.
+
+Faults are made for real, as root on this machine: the state file deleted
+under the server, made immutable (``chattr +i``, which root cannot write
+through either), and a full disk (a 1 MiB tmpfs).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scim_roles import Grant, Role, User, to_builtins
+from scim_roles.asgi import ScimApp
+from scim_roles.store import SqliteStore
+
+from helpers import article_org
+from serve_helpers import TOKEN, free_port, request, serve_process, serve_thread
+from test_scim_lifecycles import RECORDINGS, subset
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chattr and mount need root (CI runs as root)")
+
+
+def ops(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def org_document(tmp_path: Path) -> Path:
+    path = tmp_path / "org.json"
+    path.write_text(json.dumps(to_builtins(article_org())), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["okta", "entra"])
+def test_t1_idp_lifecycles_with_a_restart_in_the_middle(name: str, tmp_path: Path) -> None:
+    """Each recorded IdP sequence over HTTP, the server restarted from the file halfway: every answer as
+    recorded, and the state after it clean (memberships, members, feed)."""
+    recording = json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
+    path = tmp_path / "state.db"
+    with SqliteStore(path, article_org(manual_edits=recording.get("manual_edits", False))) as store:
+        for u in recording["users"]:
+            grants = [Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])]
+            store.put_user(User(u["id"], saml=u.get("saml", False), manual=grants), user_name=u["userName"])
+    steps = list(enumerate(recording["steps"]))
+    half = len(steps) // 2
+    for part in (steps[:half], steps[half:]):
+        minted: list[str] = []
+        with SqliteStore(path) as store:  # a new process's view: nothing but the file
+            app = ScimApp(store, token=TOKEN, base_path="/scim/v2", mint_id=minted.pop)
+            with serve_thread(app) as base:
+                for number, step in part:
+                    req, expect = step["request"], step["expect"]
+                    minted.append(req.get("new_id", f"unused-{number}"))
+                    target = req["path"] + ("?" + req["query"] if req.get("query") else "")
+                    status, body = request(base + "/scim/v2", req["method"], target, req.get("body"))
+                    label = f"{name} step {number} ({step['note']})"
+                    assert status == expect["status"], (label, body)
+                    if "body" in expect:
+                        subset(expect["body"], body, label)
+    with SqliteStore(path) as store:
+        assert store.check() == ()
+
+
+@pytest.mark.parametrize("idp", ["okta", "entra"])
+def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Path) -> None:
+    """Many members pushed to a group the way each IdP sends them, then its rename the way each IdP sends
+    it, then a restart of `scim-roles serve`: every member still there, on disk and in the memberships."""
+    path, doc = tmp_path / "state.db", org_document(tmp_path)
+    port = free_port()
+    with serve_process(doc, path, port):
+        base = f"http://127.0.0.1:{port}/scim/v2"
+        ids = [request(base, "POST", "/Users", {"userName": f"user{i}@example.com"})[1]["id"] for i in range(12)]
+        status, group = request(base, "POST", "/Groups", {"displayName": "Engineering"})
+        gid = group["id"]
+        if idp == "okta":  # members in batches, then a path-less replace naming the group's id
+            for batch in (ids[:5], ids[5:]):
+                value = [{"value": uid, "display": f"user{ids.index(uid)}"} for uid in batch]
+                assert request(base, "PATCH", f"/Groups/{gid}", ops({"op": "add", "path": "members", "value": value}))[0] == 200  # noqa: E501
+            rename = ops({"op": "replace", "value": {"id": gid, "displayName": "Engineering EMEA"}})
+        else:  # one member an operation, capitalised ops, then a displayName Replace
+            for uid in ids:
+                assert request(base, "PATCH", f"/Groups/{gid}", ops({"op": "Add", "path": "members", "value": [{"value": uid}]}))[0] == 200  # noqa: E501
+            rename = ops({"op": "Replace", "path": "displayName", "value": "Engineering EMEA"})
+        assert request(base, "PATCH", f"/Groups/{gid}", rename)[0] == 200
+    with serve_process(doc, path, free_port()) as _:
+        pass  # a restart: the seeding document again, and nothing else
+    port = free_port()
+    with serve_process(doc, path, port):
+        status, read = request(f"http://127.0.0.1:{port}/scim/v2", "GET", f"/Groups/{gid}")
+    assert (status, read["displayName"]) == (200, "Engineering EMEA")
+    assert sorted(m["value"] for m in read["members"]) == sorted(ids)
+    with SqliteStore(path) as store:
+        assert set(store.load().directory.members(gid)) == set(ids)
+        assert set(store.memberships()) == set(ids)
+        assert store.check() == ()
+
+
+def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """Member adds and removes and group renames, the server killed with -9 at random moments, restarted:
+    every acknowledged write is there (the one in flight may or may not be), and the state checks clean."""
+    path, doc = tmp_path / "state.db", org_document(tmp_path)
+    rng = random.Random(11)  # noqa: S311 -- timings and choices, not secrets
+    members: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for round_ in range(3):
+        port = free_port()
+        with serve_process(doc, path, port) as process:
+            base = f"http://127.0.0.1:{port}/scim/v2"
+            if round_ == 0:
+                users = [request(base, "POST", "/Users", {"userName": f"u{i}@example.com"})[1]["id"] for i in range(8)]
+                for gid in ("leads", "marketing"):
+                    members[gid], names[gid] = set(), gid
+            inflight: list[tuple[str, str, Any]] = []
+            stop = threading.Event()
+
+            def burst(base: str = base, stop: threading.Event = stop, inflight: list[Any] = inflight) -> None:
+                for i in range(100_000):
+                    if stop.is_set():
+                        return
+                    gid = rng.choice(["leads", "marketing"])
+                    uid = rng.choice(users)
+                    kind = rng.choice(["add", "remove", "rename"])
+                    if kind == "rename":
+                        body = ops({"op": "replace", "value": {"id": gid, "displayName": f"{gid} {round_}.{i}"}})
+                    else:
+                        body = ops({"op": kind, "path": "members", "value": [{"value": uid}]})
+                    inflight[:] = [(gid, kind, uid if kind != "rename" else f"{gid} {round_}.{i}")]
+                    try:
+                        status, _ = request(base, "PATCH", f"/Groups/{gid}", body, timeout=5)
+                    except (OSError, http.client.HTTPException):
+                        return  # died under this request: not acknowledged
+                    assert status == 200
+                    _apply(members, names, inflight.pop())
+
+            thread = threading.Thread(target=burst)
+            thread.start()
+            time.sleep(0.3 + rng.random())
+            os.kill(process.pid, signal.SIGKILL)
+            stop.set()
+            thread.join(timeout=30)
+        with SqliteStore(path) as store:
+            directory = store.load().directory
+            got = {gid: set(directory.members(gid)) for gid in members}
+            got_names = {gid: directory.group_resource(gid)["displayName"] for gid in members}  # type: ignore[index]
+            if (got, got_names) != (members, names):  # the write in flight was made durable, not answered
+                assert inflight, "an acknowledged write is missing"
+                _apply(members, names, inflight.pop())
+            assert (got, got_names) == (members, names)
+            assert store.check() == ()
+
+
+def _apply(members: dict[str, set[str]], names: dict[str, str], op: tuple[str, str, str]) -> None:
+    gid, kind, value = op
+    if kind == "add":
+        members[gid].add(value)
+    elif kind == "remove":
+        members[gid].discard(value)
+    else:
+        names[gid] = value
+
+
+@contextmanager
+def _server(path: Path) -> Iterator[tuple[str, SqliteStore]]:
+    with SqliteStore(path, article_org()) as store, serve_thread(ScimApp(store, token=TOKEN)) as base:
+        yield base, store
+
+
+def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    assert "Traceback" not in caplog.text
+    assert "the state is unavailable" in caplog.text
+
+
+def test_t2_a_deleted_or_replaced_state_file_is_503_and_reads_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file deleted, or replaced by another, under a running server: writes answer 503 with a SCIM
+    error body and a log line, never 2xx; reads answer from the last durable state."""
+    for fault in ("deleted", "replaced"):
+        path = tmp_path / f"{fault}.db"
+        with _server(path) as (base, _):
+            assert request(base, "POST", "/Users", {"userName": "ann"})[0] == 201
+            if fault == "deleted":
+                path.unlink()
+            else:
+                shutil.copy(path, tmp_path / "copy.db")
+                os.replace(tmp_path / "copy.db", path)
+            status, body = request(base, "POST", "/Users", {"userName": "bob"})
+            assert (status, body["status"], body["schemas"]) == (503, "503", ["urn:ietf:params:scim:api:messages:2.0:Error"])  # noqa: E501
+            status, listed = request(base, "GET", "/Users")
+            assert (status, [u["userName"] for u in listed["Resources"]]) == (200, ["ann"])
+        _no_traceback(caplog)
+
+
+@ROOT_ONLY
+def test_t2_an_immutable_state_file_is_503(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """chattr +i on the state file (root cannot write it either): writes are 503, reads go on."""
+    path = tmp_path / "s.db"
+    with _server(path) as (base, _):
+        assert request(base, "POST", "/Users", {"userName": "ann"})[0] == 201
+        subprocess.run(["chattr", "+i", str(path)], check=True)  # noqa: S607 -- the system's own tool
+        try:
+            assert request(base, "POST", "/Users", {"userName": "bob"})[0] == 503
+            assert request(base, "GET", "/Users?filter=userName eq \"ann\"")[0] == 200
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)  # noqa: S607
+        assert request(base, "POST", "/Users", {"userName": "bob"})[0] == 201  # writable again: served again
+    _no_traceback(caplog)
+
+
+@ROOT_ONLY
+def test_t2_a_full_disk_is_503_and_nothing_half_written(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The state on a 1 MiB tmpfs, filled up: writes are 503 and leave the state as it was; after room is
+    made, writes are served again and the state checks clean."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)  # noqa: S607
+    try:
+        path = mount / "s.db"
+        with _server(path) as (base, store):
+            assert request(base, "POST", "/Users", {"userName": "ann"})[0] == 201
+            filler = mount / "filler"
+            with filler.open("wb") as file, pytest.raises(OSError, match="No space left"):
+                file.write(b"\0" * (2 * 1024 * 1024))
+            statuses = {request(base, "POST", "/Users", {"userName": f"big{i}" + "x" * 4000})[0] for i in range(40)}
+            assert 503 in statuses
+            assert statuses <= {201, 503}
+            filler.unlink()
+            assert request(base, "POST", "/Users", {"userName": "after"})[0] == 201
+            assert store.check() == ()
+        with SqliteStore(path) as again:
+            assert again.check() == ()
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)  # noqa: S607
+    _no_traceback(caplog)
