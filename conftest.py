@@ -31,5 +31,7 @@ if sys.version_info < (3, 11):
         "tests/test_scim_lifecycles.py",
         "tests/test_scim_properties.py",
         "tests/test_serve.py",
+        "tests/test_state.py",
+        "tests/test_state_serve.py",
         "tests/test_store.py",
     ]

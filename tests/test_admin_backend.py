@@ -63,16 +63,17 @@ def test_the_admin_backend_end_to_end(tmp_path: Path) -> None:
     assert saved.status_code == 200
     assert client.get(f"/users/{ann}/access").json()["org_admin"] is False
     assert client.get("/drift").json() == []
+    assert client.get(f"/app/access/{ann}").json() == {"it": "team_admin", "ops": "team_admin"}  # mirrored (T7)
+    assert client.get("/app/access/sam").json() == {"ops": "team_admin"}
+    with closing(sqlite3.connect(db + ".app")) as own:
+        mirrored = own.execute("SELECT user_id, team, role FROM access ORDER BY 1, 2").fetchall()
+    with closing(sqlite3.connect(db)) as state:
+        assert mirrored == state.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2").fetchall()
     with closing(sqlite3.connect(db)) as tampered, tampered:
         tampered.execute("UPDATE memberships SET role = 'org_admin' WHERE user_id = 'sam'")
     assert client.get("/drift").json() == [
-        {
-            "user": "sam",
-            "team": "ops",
-            "before": "org_admin",
-            "after": "team_admin",
-            "text": "sam: ops Org Admin -> Team Admin",
-        }
+        "membership: user 'sam' on team 'ops': stored Org Admin, the rules give Team Admin",
+        "feed: user 'sam' on team 'ops': the feed gives Team Admin, stored Org Admin",
     ]
     again = TestClient(backend().create_app(db, None, "scim-token"))  # restarted: settings kept in the file
     assert again.get(f"/users/{ann}/access").json()["locked"] is False

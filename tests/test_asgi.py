@@ -204,7 +204,7 @@ def test_a_lost_race_is_retried_on_the_new_state(tmp_path: Path) -> None:
             )
         return real_commit(snapshot, outcome)
 
-    store.commit = commit  # type: ignore[method-assign]
+    store.commit = commit  # type: ignore[method-assign,assignment]
     app = ScimApp(store, token=TOKEN, mint_id=lambda: "a")
     status, _, data = call(app, "POST", "/Users", b'{"userName": "ann"}', headers={"host": ""})
     assert (status, data["meta"]["location"]) == (201, "https://localhost:80/Users/a")

@@ -99,7 +99,12 @@ def _state_with_users(tmp_path: Path) -> Path:
         store.put_user(User("sam", saml=True), user_name="sam@example.com")
         for method, path, body, new_id in [
             ("POST", "/Users", {"userName": "ann@example.com"}, "u-ann"),
-            ("PATCH", "/Groups/okta-eng-leads", {"Operations": [{"op": "add", "path": "members", "value": [{"value": "u-ann"}]}]}, None),  # noqa: E501
+            (
+                "PATCH",
+                "/Groups/okta-eng-leads",
+                {"Operations": [{"op": "add", "path": "members", "value": [{"value": "u-ann"}]}]},
+                None,
+            ),
             ("POST", "/Groups", {"displayName": "Design", "members": [{"value": "u-ann"}]}, "g-design"),
         ]:
             snapshot = store.load()
@@ -196,7 +201,10 @@ def test_serve_opens_an_existing_state_without_its_document(tmp_path: Path, monk
     assert cli("serve", "--db", str(db))[0] == 0
     assert cli("serve", ORG, "--db", str(db))[0] == 0  # the document it was seeded with
     code, _, err = cli("serve", "--db", str(tmp_path / "new.db"))
-    assert (code, err) == (2, f"scim-roles: {tmp_path / 'new.db'}: no such state file; give the org document to create it\n")  # noqa: E501
+    assert (code, err) == (
+        2,
+        f"scim-roles: {tmp_path / 'new.db'}: no such state file; give the org document to create it\n",
+    )
     toggled = json.loads(Path(ORG).read_text(encoding="utf-8")) | {"manual_edits": True}
     (tmp_path / "toggled.json").write_text(json.dumps(toggled), encoding="utf-8")
     code, _, err = cli("serve", str(tmp_path / "toggled.json"), "--db", str(db))
@@ -207,3 +215,34 @@ def test_serve_opens_an_existing_state_without_its_document(tmp_path: Path, monk
     code, _, err = cli("serve", "--db", str(db))
     assert code == 1
     assert err.splitlines()[-1] == f"scim-roles: {db}: the state has drifted: see `scim-roles repair --db {db}`"
+
+
+def test_state_commands_name_what_is_missing_or_broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check/explain with neither a document nor --db: exit 2. Stored users that no longer fit the stored
+    settings: check lists them as drift, explain and repair name them (exit 1); a repair that cannot be made
+    durable is one line, exit 1."""
+    import sqlite3  # noqa: PLC0415
+
+    from scim_roles.store import SqliteStore, StoreUnavailable  # noqa: PLC0415
+
+    assert cli("check")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
+    assert cli("explain")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
+    db = _state_with_users(tmp_path)
+    with sqlite3.connect(db) as conn:  # a row written behind the store: a grant on a team the org lacks
+        conn.execute("INSERT INTO manual VALUES ('sam', 'nosuch', 'member')")
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+    code, _, err = cli("check", "--db", str(db))
+    assert (code, err) == (1, f"scim-roles: {db}: state: user 'sam': manual: grant on unknown team 'nosuch'\n")
+    for command in ("explain", "repair"):
+        code, out, err = cli(command, "--db", str(db))
+        assert (code, out, err) == (1, "", f"scim-roles: {db}: user 'sam': manual: grant on unknown team 'nosuch'\n")
+
+    def unavailable(_: SqliteStore) -> None:
+        msg = f"{db}: the write could not be made durable: disk I/O error"
+        raise StoreUnavailable(msg)
+
+    monkeypatch.setattr(SqliteStore, "repair", unavailable)
+    assert cli("repair", "--db", str(db))[0::2] == (
+        1,
+        f"scim-roles: {db}: the write could not be made durable: disk I/O error\n",
+    )  # noqa: E501

@@ -89,11 +89,22 @@ def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Pat
         if idp == "okta":  # members in batches, then a path-less replace naming the group's id
             for batch in (ids[:5], ids[5:]):
                 value = [{"value": uid, "display": f"user{ids.index(uid)}"} for uid in batch]
-                assert request(base, "PATCH", f"/Groups/{gid}", ops({"op": "add", "path": "members", "value": value}))[0] == 200  # noqa: E501
+                assert (
+                    request(base, "PATCH", f"/Groups/{gid}", ops({"op": "add", "path": "members", "value": value}))[0]
+                    == 200
+                )
             rename = ops({"op": "replace", "value": {"id": gid, "displayName": "Engineering EMEA"}})
         else:  # one member an operation, capitalised ops, then a displayName Replace
             for uid in ids:
-                assert request(base, "PATCH", f"/Groups/{gid}", ops({"op": "Add", "path": "members", "value": [{"value": uid}]}))[0] == 200  # noqa: E501
+                assert (
+                    request(
+                        base,
+                        "PATCH",
+                        f"/Groups/{gid}",
+                        ops({"op": "Add", "path": "members", "value": [{"value": uid}]}),
+                    )[0]
+                    == 200
+                )
             rename = ops({"op": "Replace", "path": "displayName", "value": "Engineering EMEA"})
         assert request(base, "PATCH", f"/Groups/{gid}", rename)[0] == 200
     with serve_process(doc, path, free_port()) as _:
@@ -127,7 +138,13 @@ def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path
             inflight: list[tuple[str, str, Any]] = []
             stop = threading.Event()
 
-            def burst(base: str = base, stop: threading.Event = stop, inflight: list[Any] = inflight) -> None:
+            def burst(
+                base: str = base,
+                stop: threading.Event = stop,
+                inflight: list[Any] = inflight,
+                users: list[str] = users,
+                round_: int = round_,
+            ) -> None:
                 for i in range(100_000):
                     if stop.is_set():
                         return
@@ -197,9 +214,13 @@ def test_t2_a_deleted_or_replaced_state_file_is_503_and_reads_go_on(
                 path.unlink()
             else:
                 shutil.copy(path, tmp_path / "copy.db")
-                os.replace(tmp_path / "copy.db", path)
+                (tmp_path / "copy.db").replace(path)
             status, body = request(base, "POST", "/Users", {"userName": "bob"})
-            assert (status, body["status"], body["schemas"]) == (503, "503", ["urn:ietf:params:scim:api:messages:2.0:Error"])  # noqa: E501
+            assert (status, body["status"], body["schemas"]) == (
+                503,
+                "503",
+                ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            )
             status, listed = request(base, "GET", "/Users")
             assert (status, [u["userName"] for u in listed["Resources"]]) == (200, ["ann"])
         _no_traceback(caplog)
@@ -214,7 +235,7 @@ def test_t2_an_immutable_state_file_is_503(tmp_path: Path, caplog: pytest.LogCap
         subprocess.run(["chattr", "+i", str(path)], check=True)  # noqa: S607 -- the system's own tool
         try:
             assert request(base, "POST", "/Users", {"userName": "bob"})[0] == 503
-            assert request(base, "GET", "/Users?filter=userName eq \"ann\"")[0] == 200
+            assert request(base, "GET", '/Users?filter=userName eq "ann"')[0] == 200
         finally:
             subprocess.run(["chattr", "-i", str(path)], check=True)  # noqa: S607
         assert request(base, "POST", "/Users", {"userName": "bob"})[0] == 201  # writable again: served again

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scim_roles import Grant, IdpGroup, InvalidOrg, InvalidUser, Role, User, resolve_all, to_builtins
-from scim_roles.scim import Directory, ScimRequest, handle
+from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavailable
 
 from helpers import OPS, article_org
@@ -190,9 +190,10 @@ def test_put_org_saves_settings_and_their_changes(tmp_path: Path, monkeypatch: p
             send(other, "POST", "/Users", {"userName": "bob"}, new_id="u2")
         return snapshot
 
-    monkeypatch.setattr(store, "load", load)
     edited = store.org.with_group(IdpGroup("leads", [OPS], Role.ORG_ADMIN))
+    monkeypatch.setattr(store, "load", load)
     result = store.put_org(edited)
+    assert raced == [True]
     assert [c.describe() for c in result.changes] == [
         "u1: removed from eng (was Team Admin)",
         "u1: added to ops as Org Admin",

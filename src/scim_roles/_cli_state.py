@@ -79,14 +79,18 @@ def _store_module() -> Any:  # noqa: ANN401 -- the module, imported only with it
 
 
 @contextmanager
-def open_state(name: str, org: Org | None = None, *, readonly: bool = True) -> Iterator[Any]:
-    """The state at ``name``, checked against ``org`` when given; every failure a one-line :class:`_Fail`."""
+def open_state(name: str, org: Org | None = None, *, readonly: bool = True, load: bool = True) -> Iterator[Any]:
+    """The state at ``name``, checked against ``org`` when given, loaded unless ``load`` is false.
+
+    Every failure, opening it or using it, is a one-line :class:`_Fail`.
+    """
     module = _store_module()
     if readonly and not Path(name).is_file():
         raise _Fail([f"{name}: no such state file"])
     try:
         store = module.SqliteStore(name, org, readonly=readonly)
-        store.load()
+        if load:
+            store.load()
     except module.SettingsDiffer as err:
         raise _Fail([f"{name}: {p}" for p in err.problems], USAGE_ERROR) from err
     except ScimRolesError as err:
@@ -95,6 +99,10 @@ def open_state(name: str, org: Org | None = None, *, readonly: bool = True) -> I
         raise _Fail([f"{name}: not a scim-roles state: {err}"]) from err
     try:
         yield store
+    except module.StoreUnavailable as err:  # a write that could not be made durable: nothing was written
+        raise _Fail([str(err)]) from err
+    except ScimRolesError as err:  # stored users that no longer fit the stored settings, say
+        raise _prefixed(name, err) from err
     finally:
         store.close()
 
@@ -156,8 +164,6 @@ def _edit(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
             _print_preview(refused.preview, out, as_json=args.json)
             fired = ", ".join(dict.fromkeys(f.kind.value for f in refused.preview.findings))
             raise _Fail([f"--strict: a guardrail fired: {fired}; nothing was saved"]) from refused
-        except module.StoreUnavailable as err:
-            raise _Fail([str(err)]) from err
     _print_preview(result, out, as_json=args.json)
     if args.apply:
         sys.stderr.write(f"scim-roles: {args.db}: saved\n")
@@ -199,7 +205,7 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     """``check [ORG] --db STATE``: the stored state against the rules (T6); exit 1 naming every difference."""
     if args.users is not None:
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
-    with open_state(args.db, _org_if_given(read, args.org)) as store:
+    with open_state(args.db, _org_if_given(read, args.org), load=False) as store:
         drift = store.check()
         directory = store.load().directory if not drift else None
     if directory is None:
@@ -213,12 +219,8 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _repair(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    module = _store_module()
-    with open_state(args.db, readonly=False) as store:
-        try:
-            changes = store.repair()
-        except module.StoreUnavailable as err:
-            raise _Fail([str(err)]) from err
+    with open_state(args.db, readonly=False, load=False) as store:
+        changes = store.repair()
     for change in changes:
         out.write(f"  {change.describe()}\n")
     out.write(f"{args.db}: repaired ({len(changes)} feed entries appended)\n")

@@ -167,11 +167,8 @@ def _check_user_operation(path: str | None, value: object) -> None:
 
 def _check_target(path: Path[Any], value: object) -> None:
     binding = path.resolve()
-    if binding is None:  # a whole schema: the core one's attributes are checked; an extension has neither
-        if str(path).lower() == CORE_USER.lower() and isinstance(value, Mapping):
-            _check_user_operation(None, value)
-        return
-    if binding.model is not ScimUser or binding.sub_field_name is not None:
+    # None: an extension schema as a whole (the core one's value was read as path-less, _plain_values).
+    if binding is None or binding.model is not ScimUser or binding.sub_field_name is not None:
         return
     if binding.field_name == "password":
         raise ScimError(400, "invalidValue", _PASSWORD)
