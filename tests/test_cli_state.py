@@ -245,4 +245,4 @@ def test_state_commands_name_what_is_missing_or_broken(tmp_path: Path, monkeypat
     assert cli("repair", "--db", str(db))[0::2] == (
         1,
         f"scim-roles: {db}: the write could not be made durable: disk I/O error\n",
-    )  # noqa: E501
+    )

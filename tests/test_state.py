@@ -420,7 +420,7 @@ def test_settings_round_trip_through_the_org_document(tmp_path: Path) -> None:
     assert org == store.org
 
 
-def test_s9_groups_that_share_a_name_from_an_older_state_load_and_go(tmp_path: Path) -> None:
+def test_s9_groups_that_share_a_name_from_an_older_state_load_and_go() -> None:
     """Two stored groups with one displayName (written before names were unique) load; the name belongs to
     the first by id; dropping or deleting the other leaves it there, deleting the first frees it."""
     from scim_roles.scim import Directory  # noqa: PLC0415
