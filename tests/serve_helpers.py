@@ -21,6 +21,10 @@ from urllib.parse import quote
 import uvicorn
 
 from scim_roles.asgi import ScimApp
+from scim_roles.scim import Outcome, ScimRequest, handle
+from scim_roles.store import SqliteStore
+
+from scim_helpers import START
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-0123456789"
@@ -99,3 +103,12 @@ def serve_thread(app: ScimApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: str = "n", query: str = "") -> Outcome:
+    """One SCIM request handled and committed to the store, as the ASGI app does it."""
+    snapshot = store.load()
+    out = handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id, query=query, now=START))
+    if out.directory is not snapshot.directory:
+        assert store.commit(snapshot, out)
+    return out

@@ -50,31 +50,37 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["okta", "entra"])
-def test_s1_s12_idp_lifecycles_over_http(name: str, tmp_path: Path) -> None:
-    """Each recorded request, sent over HTTP to a real server, gets the recorded status and body; the
-    membership table the store keeps ends as the recorded changes say."""
+def test_s1_s12_t1_idp_lifecycles_over_http_with_a_restart(name: str, tmp_path: Path) -> None:
+    """Each recorded request, sent over HTTP to a real server, gets the recorded status and body, the server
+    restarted from the file halfway (T1); the membership table ends as the recorded changes say, and the
+    state checks clean."""
     recording = json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
-    store = SqliteStore(tmp_path / "state.db", article_org(manual_edits=recording.get("manual_edits", False)))
-    for u in recording["users"]:
-        grants = [Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])]
-        user = User(u["id"], saml=u.get("saml", False), manual=grants)
-        store.put_user(user, user_name=u["userName"])
-    minted: list[str] = []
-    app = ScimApp(store, token=TOKEN, base_path="/scim/v2", mint_id=minted.pop)
-    expected: dict[str, dict[str, str]] = {uid: dict(roles) for uid, roles in _roles(store).items()}
-    with serve_thread(app) as base:
-        for number, step in enumerate(recording["steps"]):
-            req, expect = step["request"], step["expect"]
-            minted.append(req.get("new_id", f"unused-{number}"))
-            path = req["path"] + ("?" + req["query"] if req.get("query") else "")
-            status, body = request(base + "/scim/v2", req["method"], path, req.get("body"))
-            label = f"{name} step {number} ({step['note']})"
-            assert status == expect["status"], (label, body)
-            if "body" in expect:
-                subset(expect["body"], body, label)
-            for change in expect.get("changes", []):
-                _apply(expected, change)
-    assert _roles(store) == {uid: roles for uid, roles in expected.items() if roles}
+    path = tmp_path / "state.db"
+    with SqliteStore(path, article_org(manual_edits=recording.get("manual_edits", False))) as store:
+        for u in recording["users"]:
+            grants = [Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])]
+            store.put_user(User(u["id"], saml=u.get("saml", False), manual=grants), user_name=u["userName"])
+        expected: dict[str, dict[str, str]] = {uid: dict(roles) for uid, roles in _roles(store).items()}
+    steps = list(enumerate(recording["steps"]))
+    for part in (steps[: len(steps) // 2], steps[len(steps) // 2 :]):
+        minted: list[str] = []
+        with SqliteStore(path) as store:  # a new process's view: nothing but the file
+            app = ScimApp(store, token=TOKEN, base_path="/scim/v2", mint_id=minted.pop)
+            with serve_thread(app) as base:
+                for number, step in part:
+                    req, expect = step["request"], step["expect"]
+                    minted.append(req.get("new_id", f"unused-{number}"))
+                    target = req["path"] + ("?" + req["query"] if req.get("query") else "")
+                    status, body = request(base + "/scim/v2", req["method"], target, req.get("body"))
+                    label = f"{name} step {number} ({step['note']})"
+                    assert status == expect["status"], (label, body)
+                    if "body" in expect:
+                        subset(expect["body"], body, label)
+                    for change in expect.get("changes", []):
+                        _apply(expected, change)
+    with SqliteStore(path) as store:
+        assert _roles(store) == {uid: roles for uid, roles in expected.items() if roles}
+        assert store.check() == ()
 
 
 def _roles(store: SqliteStore) -> dict[str, dict[str, str]]:

@@ -36,6 +36,7 @@ from scim_roles.store import Drift, GuardrailFired, SqliteStore, StoreUnavailabl
 
 from helpers import ENG, IT, OPS, article_org
 from scim_helpers import START, patch
+from serve_helpers import send
 from test_scim_properties import requests
 
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -50,15 +51,6 @@ class Clock:
     def __call__(self) -> datetime:
         self.ticks += 1
         return START + timedelta(seconds=self.ticks)
-
-
-def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: str = "n", query: str = "") -> Any:
-    """One SCIM request, committed as the ASGI app commits it."""
-    snapshot = store.load()
-    out = handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id, query=query, now=START))
-    if out.directory is not snapshot.directory:
-        assert store.commit(snapshot, out)
-    return out
 
 
 def folded(store: SqliteStore) -> dict[str, dict[str, Role]]:

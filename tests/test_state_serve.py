@@ -23,13 +23,12 @@ from typing import Any
 
 import pytest
 
-from scim_roles import Grant, Role, User, to_builtins
+from scim_roles import to_builtins
 from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
 from serve_helpers import TOKEN, free_port, request, serve_process, serve_thread
-from test_scim_lifecycles import RECORDINGS, subset
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chattr and mount need root (CI runs as root)")
@@ -43,36 +42,6 @@ def org_document(tmp_path: Path) -> Path:
     path = tmp_path / "org.json"
     path.write_text(json.dumps(to_builtins(article_org())), encoding="utf-8")
     return path
-
-
-@pytest.mark.parametrize("name", ["okta", "entra"])
-def test_t1_idp_lifecycles_with_a_restart_in_the_middle(name: str, tmp_path: Path) -> None:
-    """Each recorded IdP sequence over HTTP, the server restarted from the file halfway: every answer as
-    recorded, and the state after it clean (memberships, members, feed)."""
-    recording = json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
-    path = tmp_path / "state.db"
-    with SqliteStore(path, article_org(manual_edits=recording.get("manual_edits", False))) as store:
-        for u in recording["users"]:
-            grants = [Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])]
-            store.put_user(User(u["id"], saml=u.get("saml", False), manual=grants), user_name=u["userName"])
-    steps = list(enumerate(recording["steps"]))
-    half = len(steps) // 2
-    for part in (steps[:half], steps[half:]):
-        minted: list[str] = []
-        with SqliteStore(path) as store:  # a new process's view: nothing but the file
-            app = ScimApp(store, token=TOKEN, base_path="/scim/v2", mint_id=minted.pop)
-            with serve_thread(app) as base:
-                for number, step in part:
-                    req, expect = step["request"], step["expect"]
-                    minted.append(req.get("new_id", f"unused-{number}"))
-                    target = req["path"] + ("?" + req["query"] if req.get("query") else "")
-                    status, body = request(base + "/scim/v2", req["method"], target, req.get("body"))
-                    label = f"{name} step {number} ({step['note']})"
-                    assert status == expect["status"], (label, body)
-                    if "body" in expect:
-                        subset(expect["body"], body, label)
-    with SqliteStore(path) as store:
-        assert store.check() == ()
 
 
 @pytest.mark.parametrize("idp", ["okta", "entra"])

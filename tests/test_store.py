@@ -18,16 +18,9 @@ from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavailable
 
 from helpers import OPS, article_org
-from scim_helpers import START, patch
+from scim_helpers import patch
+from serve_helpers import send
 from test_scim_properties import requests
-
-
-def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: str = "n", query: str = "") -> Any:
-    snapshot = store.load()
-    out = handle(snapshot.directory, ScimRequest(method, path, body, new_id=new_id, query=query, now=START))
-    if out.directory is not snapshot.directory:
-        assert store.commit(snapshot, out)
-    return out
 
 
 @settings(max_examples=25)
