@@ -116,13 +116,12 @@ class Directory:
         what they change.
         """
         new = Directory.__new__(Directory)
-        fields: dict[str, Any] = {a.name.lstrip("_"): getattr(self, a.name) for a in attrs.fields(Directory)}
-        new.__attrs_init__(**{**fields, **changes})
+        new.__attrs_init__(**{**self._state(), **changes})
         return new
 
-    def _evolve_source(self, name: str) -> Any:  # noqa: ANN401 -- the field's own type
-        """A field by the name :meth:`_evolve` takes: what a request's work starts from."""
-        return getattr(self, "_" + name if name not in ("org", "users") else name)
+    def _state(self) -> dict[str, Any]:
+        """The fields by the names :meth:`_evolve` takes: what a request's work starts from."""
+        return {a.name.lstrip("_"): getattr(self, a.name) for a in attrs.fields(Directory)}
 
     def with_user(self, user: User, *, user_name: str | None = None) -> Directory:
         """This directory with one user added or changed by the app, not by SCIM: cost ∝ that user.
@@ -225,10 +224,8 @@ class Directory:
         new, old = index_of(org), index_of(self.org)
         groups, members, titles = self._groups, self._members, self._titles
         for gid in old.group_ids - new.group_ids:
+            titles = without_title(titles, gid, self._groups[gid])
             groups, members = groups.delete(gid), members.delete(gid)
-            title = display_name_key(json.loads(self._groups[gid])["displayName"])
-            if titles.get(title) == gid:
-                titles = titles.delete(title)
         for gid in sorted(new.group_ids - old.group_ids):
             groups = groups.set(gid, canonical({"displayName": gid}))
             members = members.set(gid, NO_MEMBERS)
@@ -347,6 +344,12 @@ class Directory:
             _rebuild,
             (self.org, users, dict(self._names), {u: json.loads(s) for u, s in self._resources.items()}, groups),
         )
+
+
+def without_title(titles: PMap[str, str], gid: str, stored: str) -> PMap[str, str]:
+    """The displayName index without the name of group ``gid`` (stored as ``stored``), if the group holds it."""
+    title = display_name_key(str(json.loads(stored)["displayName"]))
+    return titles.delete(title) if titles.get(title) == gid else titles
 
 
 def _rebuild(

@@ -152,11 +152,12 @@ def core_keys(model: type[Any], schema: str, body: Mapping[str, Any]) -> dict[st
     out: dict[str, Any] = {}
     seen: dict[str, str] = {}
     prefix = schema.lower() + ":"
-    items = list(body.items())
+    items: list[tuple[str, Any]] = []
     for key, value in body.items():
-        if key.lower() == schema.lower() and isinstance(value, Mapping):
-            items.remove((key, value))
-            items += [(k, v) for k, v in value.items() if isinstance(k, str) and k.lower() != "schemas"]
+        if key.lower() == schema.lower() and isinstance(value, Mapping):  # the schema's attributes, nested
+            items += [(k, v) for k, v in value.items() if k.lower() != "schemas"]
+        else:
+            items.append((key, value))
     for key, value in items:
         name = key
         if key.lower().startswith(prefix):

@@ -22,7 +22,7 @@ from scim_roles._model import User
 from scim_roles._resolve import index_of, resolve_indexed
 from scim_roles._result import Resolution
 
-from ._directory import NO_MEMBERS, Directory
+from ._directory import NO_MEMBERS, Directory, without_title
 from ._errors import ScimError
 from ._messages import Outcome, ScimRequest, ScimResponse
 from ._names import display_name_key, user_name_key
@@ -126,7 +126,7 @@ class Work:
             raise ScimError(409, "uniqueness", f"displayName {name!r} is taken by the group {holder!r}")
         before = self.groups.get(gid)
         if before is not None:
-            self._drop_title(gid, before)
+            self.titles = without_title(self.titles, gid, before)
         self.titles = self.titles.set(display_name_key(name), gid)
         self.groups = self.groups.set(gid, self._stamped(before, data))
         self.touched_groups.add(gid)
@@ -135,15 +135,10 @@ class Work:
         """A group gone: its members out of it first (cost ∝ its members)."""
         for uid in list(self.members.get(gid, NO_MEMBERS)):
             self.remove_member(gid, uid)
-        self._drop_title(gid, self.groups[gid])
+        self.titles = without_title(self.titles, gid, self.groups[gid])
         self.members = self.members.delete(gid)
         self.groups = self.groups.delete(gid)
         self.touched_groups.add(gid)
-
-    def _drop_title(self, gid: str, stored: str) -> None:
-        title = display_name_key(str(json.loads(stored)["displayName"]))
-        if self.titles.get(title) == gid:
-            self.titles = self.titles.delete(title)
 
     def add_member(self, gid: str, uid: str, display: str | None) -> None:
         """Put a user in a group (or change the ``display`` the IdP gave it)."""
@@ -183,7 +178,8 @@ class Work:
             "keys": self.keys,
             "titles": self.titles,
         }
-        if all(value is self.old._evolve_source(name) for name, value in state.items()):  # noqa: SLF001 -- ours
+        was = self.old._state()  # noqa: SLF001 -- this package's own state
+        if all(value is was[name] for name, value in state.items()):
             return Outcome(self.old, answer)
         new = self.old._evolve(**state)  # noqa: SLF001
         old_index, new_index = index_of(self.old.org), index_of(self.org)
