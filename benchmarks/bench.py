@@ -12,15 +12,19 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from scim_roles import Grant, IdpGroup, Org, Role, Team, User, preview, resolve_all, resolve_memberships
-from scim_roles.scim import Directory, ScimRequest, handle
+from scim_roles import Grant, IdpGroup, Org, Role, Team, User, preview, reconcile, resolve_all, resolve_memberships
+from scim_roles.scim import Directory, Outcome, ScimRequest, ScimResponse, handle
+from scim_roles.scim._pmap import PMap
+from scim_roles.store import SqliteStore
 
 ROLES = list(Role)
 
@@ -300,6 +304,37 @@ def main() -> None:
     t_big_group, t_small_group = add_one(big_group), add_one(50)
     print(f"{'SCIM: add a member to a group, µs (group of 50)':58} {t_small_group * 1e6:12.1f}")
     print(f"{f'  ratio, group of {big_group:,} vs 50 (goal: flat)':58} {t_big_group / t_small_group:12.2f}")
+
+    # The same, committed to a SQLite state (its rows and feed entries, synchronous=FULL): add, then remove.
+    def add_and_commit(size: int) -> float:
+        org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER, groups=[IdpGroup("g")])
+        people = [User(f"m{i}", scim=True, groups=["g"]) for i in range(size)] + [User("new", scim=True)]
+        with tempfile.TemporaryDirectory() as folder:
+            store = SqliteStore(Path(folder) / "state.db", org)
+            snapshot = store.load()
+            rows = reconcile({}, resolve_all(org, people))
+            seeded = Outcome(
+                Directory(org, people), ScimResponse(200, (), b""), rows, PMap((u.id, None) for u in people)
+            )
+            store.commit(snapshot, seeded)
+            bodies = [
+                {"Operations": [{"op": op, "path": "members", "value": [{"value": "new"}]}]} for op in ("add", "remove")
+            ]
+
+            def pairs() -> None:
+                for _ in range(20):
+                    for body in bodies:
+                        snapshot = store.load()
+                        out = handle(snapshot.directory, ScimRequest("PATCH", "/Groups/g", body))
+                        assert store.commit(snapshot, out)  # noqa: S101
+
+            spent = best_of(args.repeat, pairs) / 40
+            store.close()
+        return spent
+
+    t_big_commit, t_small_commit = add_and_commit(big_group), add_and_commit(50)
+    print(f"{'SCIM + SQLite commit: add or remove a member, ms (group of 50)':58} {t_small_commit * 1e3:12.2f}")
+    print(f"{f'  ratio, group of {big_group:,} vs 50 (goal: flat)':58} {t_big_commit / t_small_commit:12.2f}")
 
 
 if __name__ == "__main__":
