@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -112,3 +113,10 @@ def send(store: SqliteStore, method: str, path: str, body: Any = None, new_id: s
     if out.directory is not snapshot.directory:
         assert store.commit(snapshot, out)
     return out
+
+
+@contextmanager
+def behind_the_store(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A plain connection to a state file, as another writer would use it: committed and closed on the way out."""
+    with closing(sqlite3.connect(path)) as db, db:
+        yield db

@@ -163,10 +163,10 @@ def test_settings_edit_changes_and_groups_on_a_state(tmp_path: Path) -> None:
 def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
     """Rows written behind the store: check exits 1 naming each; serve refuses to start on it; repair fixes
     the table and check is clean again."""
-    import sqlite3  # noqa: PLC0415
+    from serve_helpers import behind_the_store  # noqa: PLC0415
 
     db = _state_with_users(tmp_path)
-    with sqlite3.connect(db) as conn:
+    with behind_the_store(db) as conn:
         conn.execute("INSERT INTO memberships VALUES ('u-ann', 'it', 'org_admin')")
     code, out, err = cli("check", "--db", str(db))
     assert (code, out) == (1, "")
@@ -178,7 +178,7 @@ def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
     assert code == 0
     code, out, _ = cli("check", "--db", str(db))
     assert code == 0
-    with sqlite3.connect(db) as conn:
+    with behind_the_store(db) as conn:
         conn.execute("DELETE FROM changes")
     code, out, _ = cli("repair", "--db", str(db))
     assert out.splitlines() == [
@@ -191,9 +191,9 @@ def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
 def test_serve_opens_an_existing_state_without_its_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """serve --db STATE alone serves a stored state; a missing state without a document, or another document
     than the stored settings, is a usage error naming what to do; a drifted state refuses to start."""
-    import sqlite3  # noqa: PLC0415
-
     import uvicorn  # noqa: PLC0415
+
+    from serve_helpers import behind_the_store  # noqa: PLC0415
 
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: None)
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
@@ -210,7 +210,7 @@ def test_serve_opens_an_existing_state_without_its_document(tmp_path: Path, monk
     code, _, err = cli("serve", str(tmp_path / "toggled.json"), "--db", str(db))
     assert code == 2
     assert "scim-roles edit" in err
-    with sqlite3.connect(db) as conn:
+    with behind_the_store(db) as conn:
         conn.execute("DELETE FROM memberships")
     code, _, err = cli("serve", "--db", str(db))
     assert code == 1
@@ -221,14 +221,14 @@ def test_state_commands_name_what_is_missing_or_broken(tmp_path: Path, monkeypat
     """check/explain with neither a document nor --db: exit 2. Stored users that no longer fit the stored
     settings: check lists them as drift, explain and repair name them (exit 1); a repair that cannot be made
     durable is one line, exit 1."""
-    import sqlite3  # noqa: PLC0415
-
     from scim_roles.store import SqliteStore, StoreUnavailable  # noqa: PLC0415
+
+    from serve_helpers import behind_the_store  # noqa: PLC0415
 
     assert cli("check")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
     assert cli("explain")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
     db = _state_with_users(tmp_path)
-    with sqlite3.connect(db) as conn:  # a row written behind the store: a grant on a team the org lacks
+    with behind_the_store(db) as conn:  # a row written behind the store: a grant on a team the org lacks
         conn.execute("INSERT INTO manual VALUES ('sam', 'nosuch', 'member')")
         conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
     code, _, err = cli("check", "--db", str(db))

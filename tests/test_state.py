@@ -7,7 +7,6 @@ what a fresh process reads back.
 from __future__ import annotations
 
 import json
-import sqlite3
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +35,7 @@ from scim_roles.store import Drift, GuardrailFired, SqliteStore, StoreUnavailabl
 
 from helpers import ENG, IT, OPS, article_org
 from scim_helpers import START, patch
-from serve_helpers import send
+from serve_helpers import behind_the_store, send
 from test_scim_properties import requests
 
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -327,7 +326,7 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
     store = SqliteStore(path, article_org(), clock=Clock())
     send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
     store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]))
-    with sqlite3.connect(path) as db:
+    with behind_the_store(path) as db:
         db.execute("INSERT INTO memberships VALUES ('u1', 'it', 'org_admin')")
         db.execute("DELETE FROM memberships WHERE user_id = 'm'")
         db.execute("INSERT INTO members (group_id, user_id) VALUES ('leads', 'm')")
@@ -341,7 +340,7 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
     assert all(isinstance(d, Drift) for d in store.check())
     assert store.repair() == ()  # the feed already folds to what the rules give: no entry needed
     assert_one_truth(path, store)
-    with sqlite3.connect(path) as db:
+    with behind_the_store(path) as db:
         db.execute("DELETE FROM changes")
     changes = store.repair()
     assert [c.describe() for c in changes] == ["m: added to ops as Member", "u1: added to eng as Member"]
@@ -382,7 +381,7 @@ def test_t7_a_state_from_0_1_is_upgraded_with_its_rows_as_the_first_feed_entries
     store = SqliteStore(path, article_org())
     send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
     store.close()
-    with sqlite3.connect(path) as db:  # as 0.1 left it: no feed, no schema mark
+    with behind_the_store(path) as db:  # as 0.1 left it: no feed, no schema mark
         db.execute("DELETE FROM changes")
         db.execute("DELETE FROM meta WHERE key = 'schema'")
     with pytest.raises(StoreUnavailable, match="older state"):
@@ -435,7 +434,7 @@ def test_t2_a_state_that_cannot_be_read_is_unavailable_and_the_refusal_pickles(t
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
     send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
-    with sqlite3.connect(path) as db:
+    with behind_the_store(path) as db:
         db.execute("DROP TABLE manual")
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
     with pytest.raises(StoreUnavailable, match=r"s\.db: the state cannot be read: no such table: manual"):

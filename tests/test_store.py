@@ -19,7 +19,7 @@ from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavail
 
 from helpers import OPS, article_org
 from scim_helpers import patch
-from serve_helpers import send
+from serve_helpers import behind_the_store, send
 from test_scim_properties import requests
 
 
@@ -108,7 +108,7 @@ def test_t6_stored_state_that_no_longer_fits_its_settings_is_refused_and_reporte
     )
     with pytest.raises(InvalidUser, match="user 'm': manual: has a manual grant on 'ops'"):
         store.put_org(smaller)
-    with sqlite3.connect(path) as db:  # another writer, not through the store
+    with behind_the_store(path) as db:  # another writer, not through the store
         db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(smaller)),))
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
     with pytest.raises(InvalidUser, match="unknown team 'ops'"):

@@ -287,6 +287,15 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
+        try:
+            self._open(org, readonly=readonly)
+        except BaseException:
+            self._db.close()  # refused: no connection left for the garbage collector
+            raise
+
+    # -- opening
+
+    def _open(self, org: Org | None, *, readonly: bool) -> None:
         self._identity = self._file_identity()
         if self._stored_settings() is None:
             if org is None:
@@ -303,8 +312,6 @@ class SqliteStore:
                 self._upgrade()
             if org is not None:
                 self._same_settings(org)
-
-    # -- opening
 
     def _create(self, org: Org) -> None:
         with self._transaction():
@@ -336,7 +343,8 @@ class SqliteStore:
         """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
         stored = self.load().directory.org
         deleted = {row[0] for row in self._db.execute("SELECT id FROM deleted_groups")}
-        pushed = [g for g in stored.groups if g.id not in {d.id for d in org.groups} and g == IdpGroup(g.id)]
+        named = {g.id for g in org.groups}
+        pushed = [g for g in stored.groups if g.id not in named and g == IdpGroup(g.id)]
         expected = attrs.evolve(org, groups=[*(g for g in org.groups if g.id not in deleted), *pushed])
         if _settings_json(expected) != _settings_json(stored):
             raise SettingsDiffer(
