@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,17 @@ from scim_roles import (
     FindingKind,
     Grant,
     IdpGroup,
+    InvalidOrg,
     InvalidUser,
     LockedUser,
     Org,
+    Problem,
     Role,
     User,
     resolve_all,
 )
 from scim_roles.scim import ScimRequest, handle
-from scim_roles.store import Drift, GuardrailFired, SqliteStore, StoreUnavailable
+from scim_roles.store import Drift, GuardrailFired, SettingsDiffer, SqliteStore, StoreUnavailable
 
 from helpers import ENG, IT, OPS, article_org
 from scim_helpers import START, patch
@@ -443,3 +445,84 @@ def test_t2_a_state_that_cannot_be_read_is_unavailable_and_the_refusal_pickles(t
     preview = attrs.evolve(preview, findings=(Finding(FindingKind.NO_ORG_ADMIN, "no user would be an org admin"),))
     refused = pickle.loads(pickle.dumps(GuardrailFired(preview)))  # noqa: S301 -- our own object
     assert refused.preview == preview
+
+
+def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path) -> None:
+    """The store's refusals read exactly; feed times are UTC whatever the clock's zone; in-memory and
+    temporary databases work; the last state and the parsed settings are cached, not rebuilt."""
+    with pytest.raises(InvalidOrg) as new:
+        SqliteStore(tmp_path / "new.db")
+    assert str(new.value) == "SqliteStore: org: a new store needs the org's settings: pass org="
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org(), clock=lambda: datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))))
+    out = send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    assert store.load().directory is out.directory  # the commit's own state, cached
+    assert [e.at for e in store.changes()] == ["2026-01-01T00:00:00Z"]
+    with pytest.raises(SettingsDiffer) as differs:
+        SqliteStore(path, article_org(manual_edits=True))
+    assert str(differs.value) == (
+        "org: settings: the org document is not the stored settings; change stored settings with"
+        " `scim-roles edit --db STATE AFTER` (a previewed edit), or leave the document out"
+    )
+    fresh = SqliteStore(path)
+    assert fresh.load() is fresh.load()
+    text = fresh._stored_settings()
+    assert text is not None
+    assert fresh._settings_org(text) is fresh._settings_org(text)
+    for where in (":memory:", ""):
+        with SqliteStore(where, article_org()) as scratch:
+            assert send(scratch, "POST", "/Users", {"userName": "bob"}, new_id="b").status == 201
+            assert scratch.memberships() == {"b": {ENG: Role.MEMBER}}
+    with behind_the_store(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'schema'")
+    with pytest.raises(StoreUnavailable) as older:
+        SqliteStore(path, readonly=True)
+    assert str(older.value) == (
+        f"{path}: an older state (no change feed): open it once for writing (`scim-roles repair --db STATE`)"
+        " to upgrade it"
+    )
+
+
+def test_t4_the_guardrail_refusal_names_each_finding_and_the_threshold_is_the_callers(tmp_path: Path) -> None:
+    """GuardrailFired lists each finding as a problem of `edit`, naming the user; preview_org and put_org
+    apply max_share; put_org adding and dropping groups writes them (reopened, they are there and gone)."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    demote = store.org.with_group(IdpGroup("leads", [ENG], Role.MEMBER))
+    assert store.preview_org(demote, max_share=1).findings == ()
+    assert [f.kind for f in store.preview_org(demote).findings] == [FindingKind.MASS_CHANGE]
+    with pytest.raises(GuardrailFired) as fired:
+        store.put_org(demote, strict=True)
+    detail = "1 of 1 users would lose a team or a role (100%, more than 10%)"
+    assert fired.value.problems == (Problem("edit", "mass_change", detail, None),)
+    assert store.put_org(demote, max_share=1, strict=True).findings == ()
+    raise_ = store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN))
+    with pytest.raises(GuardrailFired) as fired:
+        store.put_org(raise_, strict=True)
+    assert fired.value.problems == (Problem("edit", "gains_org_admin", "user 'u1' would become an org admin", "u1"),)
+    grown = store.org.with_group(IdpGroup("new-group", [IT], Role.MEMBER)).without_group("marketing")
+    store.put_org(grown)
+    with SqliteStore(path) as again:
+        directory = again.load().directory
+        assert directory.group_resource("new-group") == {"displayName": "new-group"}
+        assert directory.group_resource("marketing") is None
+        assert again.check() == ()
+
+
+def test_t6_a_feed_that_removes_what_it_never_added_is_drift_not_a_crash(tmp_path: Path) -> None:
+    """Feed entries lost behind the store (the adds of a user later removed): check reports it, repair
+    brings the feed back to the memberships."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "bob"}, new_id="u2")
+    send(store, "DELETE", "/Users/u1")
+    with behind_the_store(path) as db:
+        db.execute("DELETE FROM changes WHERE after IS NOT NULL")
+    assert [str(d) for d in store.check()] == [
+        "feed: user 'u2' on team 'eng': the feed gives no membership, stored Member"
+    ]
+    assert [c.describe() for c in store.repair()] == ["u2: added to eng as Member"]
+    assert store.check() == ()

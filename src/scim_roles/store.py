@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -97,6 +98,71 @@ CREATE TABLE IF NOT EXISTS changes (       -- the feed: every membership change,
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', '0');
 """
+
+
+class _Sql:
+    """Every statement the store runs, by name: one spelling of each, next to the schema."""
+
+    READ_ONLY = "PRAGMA busy_timeout=10000"
+    WRITABLE = (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=10000",
+    )
+    BEGIN, BEGIN_WRITE, COMMIT, ROLLBACK = "BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+    SETTINGS = "SELECT value FROM meta WHERE key = 'org'"
+    SCHEMA = "SELECT value FROM meta WHERE key = 'schema'"
+    VERSION = "SELECT value FROM meta WHERE key = 'version'"
+    CREATE_SETTINGS = "INSERT INTO meta (key, value) VALUES ('org', ?)"
+    SET_SETTINGS = "UPDATE meta SET value = ? WHERE key = 'org'"
+    SET_SCHEMA = "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"
+    BUMP_VERSION = "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?"
+    SEED_GROUP = "INSERT OR IGNORE INTO groups (id, resource) VALUES (?, ?)"
+    DELETED_GROUPS = "SELECT id FROM deleted_groups"
+    MANUAL = "SELECT user_id, team, role FROM manual"
+    SCIM_MEMBERS = (
+        "SELECT m.group_id, m.user_id, m.display FROM members m JOIN users u ON u.id = m.user_id"
+        " WHERE u.scim ORDER BY m.group_id, m.user_id"
+    )
+    OTHER_MEMBERS = (
+        "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE NOT u.scim ORDER BY 1, 2"
+    )
+    USERS = "SELECT id, user_name, saml, scim, deprovisioned, resource FROM users"
+    GROUPS = "SELECT id, resource FROM groups"
+    MEMBERSHIPS = "SELECT user_id, team, role FROM memberships ORDER BY 1, 2"
+    FEED = "SELECT seq, at, user_id, team, before, after, origin FROM changes WHERE seq > ? ORDER BY seq"
+    FEED_FOLD = "SELECT user_id, team, after FROM changes ORDER BY seq"
+    DELETE_GROUP = "DELETE FROM groups WHERE id = ?"
+    MARK_DELETED = "INSERT OR IGNORE INTO deleted_groups (id) VALUES (?)"
+    PUT_GROUP = (  # an update in place: the group's member rows stay (a REPLACE would delete them, cascading)
+        "INSERT INTO groups (id, resource) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET resource = excluded.resource"
+    )
+    DELETE_USER = "DELETE FROM users WHERE id = ?"
+    PUT_USER = (
+        "INSERT INTO users (id, key, user_name, saml, scim, deprovisioned, resource) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET key = excluded.key, user_name = excluded.user_name, saml = excluded.saml,"
+        " scim = excluded.scim, deprovisioned = excluded.deprovisioned, resource = excluded.resource"
+    )
+    DELETE_MANUAL = "DELETE FROM manual WHERE user_id = ?"
+    ADD_MANUAL = "INSERT INTO manual (user_id, team, role) VALUES (?, ?, ?)"
+    PUT_MEMBER = (
+        "INSERT INTO members (group_id, user_id, display) VALUES (?, ?, ?)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET display = excluded.display"
+    )
+    DELETE_MEMBER = "DELETE FROM members WHERE group_id = ? AND user_id = ?"
+    DELETE_OTHER_MEMBERS = "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE NOT scim)"
+    DELETE_MEMBERSHIP = "DELETE FROM memberships WHERE user_id = ? AND team = ?"
+    PUT_MEMBERSHIP = (
+        "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, team) DO UPDATE SET role = excluded.role"
+    )
+    DELETE_MEMBERSHIPS = "DELETE FROM memberships"
+    APPEND = "INSERT INTO changes (at, user_id, team, before, after, origin) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+# Transactions are explicit (BEGIN ... COMMIT); one connection serves a server's threads, under the store's lock.
+_connect = partial(sqlite3.connect, isolation_level=None, check_same_thread=False)
 
 
 class StoreUnavailable(Exception):  # a state, not a bad input: not a ScimRolesError
@@ -226,8 +292,8 @@ class Store(Protocol):
         ...  # pragma: no cover -- a protocol
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+_utc_now = partial(datetime.now, timezone.utc)
+_NO_RESPONSE = ScimResponse(200, (), b"")  # an app's own write answers nobody over SCIM
 
 
 class SqliteStore:
@@ -276,16 +342,13 @@ class SqliteStore:
         self._clock = clock
         self._path = os.fspath(path)
         if readonly:  # an admin's read of the live state: never creates or changes the file
-            uri = "file:" + quote(self._path) + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = _connect(_read_only_uri(self._path), uri=True)
+            self._db.execute(_Sql.READ_ONLY)
             self._version()  # fails here on a file that is not a store
         else:
-            self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = _connect(self._path)
+            for pragma in _Sql.WRITABLE:
+                self._db.execute(pragma)
             self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
         try:
             self._open(org, readonly=readonly)
@@ -315,12 +378,9 @@ class SqliteStore:
 
     def _create(self, org: Org) -> None:
         with self._transaction():
-            self._db.execute("INSERT INTO meta (key, value) VALUES ('org', ?)", (_settings_json(org),))
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            self._db.executemany(
-                "INSERT OR IGNORE INTO groups (id, resource) VALUES (?, ?)",
-                [(g.id, json.dumps({"displayName": g.id})) for g in org.groups],
-            )
+            self._db.execute(_Sql.CREATE_SETTINGS, (_settings_json(org),))
+            self._db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
+            self._db.executemany(_Sql.SEED_GROUP, [(g.id, json.dumps({"displayName": g.id})) for g in org.groups])
 
     def _upgrade(self) -> None:
         """A state from 0.1 (no feed): its stored memberships become the feed's first entries (origin "repair").
@@ -331,18 +391,18 @@ class SqliteStore:
         if self._schema() >= SCHEMA_VERSION:
             return
         with self._transaction():
-            rows = self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2").fetchall()
+            rows = self._db.execute(_Sql.MEMBERSHIPS).fetchall()
             self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self._db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
 
     def _schema(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        row = self._db.execute(_Sql.SCHEMA).fetchone()
         return 1 if row is None else int(row[0])
 
     def _same_settings(self, org: Org) -> None:
         """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
         stored = self.load().directory.org
-        deleted = {row[0] for row in self._db.execute("SELECT id FROM deleted_groups")}
+        deleted = {row[0] for row in self._db.execute(_Sql.DELETED_GROUPS)}
         named = {g.id for g in org.groups}
         pushed = [g for g in stored.groups if g.id not in named and g == IdpGroup(g.id)]
         expected = attrs.evolve(org, groups=[*(g for g in org.groups if g.id not in deleted), *pushed])
@@ -357,7 +417,7 @@ class SqliteStore:
             )
 
     def _stored_settings(self) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
+        row = self._db.execute(_Sql.SETTINGS).fetchone()
         return None if row is None else str(row[0])
 
     def _settings_org(self, text: str) -> Org:
@@ -390,7 +450,7 @@ class SqliteStore:
         self.close()
 
     def __del__(self) -> None:
-        with suppress(AttributeError, sqlite3.Error):  # half-built, or closed already
+        with suppress(AttributeError):  # half-built: no connection (closing one twice is fine)
             self._db.close()
 
     # -- transactions
@@ -399,18 +459,18 @@ class SqliteStore:
     def _transaction(self) -> Iterator[None]:
         """One durable transaction; a failure to make it durable is :class:`StoreUnavailable`, nothing written."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(_Sql.BEGIN_WRITE)
             self._check_file()
             try:
                 yield
             except BaseException:
                 with suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
+                    self._db.execute(_Sql.ROLLBACK)
                 raise
-            self._db.execute("COMMIT")
+            self._db.execute(_Sql.COMMIT)
         except sqlite3.Error as err:
             with suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+                self._db.execute(_Sql.ROLLBACK)
             msg = f"{self._path}: the write could not be made durable: {err}"
             raise StoreUnavailable(msg) from err
 
@@ -431,7 +491,7 @@ class SqliteStore:
             raise sqlite3.OperationalError(msg)
 
     def _version(self) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        return int(self._db.execute(_Sql.VERSION).fetchone()[0])
 
     # -- reading
 
@@ -447,11 +507,11 @@ class SqliteStore:
                 version = self._version()
                 if self._cache is not None and self._cache.version == version:
                     return self._cache
-                self._db.execute("BEGIN")
+                self._db.execute(_Sql.BEGIN)
                 try:
                     snapshot = Snapshot(self._read(), self._version())
                 finally:
-                    self._db.execute("COMMIT")
+                    self._db.execute(_Sql.COMMIT)
             except sqlite3.Error as err:
                 msg = f"{self._path}: the state cannot be read: {err}"
                 raise StoreUnavailable(msg) from err
@@ -461,28 +521,22 @@ class SqliteStore:
     def _read(self) -> Directory:
         db = self._db
         manual: dict[str, list[Grant]] = {}
-        for uid, team, role in db.execute("SELECT user_id, team, role FROM manual"):
+        for uid, team, role in db.execute(_Sql.MANUAL):
             manual.setdefault(uid, []).append(Grant(team, Role(role)))
         groups: dict[str, set[str]] = {}
         members: dict[str, list[dict[str, str | None]]] = {}
-        for gid, uid, display in db.execute(  # a member that is not a SCIM user is drift (check), not a member
-            "SELECT m.group_id, m.user_id, m.display FROM members m JOIN users u ON u.id = m.user_id"
-            " WHERE u.scim ORDER BY m.group_id, m.user_id"
-        ):
+        for gid, uid, display in db.execute(_Sql.SCIM_MEMBERS):  # any other member is drift (check)
             groups.setdefault(uid, set()).add(gid)
             members.setdefault(gid, []).append({"value": uid, "display": display})
         users, names, resources = [], {}, {}
-        for uid, name, saml, scim, gone, resource in db.execute(
-            "SELECT id, user_name, saml, scim, deprovisioned, resource FROM users"
-        ):
+        for uid, name, saml, scim, gone, resource in db.execute(_Sql.USERS):
             users.append(User(uid, bool(saml), bool(scim), groups.get(uid, ()), bool(gone), manual.get(uid, ())))
             if resource is None:
                 names[uid] = name
             else:
                 resources[uid] = json.loads(resource)
         group_resources = {
-            gid: {**json.loads(resource), "members": members.get(gid, [])}
-            for gid, resource in db.execute("SELECT id, resource FROM groups")
+            gid: {**json.loads(resource), "members": members.get(gid, [])} for gid, resource in db.execute(_Sql.GROUPS)
         }
         settings = self._stored_settings()
         assert settings is not None  # noqa: S101 -- written when the state was created
@@ -495,10 +549,7 @@ class SqliteStore:
     def memberships(self) -> dict[str, dict[str, Role]]:
         """The effective access as stored: user id to team to role (what the app reads)."""
         with self._lock:
-            out: dict[str, dict[str, Role]] = {}
-            for uid, team, role in self._db.execute("SELECT user_id, team, role FROM memberships ORDER BY 1, 2"):
-                out.setdefault(uid, {})[team] = Role(role)
-            return out
+            return self._stored_memberships()
 
     def changes(self, after: int = 0, *, limit: int | None = None) -> tuple[FeedEntry, ...]:
         """The feed (T7): the membership changes committed after sequence number ``after``, oldest first.
@@ -520,10 +571,8 @@ class SqliteStore:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise InvalidArgument(Problem("changes", "limit", f"must be a whole number from 1, got {limit!r}"))
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, at, user_id, team, before, after, origin FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, -1 if limit is None else limit),
-            ).fetchall()
+            cursor = self._db.execute(_Sql.FEED, (after,))
+            rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
         return tuple(FeedEntry(s, at, u, t, _role(b), _role(a), o) for s, at, u, t, b, a, o in rows)
 
     # -- writing
@@ -545,17 +594,14 @@ class SqliteStore:
                 was written.
         """
         with self._lock, self._transaction():
-            updated = self._db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?",
-                (str(snapshot.version + 1), str(snapshot.version)),
-            )
+            updated = self._db.execute(_Sql.BUMP_VERSION, (str(snapshot.version + 1), str(snapshot.version)))
             if updated.rowcount != 1:
                 return False
             self._write(snapshot.directory, outcome)
             self._apply(outcome.changes, origin)
             org = outcome.directory.org
             if org is not snapshot.directory.org:  # settings edited, or a group synced or deleted
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (_settings_json(org),))
+                self._db.execute(_Sql.SET_SETTINGS, (_settings_json(org),))
             self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return True
 
@@ -564,66 +610,44 @@ class SqliteStore:
         for gid in sorted(outcome.touched_groups):
             resource = after.group_resource(gid)
             if resource is None:
-                db.execute("DELETE FROM groups WHERE id = ?", (gid,))
-                db.execute("INSERT OR IGNORE INTO deleted_groups (id) VALUES (?)", (gid,))
-            else:  # an update in place: the group's member rows stay (a REPLACE would delete them, cascading)
-                db.execute(
-                    "INSERT INTO groups (id, resource) VALUES (?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET resource = excluded.resource",
-                    (gid, json.dumps(resource)),
-                )
+                db.execute(_Sql.DELETE_GROUP, (gid,))
+                db.execute(_Sql.MARK_DELETED, (gid,))
+            else:
+                db.execute(_Sql.PUT_GROUP, (gid, json.dumps(resource)))
         for uid in sorted(outcome.touched):
             user = after.users.get(uid)
             if user is None:
-                db.execute("DELETE FROM users WHERE id = ?", (uid,))
-                continue
-            name = after.user_name(uid)
-            resource = after.resource(uid) if user.scim else None
-            db.execute(
-                "INSERT INTO users (id, key, user_name, saml, scim, deprovisioned, resource)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " key = excluded.key, user_name = excluded.user_name,"
-                " saml = excluded.saml, scim = excluded.scim, deprovisioned = excluded.deprovisioned,"
-                " resource = excluded.resource",
-                (uid, user_name_key(name), name, user.saml, user.scim, user.deprovisioned, _json(resource)),
-            )
-            db.execute("DELETE FROM manual WHERE user_id = ?", (uid,))
-            db.executemany(
-                "INSERT INTO manual (user_id, team, role) VALUES (?, ?, ?)",
-                [(uid, g.team, g.role.value) for g in sorted(user.manual, key=lambda g: g.team)],
-            )
-            old = before.users.get(uid)
-            for gid in sorted((old.groups if old is not None else frozenset()) | user.groups):
-                if gid in user.groups:
-                    db.execute(
-                        "INSERT INTO members (group_id, user_id, display) VALUES (?, ?, ?)"
-                        " ON CONFLICT (group_id, user_id) DO UPDATE SET display = excluded.display",
-                        (gid, uid, after.members(gid)[uid]),
-                    )
-                else:
-                    db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, uid))
+                db.execute(_Sql.DELETE_USER, (uid,))
+            else:
+                self._write_user(before.users.get(uid), user, after)
+
+    def _write_user(self, old: User | None, user: User, after: Directory) -> None:
+        """A user's row, manual grants and member rows (cost ∝ the user's groups, never a group's size)."""
+        db, uid = self._db, user.id
+        name, resource = after.user_name(uid), after.resource(uid)  # None: not a SCIM user
+        row = (uid, user_name_key(name), name, user.saml, user.scim, user.deprovisioned, _json(resource))
+        db.execute(_Sql.PUT_USER, row)
+        db.execute(_Sql.DELETE_MANUAL, (uid,))
+        db.executemany(_Sql.ADD_MANUAL, [(uid, g.team, g.role.value) for g in user.manual])
+        for gid in (old.groups if old is not None else frozenset()) - user.groups:
+            db.execute(_Sql.DELETE_MEMBER, (gid, uid))
+        for gid in user.groups:
+            db.execute(_Sql.PUT_MEMBER, (gid, uid, after.members(gid)[uid]))
 
     def _apply(self, changes: Sequence[Change], origin: str) -> None:
         """Membership changes: to the memberships table and, in order, to the feed."""
         for change in changes:
             if change.after is None:
-                self._db.execute(
-                    "DELETE FROM memberships WHERE user_id = ? AND team = ?", (change.user_id, change.team)
-                )
+                self._db.execute(_Sql.DELETE_MEMBERSHIP, (change.user_id, change.team))
             else:
-                self._db.execute(
-                    "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)"
-                    " ON CONFLICT (user_id, team) DO UPDATE SET role = excluded.role",
-                    (change.user_id, change.team, change.after.value),
-                )
+                self._db.execute(_Sql.PUT_MEMBERSHIP, (change.user_id, change.team, change.after.value))
         self._feed(changes, origin)
 
     def _feed(self, changes: Sequence[Change], origin: str) -> None:
         """Append changes to the feed, in order, stamped with the clock's time."""
         at = self._clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
         self._db.executemany(
-            "INSERT INTO changes (at, user_id, team, before, after, origin) VALUES (?, ?, ?, ?, ?, ?)",
-            [(at, c.user_id, c.team, _value(c.before), _value(c.after), origin) for c in changes],
+            _Sql.APPEND, [(at, c.user_id, c.team, _value(c.before), _value(c.after), origin) for c in changes]
         )
 
     def put_user(self, user: User, *, user_name: str | None = None) -> Resolution:
@@ -650,7 +674,7 @@ class SqliteStore:
             index_before, index_after = index_of(before.org), index_of(after.org)
             resolution = resolve_indexed(index_after, user)
             was = resolve_indexed(index_before, old) if old is not None else Resolution(user.id, ())
-            outcome = Outcome(after, ScimResponse(200, (), b""), diff(was, resolution), PMap({user.id: resolution}))
+            outcome = Outcome(after, _NO_RESPONSE, diff(was, resolution), PMap({user.id: resolution}))
             if self.commit(snapshot, outcome, origin="admin"):
                 return resolution
 
@@ -699,9 +723,7 @@ class SqliteStore:
                 raise GuardrailFired(result)
             after = before.with_org(org)
             old_groups, new_groups = {g.id for g in before.org.groups}, {g.id for g in org.groups}
-            outcome = Outcome(
-                after, ScimResponse(200, (), b""), result.changes, PMap(), frozenset(old_groups ^ new_groups)
-            )
+            outcome = Outcome(after, _NO_RESPONSE, result.changes, PMap(), frozenset(old_groups ^ new_groups))
             if self.commit(snapshot, outcome, origin="settings"):
                 return result
 
@@ -716,17 +738,14 @@ class SqliteStore:
         it is now.
         """
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute(_Sql.BEGIN)
             try:
                 return tuple(self._drift())
             finally:
-                self._db.execute("COMMIT")
+                self._db.execute(_Sql.COMMIT)
 
     def _drift(self) -> Iterator[Drift]:
-        for gid, uid in self._db.execute(
-            "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE NOT u.scim"
-            " ORDER BY 1, 2"
-        ):
+        for gid, uid in self._db.execute(_Sql.OTHER_MEMBERS):
             yield Drift("member", f"group {gid!r} lists {uid!r}, who is not a SCIM user")
         try:
             directory = self._read()
@@ -748,13 +767,13 @@ class SqliteStore:
 
     def _stored_memberships(self) -> dict[str, dict[str, Role]]:
         out: dict[str, dict[str, Role]] = {}
-        for uid, team, role in self._db.execute("SELECT user_id, team, role FROM memberships"):
+        for uid, team, role in self._db.execute(_Sql.MEMBERSHIPS):
             out.setdefault(uid, {})[team] = Role(role)
         return out
 
     def _folded(self) -> dict[str, dict[str, Role]]:
         out: dict[str, dict[str, Role]] = {}
-        for uid, team, after in self._db.execute("SELECT user_id, team, after FROM changes ORDER BY seq"):
+        for uid, team, after in self._db.execute(_Sql.FEED_FOLD):
             if after is None:
                 out.get(uid, {}).pop(team, None)
             else:
@@ -785,16 +804,13 @@ class SqliteStore:
                 if res.memberships
             }
             changes = _differences(self._folded(), wanted)
-            self._db.execute("DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE NOT scim)")
-            self._db.execute("DELETE FROM memberships")
+            self._db.execute(_Sql.DELETE_OTHER_MEMBERS)  # never read (they are drift): the directory stands
+            self._db.execute(_Sql.DELETE_MEMBERSHIPS)
             self._db.executemany(
-                "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)",
+                _Sql.PUT_MEMBERSHIP,
                 [(uid, team, role.value) for uid, roles in wanted.items() for team, role in roles.items()],
             )
             self._feed(changes, "repair")
-            version = self._version()
-            self._db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(version + 1),))
-            self._cache = None
         return changes
 
 
@@ -809,11 +825,15 @@ def _differences(have: Mapping[str, Mapping[str, Role]], want: Mapping[str, Mapp
 
 
 def _settings_json(org: Org) -> str:
-    return json.dumps(to_builtins(org), sort_keys=True)
+    return json.dumps(to_builtins(org))  # to_builtins lists teams and groups sorted: one text per Org
 
 
 def _json(value: Mapping[str, object] | None) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
+    return None if value is None else json.dumps(value)  # a Directory's resources come with their keys sorted
+
+
+def _read_only_uri(path: str) -> str:
+    return "file:" + quote(path) + "?mode=ro"
 
 
 def _value(role: Role | None) -> str | None:
