@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -447,7 +448,7 @@ def test_t2_a_state_that_cannot_be_read_is_unavailable_and_the_refusal_pickles(t
     assert refused.preview == preview
 
 
-def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path) -> None:
+def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store's refusals read exactly; feed times are UTC whatever the clock's zone; in-memory and
     temporary databases work; the last state and the parsed settings are cached, not rebuilt."""
     with pytest.raises(InvalidOrg) as new:
@@ -455,7 +456,13 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path) -> None:
     assert str(new.value) == "SqliteStore: org: a new store needs the org's settings: pass org="
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org(), clock=lambda: datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))))
-    out = send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # the machine's own zone is never the feed's
+    time.tzset()
+    try:
+        out = send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert store.load().directory is out.directory  # the commit's own state, cached
     assert [e.at for e in store.changes()] == ["2026-01-01T00:00:00Z"]
     with pytest.raises(SettingsDiffer) as differs:
