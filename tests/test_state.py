@@ -111,6 +111,8 @@ class StoredState(RuleBasedStateMachine):
     )
     def admin_edit(self, uid: str, grants: list[tuple[str, Role]], saml: bool) -> None:  # noqa: FBT001
         old = self.store.load().directory.users.get(uid)
+        if old is None and uid.startswith("n"):
+            return  # ids n1, n2 ... are the host's for SCIM users (S1): an admin only edits them
         manual = list({team: Grant(team, role) for team, role in grants}.values())
         try:
             user = User(uid, saml=saml, manual=manual) if old is None else attrs.evolve(old, manual=manual)

@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -350,6 +351,7 @@ class SqliteStore:
             for pragma in _Sql.WRITABLE:
                 self._db.execute(pragma)
             self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
+        weakref.finalize(self, self._db.close)  # a store dropped unclosed closes its connection
         try:
             self._open(org, readonly=readonly)
         except BaseException:
@@ -448,10 +450,6 @@ class SqliteStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        with suppress(AttributeError):  # half-built: no connection (closing one twice is fine)
-            self._db.close()
 
     # -- transactions
 
