@@ -89,14 +89,14 @@ class StoredState(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.folder = tempfile.TemporaryDirectory()
-        self.path = Path(self.folder.name) / "state.db"
+        self.folder = tempfile.mkdtemp()  # removed by teardown
+        self.path = Path(self.folder) / "state.db"
         self.store = SqliteStore(self.path, article_org(), clock=Clock())
         self.count = 0
 
     def teardown(self) -> None:
         self.store.close()
-        self.folder.cleanup()
+        shutil.rmtree(self.folder)
 
     @rule(request=requests())
     def scim_request(self, request: tuple[str, str, Any, str]) -> None:
