@@ -7,6 +7,7 @@ what a fresh process reads back.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
