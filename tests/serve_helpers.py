@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -13,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,3 +122,16 @@ def behind_the_store(path: Path | str) -> Iterator[sqlite3.Connection]:
     """A plain connection to a state file, as another writer would use it: committed and closed on the way out."""
     with closing(sqlite3.connect(path)) as db, db:
         yield db
+
+
+def kill_9_during(
+    process: subprocess.Popen[bytes], burst: Callable[[threading.Event], None], rng: random.Random
+) -> None:
+    """Run ``burst(stop)`` in a thread, kill the server with SIGKILL 0.3 to 1.3 s in, then stop and join it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=burst, args=(stop,))
+    thread.start()
+    time.sleep(0.3 + rng.random())
+    os.kill(process.pid, signal.SIGKILL)
+    stop.set()
+    thread.join(timeout=30)

@@ -6,11 +6,9 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
-from serve_helpers import ROOT, TOKEN, free_port, request, serve_process, serve_thread
+from serve_helpers import ROOT, TOKEN, free_port, kill_9_during, request, serve_process, serve_thread
 from test_scim_lifecycles import RECORDINGS, subset
 
 ORG = ROOT / "examples" / "org.json"
@@ -110,9 +108,8 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         port = free_port()
         with serve_process(ORG, db, port) as process:
             base = f"http://127.0.0.1:{port}/scim/v2"
-            stop = threading.Event()
 
-            def writer(base: str = base, round_: int = round_, stop: threading.Event = stop) -> None:
+            def writer(stop: threading.Event, base: str = base, round_: int = round_) -> None:
                 for i in range(100_000):
                     if stop.is_set():
                         return
@@ -124,12 +121,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
                     if status == 201:
                         acknowledged.append(name)
 
-            thread = threading.Thread(target=writer)
-            thread.start()
-            time.sleep(0.3 + rng.random())
-            os.kill(process.pid, signal.SIGKILL)
-            stop.set()
-            thread.join(timeout=30)
+            kill_9_during(process, writer, rng)
     assert len(acknowledged) > 20
     port = free_port()
     with serve_process(ORG, db, port):

@@ -12,10 +12,8 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +26,7 @@ from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
-from serve_helpers import TOKEN, free_port, request, serve_process, serve_thread
+from serve_helpers import TOKEN, free_port, kill_9_during, request, serve_process, serve_thread
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chattr and mount need root (CI runs as root)")
@@ -105,11 +103,10 @@ def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path
                 for gid in ("leads", "marketing"):
                     members[gid], names[gid] = set(), gid
             inflight: list[tuple[str, str, Any]] = []
-            stop = threading.Event()
 
             def burst(
+                stop: threading.Event,
                 base: str = base,
-                stop: threading.Event = stop,
                 inflight: list[Any] = inflight,
                 users: list[str] = users,
                 round_: int = round_,
@@ -132,12 +129,7 @@ def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path
                     assert status == 200
                     _apply(members, names, inflight.pop())
 
-            thread = threading.Thread(target=burst)
-            thread.start()
-            time.sleep(0.3 + rng.random())
-            os.kill(process.pid, signal.SIGKILL)
-            stop.set()
-            thread.join(timeout=30)
+            kill_9_during(process, burst, rng)
         with SqliteStore(path) as store:
             directory = store.load().directory
             got = {gid: set(directory.members(gid)) for gid in members}
