@@ -342,15 +342,8 @@ class SqliteStore:
         self._settings: tuple[str, Org] | None = None  # the stored settings' JSON, and the Org it loads to
         self._clock = clock
         self._path = os.fspath(path)
-        if readonly:  # an admin's read of the live state: never creates or changes the file
-            self._db = _connect(_read_only_uri(self._path), uri=True)
-            self._db.execute(_Sql.READ_ONLY)
-            self._version()  # fails here on a file that is not a store
-        else:
-            self._db = _connect(self._path)
-            for pragma in _Sql.WRITABLE:
-                self._db.execute(pragma)
-            self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
+        # An admin's read of the live state never creates or changes the file.
+        self._db = _connect(_read_only_uri(self._path), uri=True) if readonly else _connect(self._path)
         weakref.finalize(self, self._db.close)  # a store dropped unclosed closes its connection
         try:
             self._open(org, readonly=readonly)
@@ -361,6 +354,13 @@ class SqliteStore:
     # -- opening
 
     def _open(self, org: Org | None, *, readonly: bool) -> None:
+        if readonly:
+            self._db.execute(_Sql.READ_ONLY)
+            self._version()  # fails here on a file that is not a store
+        else:
+            for pragma in _Sql.WRITABLE:
+                self._db.execute(pragma)
+            self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
         self._identity = self._file_identity()
         if self._stored_settings() is None:
             if org is None:
