@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from test_cli import ORG, cli
+from test_cli import ORG, USERS, cli
 
 
 def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:
@@ -49,42 +51,68 @@ def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:
         assert "`scim-roles edit --db STATE AFTER`" in err
 
 
-def test_serve_builds_the_app_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """serve: the token from the environment, the state created, the app on /scim/v2, one server run."""
+@pytest.fixture
+def service_log() -> Iterator[logging.Logger]:
+    """The package's logger, given back as it was: serve sets it up for the process it runs in."""
+    log = logging.getLogger("scim_roles")
+    handlers, level = log.handlers[:], log.level
+    log.handlers.clear()
+    yield log
+    log.handlers[:] = handlers
+    log.setLevel(level)
+
+
+def test_serve_builds_the_app_and_runs_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_log: logging.Logger
+) -> None:
+    """serve: the token from the environment, the state created, the app on /scim/v2, one quiet server run
+    (no access log: the service logs what matters itself, one line each, on standard error)."""
     import uvicorn  # noqa: PLC0415
 
     from scim_roles.asgi import ScimApp  # noqa: PLC0415
 
-    ran: list[tuple[object, str, int]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: ran.append((app, host, port)))
+    ran: list[tuple[object, str, int, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.append((app, host, port, kw)))
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"), "--port", "9999")
     assert code == 0
     assert err == "scim-roles: serving SCIM 2.0 at http://127.0.0.1:9999/scim/v2\n"
-    ((app, host, port),) = ran
-    assert (isinstance(app, ScimApp), host, port) == (True, "127.0.0.1", 9999)
+    ((app, host, port, options),) = ran
+    assert isinstance(app, ScimApp)
+    assert (app._base, host, port) == ("/scim/v2", "127.0.0.1", 9999)
+    assert options == {"log_level": "warning", "access_log": False}
     assert (tmp_path / "state.db").is_file()
+    (handler,) = service_log.handlers
+    assert (service_log.level, handler.formatter._fmt) == (logging.INFO, "%(asctime)s %(name)s %(message)s")  # type: ignore[union-attr]
+    assert isinstance(handler, logging.StreamHandler)
+    code, _, err = cli("serve", "--db", str(tmp_path / "state.db"))
+    assert (code, err, ran[1][2]) == (0, "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2\n", 8000)
+    assert len(service_log.handlers) == 1  # set up once
 
 
 def test_serve_needs_a_token_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No SCIM_ROLES_TOKEN: exit 2 before anything is opened."""
     monkeypatch.delenv("SCIM_ROLES_TOKEN", raising=False)
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"))
-    assert (code, err.count("\n")) == (2, 1)
-    assert "SCIM_ROLES_TOKEN" in err
+    assert (code, err) == (
+        2,
+        "scim-roles: set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)\n",
+    )
     assert not (tmp_path / "state.db").exists()
 
 
-@pytest.mark.parametrize("missing", ["uvicorn", "scim_roles.store"])
+@pytest.mark.parametrize(
+    ("missing", "what"), [("uvicorn", "serve needs"), ("scim_roles.store", "the SQLite state needs")]
+)
 def test_serve_without_its_extra_is_a_usage_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str, what: str
 ) -> None:
     """Without uvicorn or the scim extra: one line naming the extra to install, exit 2."""
     monkeypatch.setitem(sys.modules, missing, None)
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"))
-    assert code == 2
-    assert "python -m pip install '.[serve]' in a clone of scim_roles" in err
+    expected = f"scim-roles: {what} the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of "
+    assert (code, err) == (2, expected + "scim_roles\n")
 
 
 def _state_with_users(tmp_path: Path) -> Path:
@@ -160,6 +188,59 @@ def test_settings_edit_changes_and_groups_on_a_state(tmp_path: Path) -> None:
     assert usage.value.code == 2
 
 
+def test_edit_names_every_guardrail_fired_and_the_feed_shows_both_sides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapping raised to two teams as Org Admin, then taken back: groups lists both teams; --strict names
+    every guardrail that fired, in order (--max-share moves the mass-change one); the feed shows the role
+    before and after; settings, groups --json and edit --json print indented JSON, exit 0."""
+    import io  # noqa: PLC0415
+
+    from scim_roles._cli import main  # noqa: PLC0415
+
+    db = _state_with_users(tmp_path)
+    code, out, _ = cli("settings", "--db", str(db))
+    settings = json.loads(out)
+    assert (code, out) == (0, json.dumps(settings, indent=2) + "\n")
+    design = next(g for g in settings["groups"] if g["id"] == "g-design")
+    design.update(teams=["mkt", "it"], role="org_admin")
+    after = tmp_path / "after.json"
+    after.write_text(json.dumps(settings), encoding="utf-8")
+    code, out, _ = cli("edit", "--db", str(db), str(after), "--json")
+    assert (code, out) == (0, json.dumps(json.loads(out), indent=2) + "\n")
+    assert cli("edit", "--db", str(db), str(after), "--apply")[0] == 0
+    code, out, _ = cli("groups", "--db", str(db))
+    assert (code, out.splitlines()[0]) == (0, "'g-design' 'Design': 1 members -> 'it', 'mkt' as org_admin")
+    code, out, _ = cli("groups", "--db", str(db), "--json")
+    assert (code, out) == (0, json.dumps(json.loads(out), indent=2) + "\n")
+    design.update(teams=[], role=None)
+    after.write_text(json.dumps(settings), encoding="utf-8")
+    every = "loses_org_admin, no_org_admin, mass_change"
+    for extra, fired in (((), every), (("--max-share", "1"), "loses_org_admin, no_org_admin")):
+        code, _, err = cli("edit", "--db", str(db), str(after), "--strict", *extra)
+        assert (code, err) == (1, f"scim-roles: --strict: a guardrail fired: {fired}\n")
+        code, _, err = cli("edit", "--db", str(db), str(after), "--strict", "--apply", *extra)
+        assert (code, err) == (1, f"scim-roles: --strict: a guardrail fired: {fired}; nothing was saved\n")
+    assert cli("edit", "--db", str(db), str(after), "--apply")[0] == 0
+    code, out, _ = cli("changes", "--db", str(db), "--after", "5")
+    assert (code, [line.split(" ", 2)[2] for line in out.splitlines()]) == (
+        0,
+        ["settings 'u-ann' 'it' org_admin -> -", "settings 'u-ann' 'mkt' org_admin -> -"],
+    )
+    for option, value, detail in (
+        ("--after", "-1", "must be a sequence number (0 or more), got '-1'"),
+        ("--max-share", "2", "must be a number from 0 to 1, got '2'"),
+    ):
+        command = "changes" if option == "--after" else "edit"
+        argv = [command, "--db", str(db), *([str(after)] if command == "edit" else []), option, value]
+        stderr = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stderr)
+        with pytest.raises(SystemExit) as usage:
+            main(argv, stdin=io.StringIO(), stdout=io.StringIO())
+        monkeypatch.undo()
+        assert (usage.value.code, stderr.getvalue().splitlines()[-1].endswith(detail)) == (2, True), stderr.getvalue()
+
+
 def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
     """Rows written behind the store: check exits 1 naming each; serve refuses to start on it; repair fixes
     the table and check is clean again."""
@@ -228,6 +309,11 @@ def test_state_commands_name_what_is_missing_or_broken(tmp_path: Path, monkeypat
     assert cli("check")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
     assert cli("explain")[0::2] == (2, "scim-roles: give an org document (and a users document), or --db STATE\n")
     db = _state_with_users(tmp_path)
+    for command in ("check", "explain"):
+        assert cli(command, ORG, USERS, "--db", str(db))[0::2] == (
+            2,
+            "scim-roles: give a users document or --db STATE, one of them\n",
+        )
     with behind_the_store(db) as conn:  # a row written behind the store: a grant on a team the org lacks
         conn.execute("INSERT INTO manual VALUES ('sam', 'nosuch', 'member')")
         conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")

@@ -200,6 +200,43 @@ def test_a_directory_previews_what_preview_does_resolving_only_the_affected(worl
     assert got.resolved <= expected.resolved
 
 
+def test_t4_with_org_and_preview_refuse_with_every_problem_at_once() -> None:
+    """One settings edit that drops a group with members, a team with a manual grant, and adds a group whose
+    id is a synced group's displayName: every problem, in that order, the same from the preview and the
+    save; the refused argument is named by where it was given."""
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    from scim_roles.scim import ScimRequest, handle  # noqa: PLC0415
+
+    d = Directory(article_org(), [User("a", scim=True, groups=["leads"]), User("m", manual=[Grant(OPS, M)])])
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    d = handle(d, ScimRequest("POST", "/Groups", {"displayName": "Design"}, new_id="g1", now=now)).directory
+    after = (
+        d.org.without_group("leads")
+        .without_group("ops-blank-role")
+        .without_team(OPS)
+        .with_group(IdpGroup("DESIGN", [ENG], M))
+    )
+    expected = (
+        Problem("user 'a'", "groups", "is a member of 'leads', which the new org drops", "a"),
+        Problem("user 'm'", "manual", "has a manual grant on 'ops', which the new org drops", "m"),
+        Problem("group 'DESIGN'", "id", "is the displayName of the synced group 'g1': map 'g1'", "DESIGN"),
+    )
+    for attempt in (d.with_org, d.preview):
+        with pytest.raises(InvalidUser) as refused:
+            attempt(after)
+        assert refused.value.problems == expected
+    for attempt, where in ((d.with_org, "with_org"), (d.preview, "preview: after")):
+        with pytest.raises(InvalidOrg) as wrong:
+            attempt(None)  # type: ignore[arg-type]
+        assert wrong.value.problems == (Problem(where, "org", "must be an Org, got NoneType None"),)
+    # Dropping the synced group frees its name in the same edit; the names follow the groups.
+    renamed = d.with_org(d.org.without_group("g1").with_group(IdpGroup("design", [ENG], M)))
+    assert (renamed.group_named("Design"), renamed.group_resource("g1")) == ("design", None)
+    assert renamed == Directory(renamed.org, renamed.users.values())
+    assert renamed.with_org(renamed.org.without_group("design")).group_named("design") is None
+
+
 def test_a_mapping_edit_resolves_only_the_groups_members() -> None:
     """A group's mapping edit: its members resolved, and no one else."""
     people = [User(f"u{i:03}", scim=True, groups=["leads"] if i < 5 else ["marketing"]) for i in range(200)]
@@ -211,6 +248,8 @@ def test_a_mapping_edit_resolves_only_the_groups_members() -> None:
     toggled = d.preview(d.org.with_manual_edits(on=True))
     assert (toggled.resolved, len(toggled.states), toggled.changes) == (200, 200, ())
     assert isinstance(toggled, Preview)
+    dropped = d.preview(d.org.without_group("ops-blank-role").without_team(OPS))  # no one holds a grant on it
+    assert (dropped.resolved, dropped.users) == (0, 200)
 
 
 def test_with_org_applies_settings_without_a_rebuild() -> None:

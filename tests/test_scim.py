@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import pickle
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scim_roles import Change, Grant, IdpGroup, InvalidArgument, InvalidUser, Org, Resolution, Role, Team, User
+from scim_roles import Change, Grant, IdpGroup, InvalidArgument, InvalidUser, Org, Problem, Resolution, Role, Team, User
 from scim_roles.scim import Directory, ScimRequest, ScimResponse, handle, user_name_key
 
 from helpers import ENG, IT, MKT, OPS, article_org
@@ -47,16 +47,25 @@ def test_s1_the_host_mints_ids_and_the_idp_never_chooses_them() -> None:
 
 
 def test_s1_a_creating_request_without_an_id_is_the_hosts_mistake() -> None:
-    """No new_id, or one in use, raises InvalidArgument: the host must mint a fresh one."""
+    """No new_id (or an empty one), or one in use, raises InvalidArgument: the host must mint a fresh one."""
     h = host(User("taken", saml=True))
-    with pytest.raises(InvalidArgument, match="new_id"):
-        handle(h.directory, ScimRequest("POST", "/Users", {"userName": "x"}))
-    with pytest.raises(InvalidArgument, match="'taken' is in use"):
-        handle(h.directory, ScimRequest("POST", "/Users", {"userName": "x"}, new_id="taken"))
-    with pytest.raises(InvalidArgument, match="new_id"):
-        handle(h.directory, ScimRequest("POST", "/Groups", {"displayName": "x"}))
-    with pytest.raises(InvalidArgument, match="'leads' is in use"):
-        handle(h.directory, ScimRequest("POST", "/Groups", {"displayName": "x"}, new_id="leads"))
+    for path, body in (("/Users", {"userName": "x"}), ("/Groups", {"displayName": "x"})):
+        for new_id in (None, "", 7):
+            with pytest.raises(InvalidArgument) as err:
+                handle(h.directory, ScimRequest("POST", path, body, new_id=new_id))  # type: ignore[arg-type]
+            assert err.value.problems == (
+                Problem(
+                    "ScimRequest",
+                    "new_id",
+                    f"this request creates a resource: the host mints its id, got {new_id!r}",
+                ),
+            )
+    for path, body, taken in (("/Users", {"userName": "x"}, "taken"), ("/Groups", {"displayName": "x"}, "leads")):
+        with pytest.raises(InvalidArgument) as err:
+            handle(h.directory, ScimRequest("POST", path, body, new_id=taken))
+        assert err.value.problems == (
+            Problem("ScimRequest", "new_id", f"{taken!r} is in use already; ids are never reused (S1)", taken),
+        )
 
 
 def test_s1_ids_with_reserved_characters_are_addressed_percent_encoded() -> None:
@@ -89,8 +98,10 @@ def test_s1_request_parts_of_the_host_are_checked() -> None:
         handle("d", ScimRequest("GET", "/Users"))  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="request"):
         handle(d, "GET /Users")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="now"):
-        handle(d, ScimRequest("POST", "/Users", {"userName": "a"}, new_id="a", now=datetime(2026, 1, 1)))  # noqa: DTZ001
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001
+    with pytest.raises(InvalidArgument) as err:
+        handle(d, ScimRequest("POST", "/Users", {"userName": "a"}, new_id="a", now=naive))
+    assert err.value.problems == (Problem("ScimRequest", "now", f"must be an aware datetime, got {naive!r}"),)
     with pytest.raises(InvalidArgument, match="method"):
         handle(d, ScimRequest(None, "/Users"))  # type: ignore[arg-type]
 
@@ -504,6 +515,10 @@ def test_s9_renames_keep_the_id_and_the_mapping() -> None:
     assert h.send("GET", "/Groups/leads").response.data["displayName"] == "Leads 4"
     out = h.send("PATCH", "/Groups/leads", patch({"op": "replace", "value": {"id": "other", "displayName": "x"}}))
     assert error(out) == (400, "mutability")
+    # A renamed group's old name is free again; its new one is taken.
+    assert h.send("POST", "/Groups", {"displayName": "LEADS 2"}, new_id="g2").response.status == 201
+    assert h.directory.group_named("leads 2") == "g2"
+    assert error(h.send("POST", "/Groups", {"displayName": "leads 4"}, new_id="g3")) == (409, "uniqueness")
 
 
 def test_s9_members_are_scim_users_of_the_org() -> None:
@@ -630,6 +645,32 @@ def test_s9_deleting_a_group_removes_it_and_its_mapping() -> None:
 
 
 # -- S10 reads
+
+
+def test_s10_meta_times_are_utc_whatever_the_clock_and_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's aware clock in any zone, on a machine in any zone: meta's times are UTC with a ``Z``."""
+    import time  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        now = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=-5)))
+        out = handle(Directory(article_org()), ScimRequest("POST", "/Users", {"userName": "a"}, new_id="a", now=now))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    meta = out.response.data["meta"]
+    assert (meta["created"], meta["lastModified"], meta["version"]) == ("2026-01-01T17:00:00Z",) * 2 + ('W/"1"',)
+
+
+def test_s9_leaving_a_group_keeps_the_users_manual_grants() -> None:
+    """With manual edits on, a SCIM user taken out of a group keeps the grants an admin gave it."""
+    h = host(manual_edits=True)
+    h.create("ann", "u1")
+    h.directory = h.directory.with_user(User("u1", scim=True, manual=[Grant(OPS, TA)]))
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "u1"]'}))
+    assert h.directory.users["u1"] == User("u1", scim=True, manual=[Grant(OPS, TA)])
 
 
 def test_s10_resources_carry_what_the_idp_sent_plus_id_and_meta() -> None:
@@ -803,6 +844,162 @@ def test_s11_teams_bulk_and_other_paths() -> None:
 # -- S12 atomic and deterministic
 
 
+GROUP_MEMBERS = "urn:ietf:params:scim:schemas:core:2.0:Group:members"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", "/Users", ["x"], (400, "invalidSyntax", "this request needs a JSON object body")),
+        ("POST", "/Users", {"userName": "ANN"}, (409, "uniqueness", "userName 'ANN' is taken by the SCIM user 'u1'")),
+        ("PUT", "/Users/u2", {"userName": "ann"}, (409, "uniqueness", "userName 'ann' is taken by the user 'u1'")),
+        ("PUT", "/Users/s", {"userName": "sam"}, (404, None, "no SCIM user with id 's'")),
+        ("DELETE", "/Groups/nosuch", None, (404, None, "no group with id 'nosuch'")),
+        (
+            "PATCH",
+            "/Users/u1",
+            patch({"op": "replace", "path": "active", "value": "yes"}),
+            (400, "invalidValue", "active must be true or false, got 'yes'"),
+        ),
+        (
+            "PATCH",
+            "/Users/u1",
+            patch({"op": "replace", "value": {"ACTIVE": 3}}),
+            (400, "invalidValue", "active must be true or false, got 3"),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "replace", "path": "members.display", "value": "x"}),
+            (400, "invalidPath", "'members.display': a member's attributes cannot be changed"),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "add", "path": "members", "value": ["u1"]}),
+            (400, "invalidValue", "a member must be an object with a value, got 'u1'"),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "add", "path": 'members[value eq "u1"]', "value": [{"value": "u1"}]}),
+            (400, "invalidPath", "add cannot select members by a filter; list them"),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "remove", "path": 'members[display eq "u1"]'}),
+            (400, "invalidFilter", 'members are selected by value eq (joined by or), not by display eq "u1"'),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "add", "path": "members", "value": [{"value": "u1", "type": "Group"}]}),
+            (400, "invalidValue", "member 'u1' is a Group: only users are members (no nested groups)"),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "replace", "path": "displayName", "value": {"id": "leads"}}),
+            (400, "invalidValue", "display_name: Input should be a valid string"),
+        ),
+    ],
+)
+def test_s12_each_refusal_names_its_status_scim_type_and_detail(
+    method: str, path: str, body: Any, expected: tuple[int, str | None, str]
+) -> None:
+    """A refused request answers the RFC 7644 error: status, scimType and a detail naming what is wrong;
+    the directory is unchanged."""
+    h = host(User("s", saml=True), s="sam")
+    h.create("ann", "u1")
+    h.create("bob", "u2")
+    before = h.directory
+    out = h.send(method, path, body)
+    data = out.response.data
+    assert (out.response.status, data.get("scimType"), data["detail"]) == expected
+    assert out.directory == before
+
+
+def test_s9_members_in_every_spelling_of_their_path_and_type() -> None:
+    """A member typed ``User`` (any case) is a user; members named by the core schema's URN, or among a
+    path-less value's keys beside ``ID`` and ``displayName``, are the same attribute."""
+    h = host()
+    h.create("ann", "u1")
+    h.create("bob", "u2")
+    for body, name, members in (
+        (patch({"op": "add", "path": "members", "value": [{"value": "u1", "type": "User"}]}), "leads", ["u1"]),
+        (patch({"op": "replace", "value": {"ID": "leads", "displayName": "L2"}}), "L2", ["u1"]),
+        (patch({"op": "replace", "value": {"displayName": "L3", "members": [{"value": "u2"}]}}), "L3", ["u2"]),
+        (patch({"op": "add", "path": GROUP_MEMBERS, "value": [{"value": "u1", "type": "user"}]}), "L3", ["u1", "u2"]),
+    ):
+        out = h.send("PATCH", "/Groups/leads", body)
+        assert out.response.status == 200, out.response.data
+        assert (out.response.data["displayName"], sorted(dict(h.directory.members("leads")))) == (name, members)
+
+
+def test_s12_a_write_that_changes_nothing_keeps_the_version_and_touches_no_one() -> None:
+    """A PUT or PATCH that leaves the stored resource as it is (POST stored ``active``): 200, the same
+    version and lastModified, no user touched; one that changes it bumps the version."""
+    h = host()
+    h.create("ann", "u1", displayName="Ann")
+    first = h.send("GET", "/Users/u1").response.data["meta"]
+    for method, body in (
+        ("PUT", {"userName": "ann", "displayName": "Ann", "active": True}),
+        ("PATCH", patch({"op": "replace", "path": "displayName", "value": "Ann"})),
+        ("PATCH", patch({"op": "replace", "value": {"displayName": "Ann", "active": True}})),
+    ):
+        out = h.send(method, "/Users/u1", body)
+        assert (out.response.status, out.response.data["meta"], dict(out.touched)) == (200, first, {})
+    out = h.send("PUT", "/Users/u1", {"userName": "ann", "displayName": "Ann L."})
+    assert out.response.data["meta"]["version"] == 'W/"2"'
+
+
+def test_s12_a_body_names_each_attribute_once_in_any_spelling() -> None:
+    """Two keys for one attribute are refused naming both; the core schema's URN as a key holds the core
+    attributes (its own ``schemas`` key left out); ``active`` as a word is a boolean, anything else is named."""
+    h = host()
+    nested = {"schemas": [CORE_USER], CORE_USER: {"schemas": [CORE_USER], "userName": "a"}}
+    assert h.send("POST", "/Users", nested, new_id="u1").response.status == 201
+    for body, detail in (
+        (
+            {"userName": "b", "USERNAME": "c"},
+            (400, "invalidSyntax", "attributes 'userName' and 'USERNAME' name the same attribute"),
+        ),
+        (
+            {"userName": "b", "active": "yes"},
+            (400, "invalidValue", "active: Value error, must be true or false, got 'yes'"),
+        ),
+    ):
+        out = h.send("POST", "/Users", body, new_id="u2")
+        assert (out.response.status, out.response.data["scimType"], out.response.data["detail"]) == detail
+    out = h.send("POST", "/Users", {"userName": "b", "active": "FALSE"}, new_id="u2")
+    assert (out.response.status, h.directory.users["u2"].deprovisioned) == (201, True)
+
+
+def test_s12_a_stored_resource_the_models_refuse_is_the_hosts_500() -> None:
+    """A resource the host stored broken is answered 500 naming it and what is wrong, not blamed on the IdP."""
+    d = Directory(
+        article_org(),
+        [User("u1", scim=True)],
+        resources={"u1": {"userName": "a", "emails": "x"}},
+        groups={"leads": {"displayName": "L", "externalId": 3}},
+    )
+    for path, detail in (
+        ("/Users/u1", "the stored resource 'u1' is not valid: emails: Input should be a valid list"),
+        ("/Groups/leads", "the stored resource 'leads' is not valid: externalId: Input should be a valid string"),
+    ):
+        out = handle(d, ScimRequest("PATCH", path, patch({"op": "replace", "path": "displayName", "value": "x"})))
+        assert (out.response.status, out.response.data["detail"]) == (500, detail)
+
+
+def test_t1_stored_resources_are_canonical_json() -> None:
+    """What the directory stores and compares: sorted keys, no spaces, text as it is (not escaped)."""
+    from scim_roles.scim._resources import canonical, unstamped  # noqa: PLC0415
+
+    assert canonical({"b": [1, {"d": 2, "c": "é"}], "a": None}) == '{"a":null,"b":[1,{"c":"é","d":2}]}'
+    assert unstamped('{"meta":{"version":"W/\\"1\\""},"z":1,"a":2}') == '{"a":2,"z":1}'
+
+
 def test_s12_a_request_applies_wholly_or_not_at_all() -> None:
     """The first refused operation refuses the whole PATCH; the directory given is never changed."""
     h = host()
@@ -887,46 +1084,134 @@ def test_directory_keeps_what_a_host_stores() -> None:
     }
 
 
+def _p(subject: str, field: str, detail: str, pid: str | None = "a") -> Problem:
+    return Problem(subject, field, detail, pid)
+
+
+A = "user 'a'"
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "problem"),
     [
-        ({"users": [User("a", scim=True, groups=["nosuch"])]}, "not synced"),
-        ({"users": [User("a", saml=True), User("a", scim=True)]}, "appears more than once"),
-        ({"users": [1]}, "must be a User"),
-        ({"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "active": False}}}, "active is False"),
-        ({"users": [User("a", scim=True)], "resources": {"a": {"name": {}}}}, "string userName"),
-        ({"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "id": "b"}}}, "its id 'b'"),
-        ({"users": [User("a", saml=True)], "resources": {"a": {"userName": "a"}}}, "not a SCIM user"),
+        (
+            {"users": [User("a", scim=True, groups=["nosuch"])]},
+            _p(A, "groups", "IdP group 'nosuch' is not synced to the org"),
+        ),
+        (
+            {"users": [User("a", saml=True), User("a", scim=True)]},
+            _p(A, "id", "appears more than once among the users"),
+        ),
+        ({"users": [1]}, _p("users", "user", "must be a User, got int 1", None)),
+        (
+            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "active": False}}},
+            _p(A, "resources", "active is False but deprovisioned is False"),
+        ),
+        (
+            {"users": [User("a", scim=True)], "resources": {"a": {"name": {}}}},
+            _p(A, "resources", "must be a SCIM resource with a string userName"),
+        ),
+        (
+            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "id": "b"}}},
+            _p(A, "resources", "its id 'b' is not the user's id"),
+        ),
+        (
+            {"users": [User("a", saml=True)], "resources": {"a": {"userName": "a"}}},
+            _p(A, "resources", "is not a SCIM user of the directory"),
+        ),
         (
             {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a"}}, "user_names": {"a": "b"}},
-            "is not the resource's",
+            _p(A, "user_names", "'b' is not the resource's userName 'a'"),
         ),
-        ({"users": [], "user_names": {"a": "b"}}, "not a user of the directory"),
-        ({"users": [User("a", saml=True)], "user_names": {"a": 3}}, "must be a string"),
-        ({"users": [], "groups": {"nosuch": {"displayName": "x"}}}, "not a group synced"),
-        ({"users": [], "groups": {"leads": {"name": "x"}}}, "string displayName"),
-        ({"users": [], "groups": {"leads": {"displayName": "x", "members": {}}}}, "must be a list"),
-        ({"users": [], "groups": {"leads": {"displayName": "x", "members": [{"value": "a"}]}}}, "'a' is not a member"),
+        ({"users": [], "user_names": {"a": "b"}}, _p(A, "user_names", "is not a user of the directory")),
+        ({"users": [User("a", saml=True)], "user_names": {"a": 3}}, _p(A, "user_names", "must be a string, got 3")),
+        (
+            {"users": [], "groups": {"nosuch": {"displayName": "x"}}},
+            _p("group 'nosuch'", "groups", "is not a group synced to the org", "nosuch"),
+        ),
+        (
+            {"users": [], "groups": {"leads": {"name": "x"}}},
+            _p("group 'leads'", "groups", "must be a SCIM resource with a string displayName", "leads"),
+        ),
+        (
+            {"users": [], "groups": {"leads": {"displayName": "x", "members": {}}}},
+            _p("group 'leads'", "members", "must be a list", "leads"),
+        ),
+        (
+            {"users": [], "groups": {"leads": {"displayName": "x", "members": [{"value": "a"}]}}},
+            _p("group 'leads'", "members", "'a' is not a member: the users' groups say who is", "leads"),
+        ),
     ],
 )
-def test_directory_refuses_inconsistent_state(kwargs: dict[str, Any], message: str) -> None:
-    """Every disagreement between users, names, resources and groups is an InvalidUser naming it."""
-    with pytest.raises(InvalidUser, match=message):
+def test_directory_refuses_inconsistent_state(kwargs: dict[str, Any], problem: Problem) -> None:
+    """Every disagreement between users, names, resources and groups is an InvalidUser naming its subject,
+    field and id, and nothing else."""
+    with pytest.raises(InvalidUser) as err:
         Directory(article_org(), **kwargs)
+    assert err.value.problems == (problem,)
+
+
+def test_directory_reports_every_problem_once_in_id_order() -> None:
+    """Several problems at once: each reported, users then names then groups, each by id as text (ids that
+    are not strings are reported too, not a TypeError); a member that is not an object is no member."""
+    with pytest.raises(InvalidUser) as err:
+        Directory(
+            article_org(),
+            [User("a", saml=True), User("b", scim=True), User("c", saml=True)],
+            user_names={"z": "x", 1: "y", "a": "A@example.com"},  # type: ignore[dict-item]
+            resources={"c": {"userName": "c"}, 2: {"userName": "c"}, "b": {"userName": "a@example.com"}},  # type: ignore[dict-item]
+            groups={
+                "nosuch": {"displayName": "x"},
+                3: {"displayName": "y"},  # type: ignore[dict-item]
+                "leads": {"displayName": "L", "members": ["u"]},
+            },
+        )
+    assert err.value.problems == (
+        _p("user 'b'", "userName", "'a@example.com' is the userName of 'a' too (S2)", "b"),
+        _p("user 2", "resources", "is not a SCIM user of the directory", "2"),
+        _p("user 'c'", "resources", "is not a SCIM user of the directory", "c"),
+        _p("user 1", "user_names", "is not a user of the directory", "1"),
+        _p("user 'z'", "user_names", "is not a user of the directory", "z"),
+        _p("group 3", "groups", "is not a group synced to the org", "3"),
+        _p("group 'leads'", "members", "None is not a member: the users' groups say who is", "leads"),
+        _p("group 'nosuch'", "groups", "is not a group synced to the org", "nosuch"),
+    )
+
+
+def test_directory_keeps_the_display_of_members_and_drops_ids_from_stored_resources() -> None:
+    """A stored group's members keep the display the IdP sent (a non-string display is none); an ``id`` in a
+    stored user or group resource is not stored twice."""
+    d = Directory(
+        article_org(),
+        [User("a", scim=True, groups=["leads"]), User("b", scim=True, groups=["leads"])],
+        resources={"a": {"userName": "a", "id": "a"}, "b": {"userName": "b"}},
+        groups={
+            "leads": {
+                "id": "leads",
+                "displayName": "L",
+                "members": [{"value": "a", "display": "Ann"}, {"value": "b", "display": 3}],
+            }
+        },
+    )
+    assert dict(d.members("leads")) == {"a": "Ann", "b": None}
+    assert d.group_resource("leads") == {"displayName": "L"}
+    assert d.resource("a") == {"userName": "a"}
 
 
 def test_directory_refuses_arguments_of_the_wrong_kind() -> None:
-    """Not an org, users not an iterable of users, mappings that are not mappings: typed errors."""
+    """Not an org, users not an iterable of users, mappings that are not mappings: typed errors naming them."""
     from scim_roles import InvalidOrg  # noqa: PLC0415
 
     with pytest.raises(InvalidOrg):
         Directory("org")  # type: ignore[arg-type]
     for bad in ("ab", 3, {"a": User("a", saml=True)}):
-        with pytest.raises(InvalidArgument, match="users"):
+        with pytest.raises(InvalidArgument) as err:
             Directory(article_org(), bad)  # type: ignore[arg-type]
+        assert err.value.problems == (Problem("Directory", "users", f"must be an iterable of User, got {bad!r}"),)
     for name in ("user_names", "resources", "groups"):
-        with pytest.raises(InvalidArgument, match=name):
+        with pytest.raises(InvalidArgument) as err:
             Directory(article_org(), (), **{name: ["x"]})  # type: ignore[arg-type]
+        assert err.value.problems == (Problem("Directory", name, "must be a mapping by id, got ['x']"),)
 
 
 def test_outcome_and_response_are_frozen_values() -> None:
@@ -1099,14 +1384,25 @@ def test_with_user_changes_one_user_the_app_owns() -> None:
     assert edited.users["s"].manual == frozenset({Grant(MKT, M)})
     assert dict(edited.members("leads")) == {"s": None}
     assert Directory(edited.org, edited.users.values(), user_names={"a": "ann2", "s": "sam"}) == edited
-    for user, name, message in (
-        (User("b", scim=True), None, "provisioned by the IdP"),
-        (User("s", scim=True), None, "SCIM owns"),
-        (User("s", scim=True, groups=["leads"], deprovisioned=True), None, "SCIM owns"),
-        (User("b", saml=True), "SAM", "is the userName of 's' too"),
-        (User("b", saml=True), "oﬃce", "not a valid user name"),
-        (User("b", manual=[Grant("nosuch", M)]), None, "unknown team"),
-        ("b", None, "must be a User"),
+    b, s = "user 'b'", "user 's'"
+    scim_owns = Problem(s, "scim", "SCIM owns scim, groups and deprovisioned of a SCIM user", "s")
+    for user, name, problem in (
+        (
+            User("b", scim=True),
+            None,
+            Problem(b, "scim", "a SCIM user is provisioned by the IdP, through a request", "b"),
+        ),
+        (User("s", scim=True), None, scim_owns),
+        (User("s", scim=True, groups=["leads"], deprovisioned=True), None, scim_owns),
+        (User("b", saml=True), "SAM", Problem(b, "userName", "'SAM' is the userName of 's' too (S2)", "b")),
+        (
+            User("b", saml=True),
+            "oﬃce",
+            Problem(b, "userName", "not a valid user name (RFC 8265): DISALLOWED/has_compat", "b"),
+        ),
+        (User("b", manual=[Grant("nosuch", M)]), None, Problem(b, "manual", "grant on unknown team 'nosuch'", "b")),
+        ("b", None, Problem("users", "user", "must be a User, got str 'b'")),
     ):
-        with pytest.raises(InvalidUser, match=message):
+        with pytest.raises(InvalidUser) as err:
             d.with_user(user, user_name=name)  # type: ignore[arg-type]
+        assert err.value.problems == (problem,)

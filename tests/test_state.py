@@ -281,8 +281,17 @@ def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Pat
     store.put_user(User("sam", saml=True, manual=[Grant(IT, Role.ORG_ADMIN)]), user_name="sam")
     send(store, "POST", "/Users", {"userName": "sam"}, new_id="x")  # S3: sam is now SCIM-managed, locked
     sam = store.load().directory.users["sam"]
-    with pytest.raises(LockedUser, match=r"user 'sam': manual: is locked: SCIM manages the user"):
+    with pytest.raises(LockedUser) as locked:
         store.put_user(attrs.evolve(sam, manual=[Grant(OPS, Role.ORG_ADMIN)]))
+    assert locked.value.problems == (
+        Problem(
+            "user 'sam'",
+            "manual",
+            "is locked: SCIM manages the user and 'Editing users manually' is off (R8); the manual edit is "
+            "refused (T5)",
+            "sam",
+        ),
+    )
     store.put_user(attrs.evolve(sam, saml=False))  # not a manual edit: allowed
     toggle = store.org.with_manual_edits(on=True)
     previewed = store.preview_org(toggle)
@@ -292,8 +301,17 @@ def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Pat
     assert refused.value.preview == previewed
     assert not store.org.manual_edits
     send(store, "PATCH", "/Users/sam", patch({"op": "replace", "path": "active", "value": False}))
-    with pytest.raises(LockedUser, match="is deprovisioned"):
+    with pytest.raises(LockedUser) as locked:
         store.put_user(User("sam", scim=True, deprovisioned=True, manual=[Grant(OPS, Role.MEMBER)]))
+    assert locked.value.problems == (
+        Problem(
+            "user 'sam'",
+            "manual",
+            "is deprovisioned: manual grants of a deprovisioned user are never kept (R10); the manual edit is "
+            "refused (T5)",
+            "sam",
+        ),
+    )
     assert_one_truth(path, store)
 
 

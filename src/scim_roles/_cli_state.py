@@ -136,11 +136,21 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         if drift:
             lines = [f"{args.db}: {d}" for d in drift]
             raise _Fail([*lines, f"{args.db}: the state has drifted: see `scim-roles repair --db {args.db}`"])
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        _log_to_stderr()
         app = ScimApp(store, token=token, base_path="/scim/v2")
         sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _log_to_stderr() -> None:
+    """The service's own log lines (a refused write, a store gone) on standard error, one line each."""
+    log = logging.getLogger("scim_roles")
+    if not log.handlers:  # a host that configured it keeps its own
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def _settings(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
@@ -231,11 +241,12 @@ def _groups(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
         directory = store.load().directory
     rows = []
     for group in directory.org.groups:
-        resource = directory.group_resource(group.id) or {}
+        resource = directory.group_resource(group.id)
+        assert resource is not None  # noqa: S101 -- every synced group has a record
         rows.append(
             {
                 "id": group.id,
-                "displayName": resource.get("displayName", group.id),
+                "displayName": resource["displayName"],
                 "members": len(directory.members(group.id)),
                 "teams": sorted(group.teams),
                 "role": None if group.role is None else group.role.value,

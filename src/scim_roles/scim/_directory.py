@@ -78,17 +78,17 @@ class Directory:
         by_id, problems = _by_id(users)
         names, keys, stored, members = _user_records(index, by_id, names_in, resources_in, problems)
         problems += [
-            Problem(f"user {u!r}", "resources", "is not a SCIM user of the directory", u)
+            Problem(f"user {u!r}", "resources", "is not a SCIM user of the directory", str(u))
             for u in sorted(set(resources_in) - {u for u, user in by_id.items() if user.scim}, key=str)
         ]
         problems += [
-            Problem(f"user {u!r}", "user_names", "is not a user of the directory", u)
+            Problem(f"user {u!r}", "user_names", "is not a user of the directory", str(u))
             for u in sorted(set(names_in) - set(by_id), key=str)
         ]
         group_records = {gid: canonical({"displayName": gid}) for gid in index.group_ids}
         group_names = {gid: gid for gid in index.group_ids}
         for gid, resource in sorted(groups_in.items(), key=lambda item: str(item[0])):
-            found = _group_record(gid, resource, index.group_ids, members.get(gid, {}))
+            found = _group_record(resource, members[gid] if gid in index.group_ids else None)
             problems += [Problem(f"group {gid!r}", field, detail, str(gid)) for field, detail in found]
             if not found:
                 group_records[gid] = canonical({k: v for k, v in resource.items() if k not in ("id", "members")})
@@ -121,7 +121,7 @@ class Directory:
 
     def _state(self) -> dict[str, Any]:
         """The fields by the names :meth:`_evolve` takes: what a request's work starts from."""
-        return {a.name.lstrip("_"): getattr(self, a.name) for a in attrs.fields(Directory)}
+        return {(a.alias or a.name): getattr(self, a.name) for a in attrs.fields(Directory)}
 
     def with_user(self, user: User, *, user_name: str | None = None) -> Directory:
         """This directory with one user added or changed by the app, not by SCIM: cost ∝ that user.
@@ -455,11 +455,12 @@ def _user_record(
     return resource["userName"], {k: v for k, v in resource.items() if k != "id"}, found
 
 
-def _group_record(
-    gid: object, resource: object, group_ids: frozenset[str], members: dict[str, str | None]
-) -> list[tuple[str, str]]:
-    """Check a stored group resource, and take the members' display from it."""
-    if gid not in group_ids:
+def _group_record(resource: object, members: dict[str, str | None] | None) -> list[tuple[str, str]]:
+    """Check a stored group resource, and take the members' display from it.
+
+    ``members`` is the group's members, or ``None``: the group is not synced.
+    """
+    if members is None:
         return [("groups", "is not a group synced to the org")]
     if not isinstance(resource, Mapping) or not isinstance(resource.get("displayName"), str):
         return [("groups", "must be a SCIM resource with a string displayName")]

@@ -114,14 +114,19 @@ POLICY = ScimPolicy(
 def scim_error(err: Exception) -> ScimError:
     """The 400 for a payload the models refuse."""
     if isinstance(err, SCIMException):
-        return ScimError(400, err.scim_type or "invalidValue", err.detail or str(err))
+        cause = err.__cause__  # a patch the models refuse wraps pydantic's error: read it, not its text
+        detail = _first_error(cause) if isinstance(cause, ValidationError) else err.detail
+        return ScimError(400, err.scim_type or "invalidValue", detail)
     assert isinstance(err, ValidationError)  # noqa: S101 -- the only other error validation raises
+    kind = str(err.errors(include_url=False)[0]["type"])
+    return ScimError(400, kind.removeprefix("scim_") if kind.startswith("scim_") else "invalidValue", _first_error(err))
+
+
+def _first_error(err: ValidationError) -> str:
+    """The first of pydantic's errors, as ``where: what``."""
     first = err.errors(include_url=False)[0]
-    kind = str(first["type"])
-    scim_type = kind.removeprefix("scim_") if kind.startswith("scim_") else "invalidValue"
     where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"])
-    return ScimError(400, scim_type, f"{where}: {message}" if where else message)
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 def validate(model: type[Any], data: Mapping[str, Any], context: Context) -> Any:  # noqa: ANN401

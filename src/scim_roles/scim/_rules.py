@@ -22,7 +22,7 @@ from scim_roles._model import User
 from scim_roles._resolve import index_of, resolve_indexed
 from scim_roles._result import Resolution
 
-from ._directory import NO_MEMBERS, Directory, without_title
+from ._directory import Directory, without_title
 from ._errors import ScimError
 from ._messages import Outcome, ScimRequest, ScimResponse
 from ._names import display_name_key, user_name_key
@@ -84,9 +84,9 @@ class Work:
         old = self.users.get(user.id)
         old_groups = old.groups if old is not None else frozenset()
         for gid in old_groups - user.groups:
-            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).delete(user.id))
+            self.members = self.members.set(gid, self.members[gid].delete(user.id))
         for gid in user.groups - old_groups:
-            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).set(user.id, None))
+            self.members = self.members.set(gid, self.members[gid].set(user.id, None))
         self.users = self.users.set(user.id, user)
         self.touched.add(user.id)
 
@@ -108,7 +108,7 @@ class Work:
         """S7: gone from the directory, its groups and the userName index."""
         user = self.users[uid]
         for gid in user.groups:
-            self.members = self.members.set(gid, self.members.get(gid, NO_MEMBERS).delete(uid))
+            self.members = self.members.set(gid, self.members[gid].delete(uid))
         self.keys = self.keys.delete(_key_of(self.keys, uid, self.names[uid]))
         self.names = self.names.delete(uid)
         self.users = self.users.delete(uid)
@@ -133,7 +133,7 @@ class Work:
 
     def remove_group(self, gid: str) -> None:
         """A group gone: its members out of it first (cost ∝ its members)."""
-        for uid in list(self.members.get(gid, NO_MEMBERS)):
+        for uid in list(self.members[gid]):
             self.remove_member(gid, uid)
         self.titles = without_title(self.titles, gid, self.groups[gid])
         self.members = self.members.delete(gid)
@@ -157,7 +157,8 @@ class Work:
 
     def _stamped(self, before: str | None, data: dict[str, Any]) -> str:
         meta = dict(json.loads(before).get("meta", {})) if before is not None else {}
-        match = _VERSION.match(str(meta.get("version", "")))
+        version = meta.get("version")
+        match = _VERSION.match(version) if isinstance(version, str) else None
         meta["version"] = f'W/"{int(match.group(1)) + 1 if match else 1}"'
         if self.stamp is not None:
             meta.setdefault("created", self.stamp)
