@@ -225,10 +225,22 @@ def test_preview_group_removed_falls_back_to_defaults() -> None:
     result = preview(org, after, [User("u", scim=True, groups=["marketing"])], max_share=1)
     assert result.changes == (Change("u", ENG, None, M), Change("u", MKT, M, None))
     assert result.summary().splitlines() == [
-        "1 of 1 users affected: 1 added to a team, 1 removed from one, 0 role changes.",
+        "Teams or roles change for 1 of 1 user: 1 added to a team, 1 removed from one, 0 role changes.",
         "  u: added to eng as Member",
         "  u: removed from mkt (was Member)",
     ]
+
+
+def test_preview_summary_counts_users_whose_lock_alone_changes() -> None:
+    """The toggle unlocks SCIM users without changing their teams: the headline counts them apart."""
+    org = article_org()
+    users = [User("a", scim=True, groups=["marketing"]), User("b", scim=True), User("c", saml=True)]
+    result = preview(org, attrs.evolve(org, manual_edits=True), users)
+    head = "Teams or roles change for 0 of 3 users: 0 added to a team, 0 removed from one, 0 role changes."
+    assert (result.affected, result.summary().splitlines()) == (
+        0,
+        [head + " Only being locked or an org admin changes for 2 more.", "  a: unlocked", "  b: unlocked"],
+    )
 
 
 def test_preview_team_removed_drops_manual_grants_on_it() -> None:

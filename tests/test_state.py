@@ -38,9 +38,8 @@ from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import Drift, GuardrailFired, SettingsDiffer, SqliteStore, StoreUnavailable
 
 from helpers import ENG, IT, OPS, article_org
-from scim_helpers import START, patch
+from scim_helpers import START, patch, requests
 from serve_helpers import behind_the_store, send
-from test_scim_properties import requests
 
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
@@ -523,7 +522,7 @@ def test_t4_the_guardrail_refusal_names_each_finding_and_the_threshold_is_the_ca
     assert [f.kind for f in store.preview_org(demote).findings] == [FindingKind.MASS_CHANGE]
     with pytest.raises(GuardrailFired) as fired:
         store.put_org(demote, strict=True)
-    detail = "1 of 1 users would lose a team or a role (100%, more than 10%)"
+    detail = "1 of 1 user would lose a team or a role (100%, more than 10%)"
     assert fired.value.problems == (Problem("edit", "mass_change", detail, None),)
     assert store.put_org(demote, max_share=1, strict=True).findings == ()
     raise_ = store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN))

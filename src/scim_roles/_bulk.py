@@ -14,6 +14,7 @@ from ._model import Org, User, team_of
 from ._resolve import index_of, not_a_user, resolve_indexed, user_problems
 from ._result import Resolution
 from ._roles import Role
+from ._words import counted
 
 
 class Resolutions(Mapping[str, Resolution]):
@@ -356,9 +357,12 @@ class Preview:
     def summary(self) -> str:
         """A readable summary: counts, findings, then each change."""
         head = (
-            f"{self.affected} of {self.users} users affected: {self.added} added to a team, "
-            f"{self.removed} removed from one, {self.role_changes} role changes."
+            f"Teams or roles change for {self.affected} of {counted(self.users, 'user')}: {self.added} added to a "
+            f"team, {self.removed} removed from one, {counted(self.role_changes, 'role change')}."
         )
+        others = len({s.user_id for s in self.states} - {c.user_id for c in self.changes})
+        if others:
+            head += f" Only being locked or an org admin changes for {others} more."
         lines = [head]
         lines += [f"WARNING {f.kind.value}: {f.detail}" for f in self.findings]
         lines += [f"  {c.describe()}" for c in self.changes]
@@ -507,7 +511,7 @@ def _findings(
             Finding(
                 FindingKind.MASS_CHANGE,
                 (
-                    f"{losers} of {total} users would lose a team or a role "
+                    f"{losers} of {counted(total, 'user')} would lose a team or a role "
                     f"({losers / total:.0%}, more than {max_share:.0%})"
                 ),
             )

@@ -29,6 +29,7 @@ from ._errors import ScimRolesError
 from ._model import Org, User
 from ._resolve import resolve_memberships
 from ._result import Resolution
+from ._words import counted
 
 USAGE_ERROR, INVALID = 2, 1
 
@@ -485,9 +486,9 @@ def _check(read: _Reader, org_name: str, users_name: str | None, out: IO[str]) -
     if lines:
         raise _Fail(lines, code)
     assert org is not None  # noqa: S101 -- loaded, or lines would say why
-    summary = f"{org_name}: ok ({len(org.teams)} teams, {len(org.groups)} groups)"
+    summary = f"{org_name}: ok ({counted(len(org.teams), 'team')}, {counted(len(org.groups), 'group')})"
     if users_name is not None:
-        summary += f"; {users_name}: ok ({count} users)"
+        summary += f"; {users_name}: ok ({counted(count, 'user')})"
     out.write(summary + "\n")
     return 0
 

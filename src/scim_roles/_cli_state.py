@@ -24,6 +24,7 @@ from ._builtins import to_builtins
 from ._cli import USAGE_ERROR, _Fail, _load_org, _prefixed, _print_preview, _Reader, _selected, _share
 from ._errors import ScimRolesError
 from ._model import Org
+from ._words import counted
 
 
 def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparsers action has no public type
@@ -220,10 +221,10 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     if directory is None:
         raise _Fail([f"{args.db}: {d}" for d in drift])
     scim = sum(1 for u in directory.users.values() if u.scim)
-    head = (
-        f"{args.org}: ok ({len(directory.org.teams)} teams, {len(directory.org.groups)} groups); " if args.org else ""
-    )
-    out.write(f"{head}{args.db}: ok ({len(directory.users)} users, {scim} SCIM-managed; no drift)\n")
+    org = directory.org
+    sizes = f"{counted(len(org.teams), 'team')}, {counted(len(org.groups), 'group')}"
+    head = f"{args.org}: ok ({sizes}); " if args.org else ""
+    out.write(f"{head}{args.db}: ok ({counted(len(directory.users), 'user')}, {scim} SCIM-managed; no drift)\n")
     return 0
 
 
