@@ -17,21 +17,9 @@ from hypothesis import strategies as st
 
 from scim_roles._cli import _Fail, _json, _json_array, _parsed, main, run
 
+from helpers import AFTER, BAD, ORG, ORG_TOML, USERS, USERS_TOML, cli, run_module
+
 KNOWN = "default_role, default_teams, groups, manual_edits, teams"
-EXAMPLES = Path(__file__).parent.parent / "examples"
-ORG, ORG_TOML, AFTER = str(EXAMPLES / "org.json"), str(EXAMPLES / "org.toml"), str(EXAMPLES / "org-after.json")
-USERS, USERS_TOML, BAD = str(EXAMPLES / "users.json"), str(EXAMPLES / "users.toml"), str(EXAMPLES / "bad-org.json")
-
-
-def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    """Run main() in-process: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    old_err, sys.stderr = sys.stderr, err
-    try:
-        code = main(list(args), stdin=io.StringIO(stdin), stdout=out)
-    finally:
-        sys.stderr = old_err
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_demo_prints_a_table_of_user_team_role_and_why() -> None:
@@ -238,12 +226,10 @@ def test_python_m_module_imports_the_command() -> None:
 
 def test_real_subprocess_python_m_and_console_script() -> None:
     """`python -m scim_roles` and the installed `scim-roles` behave alike, errors on stderr, no traceback."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "scim_roles", "check", BAD], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.count("\n") == 3
+    done = run_module("check", BAD)
+    assert done.returncode == 1
+    assert b"Traceback" not in done.stderr
+    assert done.stderr.count(b"\n") == 3
     script = Path(sys.executable).with_name("scim-roles")
     proc = subprocess.run(
         [str(script), "explain", ORG, USERS, "--user", "gus"], capture_output=True, text=True, check=False
@@ -398,9 +384,9 @@ def test_no_progress_when_standard_error_is_not_a_terminal(tmp_path: Path) -> No
     """Piped, standard error stays empty: the progress bar is for people, not for logs."""
     users = str(_big_users(tmp_path, 5_000))
     for args in (["check", ORG, users], ["explain", ORG, users, "--user", "u1"]):
-        done = subprocess.run([sys.executable, "-m", "scim_roles", *args], capture_output=True, text=True, check=False)
+        done = run_module(*args)
         assert done.returncode == 0
-        assert done.stderr == ""
+        assert done.stderr == b""
 
 
 def test_check_counts_users_it_does_not_keep(tmp_path: Path) -> None:

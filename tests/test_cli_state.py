@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import ORG, USERS, cli
+from helpers import ORG, USERS, cli
 
 
 def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:

@@ -42,8 +42,7 @@ from scim_roles.io import load_org, load_users
 from scim_roles.scim import Directory
 from scim_roles.strategies import worlds
 
-from helpers import ENG, IT, MKT, OPS, article_org
-from test_cli import AFTER, ORG, USERS, cli
+from helpers import AFTER, ENG, IT, MKT, OPS, ORG, USERS, article_org, cli
 
 M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,69 +20,11 @@ from hypothesis import strategies as st
 
 from scim_roles import ScimRolesError, load_org, load_user, load_users
 
-from test_cli import AFTER, ORG, USERS
+from helpers import AFTER, ORG, USERS, mutated, run_module, values
 
-KEYS = [
-    "teams", "default_teams", "default_role", "groups", "manual_edits", "id", "name", "role", "saml", "scim",
-    "deprovisioned", "manual", "team", "users", "a,b", "\x00extra\x00", "", "ID",
-]  # fmt: skip
-ROLES = ["member", "team_admin", "org_admin", "owner", "MEMBER", ""]
 ORG_DOC = json.loads(Path(ORG).read_text(encoding="utf-8"))
 USERS_DOC = json.loads(Path(USERS).read_text(encoding="utf-8"))
 CASES = settings().max_examples  # the profile's count: a few hundred in CI, many more under `fuzz`
-
-
-def scalars() -> st.SearchStrategy[Any]:
-    return st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(),
-        st.floats(allow_nan=True),
-        st.text(max_size=8),
-        st.sampled_from([*ROLES, "eng", "mkt", "okta-marketing", "\ud800", "a\nb"]),
-    )
-
-
-def values() -> st.SearchStrategy[Any]:
-    """JSON-like values, keys drawn mostly from the documents' own."""
-    keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=6))
-    return st.recursive(
-        scalars(),
-        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
-        max_leaves=25,
-    )
-
-
-def mutated(document: Any) -> st.SearchStrategy[Any]:
-    """A real document with one value somewhere replaced, or one key added or dropped."""
-
-    @st.composite
-    def build(draw: st.DrawFn) -> Any:
-        doc = json.loads(json.dumps(document))
-        node = doc
-        for _ in range(draw(st.integers(0, 3))):
-            if isinstance(node, dict) and node:
-                key = draw(st.sampled_from(sorted(node)))
-                if not isinstance(node[key], (dict, list)) or not node[key]:
-                    break
-                node = node[key]
-            elif isinstance(node, list) and node:
-                index = draw(st.integers(0, len(node) - 1))
-                if not isinstance(node[index], (dict, list)) or not node[index]:
-                    break
-                node = node[index]
-        if isinstance(node, dict):
-            action = draw(st.sampled_from(["set", "add", "drop"]))
-            key = draw(st.sampled_from(sorted(node) or KEYS)) if action != "add" else draw(st.sampled_from(KEYS))
-            if action == "drop":
-                node.pop(key, None)
-            else:
-                node[key] = draw(values())
-        elif isinstance(node, list):
-            node.append(draw(values()))
-        return doc
-
-    return build()
 
 
 @given(st.one_of(values(), mutated(ORG_DOC)))
@@ -131,13 +71,7 @@ def test_fuzz_cli_commands(content: bytes, command: tuple[str, ...], suffix: str
         path = Path(folder) / f"doc{suffix}"
         path.write_bytes(content)
         args = [part.replace("{doc}", str(path)) for part in command]
-        done = subprocess.run(
-            [sys.executable, "-m", "scim_roles", *args],
-            capture_output=True,
-            check=False,
-            timeout=120,
-            env={**os.environ, "PYTHONIOENCODING": "ascii"},
-        )
+        done = run_module(*args, env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert done.returncode in (0, 1, 2), done.stderr
     assert b"Traceback" not in done.stderr
     if done.returncode:

@@ -10,11 +10,9 @@ from hypothesis import strategies as st
 
 from scim_roles import Grant, Role, User
 from scim_roles.scim import Directory, ScimRequest, handle
-from test_fuzz import mutated, values
 
-from helpers import OPS, article_org
-from scim_helpers import START
-from test_scim_lifecycles import RECORDINGS
+from helpers import OPS, article_org, mutated, values
+from scim_helpers import RECORDINGS, START
 
 BODIES = [
     step["request"]["body"]

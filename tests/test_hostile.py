@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -40,15 +39,9 @@ from scim_roles import (
 from scim_roles import _cli as cli_module
 from scim_roles._bulk import Resolutions
 
-from test_cli import ORG, USERS, cli
+from helpers import ORG, USERS, cli, run_module
 
 ORG_DOC = json.loads(Path(ORG).read_text(encoding="utf-8"))
-
-
-def run(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "scim_roles", *args], capture_output=True, env=env, check=False, timeout=120, **kwargs
-    )
 
 
 def one_clean_line(err: str | bytes) -> str:
@@ -62,15 +55,15 @@ def test_a_document_that_is_not_utf8_is_named_with_its_byte_offset(tmp_path: Pat
     """A file or standard input that is not UTF-8: one line, the file and the byte offset, exit 1."""
     bad = tmp_path / "org.json"
     bad.write_bytes(b'{"teams": [{"id": "caf\xe9"}]}')
-    done = run("check", str(bad))
+    done = run_module("check", str(bad))
     assert done.returncode == 1
     assert one_clean_line(done.stderr) == f"scim-roles: {bad}: not UTF-8: byte 0xe9 at offset 22\n"
     assert cli("check", str(bad)) == (1, "", f"scim-roles: {bad}: not UTF-8: byte 0xe9 at offset 22\n")
-    done = run("check", "-", input=b"\xff\xfe{}")
+    done = run_module("check", "-", stdin=b"\xff\xfe{}")
     assert (done.returncode, done.stderr) == (1, b"scim-roles: -: not UTF-8: byte 0xff at offset 0\n")
     bom = tmp_path / "bom.json"
     bom.write_bytes(b"\xef\xbb\xbf" + Path(ORG).read_bytes())
-    assert run("check", str(bom)).returncode == 0  # a byte-order mark is read, not refused
+    assert run_module("check", str(bom)).returncode == 0  # a byte-order mark is read, not refused
 
 
 @pytest.mark.parametrize(("suffix", "text"), [(".json", "[" * 100_000), (".toml", "a = " + "[" * 100_000)])
@@ -144,14 +137,14 @@ def test_ids_the_terminal_cannot_encode_print_escaped(tmp_path: Path) -> None:
         )
     )
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}
-    done = run("explain", str(path), str(users), env=env)
+    done = run_module("explain", str(path), str(users), env=env)
     assert (done.returncode, done.stderr) == (0, b"")
     out = done.stdout.decode("ascii")
     assert "User 'zo\\xeb'" in out
     assert "  '\\ud800': Member" in out
     assert "  \\xe9quipe: Member" in out
-    done = run(
-        "check", "-", env=env, input=b'{"teams": [{"id": "\\ud800"}], "default_teams": ["x"], "default_role": "member"}'
+    done = run_module(
+        "check", "-", env=env, stdin=b'{"teams": [{"id": "\\ud800"}], "default_teams": ["x"], "default_role": "member"}'
     )
     assert done.returncode == 1
     one_clean_line(done.stderr)
@@ -215,12 +208,7 @@ def test_interrupts_and_write_errors_end_quietly(tmp_path: Path) -> None:
     assert b"Traceback" not in process.stderr.read()
     process.stderr.close()
     with Path("/dev/full").open("wb") as full:
-        done = subprocess.run(
-            [sys.executable, "-m", "scim_roles", "explain", ORG, USERS],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
+        done = run_module("explain", ORG, USERS, stdout=full)
     assert done.returncode == 1
     assert one_clean_line(done.stderr) == "scim-roles: cannot write the output: No space left on device\n"
     done = subprocess.run(  # noqa: S602 -- a shell closes the child's stdout (`>&-`); our own command

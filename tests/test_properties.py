@@ -34,6 +34,8 @@ from scim_roles import (
 from scim_roles._errors import shown
 from scim_roles.strategies import orgs, users, worlds
 
+from helpers import run_module
+
 CAUSES_BY_SOURCE = {
     Source.SAML: {Cause.SCIM_OVERRIDES_SAML, Cause.MANUAL_OVERRIDES_DEFAULT, Cause.DEPROVISIONED},
     Source.SCIM: {Cause.DEPROVISIONED},
@@ -234,8 +236,9 @@ def test_r12_results_do_not_depend_on_hash_seeds() -> None:
     outputs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-m", "scim_roles"], capture_output=True, text=True, check=True, env=env)
-        outputs.append(proc.stdout)
+        done = run_module(env=env)
+        assert done.returncode == 0
+        outputs.append(done.stdout.decode())
     assert outputs[0] == outputs[1]
     assert "Org Admin" in outputs[0]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,25 +11,7 @@ from scim_roles import Grant, Role, User, resolve_memberships
 from scim_roles.scim import Directory
 
 from helpers import article_org
-from scim_helpers import Host, described
-
-RECORDINGS = Path(__file__).with_name("recordings")
-
-
-def subset(expected: Any, got: Any, where: str = "body") -> None:
-    """Every key and list item of ``expected`` is in ``got``, recursively."""
-    if isinstance(expected, dict):
-        assert isinstance(got, dict), f"{where}: {got!r}"
-        for key, value in expected.items():
-            assert key in got, f"{where}.{key} missing from {got!r}"
-            subset(value, got[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(got, list), f"{where}: {got!r}"
-        assert len(expected) <= len(got), f"{where}: {got!r}"
-        for i, (want, have) in enumerate(zip(expected, got, strict=False)):
-            subset(want, have, f"{where}[{i}]")
-    else:
-        assert expected == got, f"{where}: {got!r} != {expected!r}"
+from scim_helpers import RECORDINGS, Host, described, subset
 
 
 def start(recording: dict[str, Any]) -> Host:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import unicodedata
 from typing import Any
 
 from hypothesis import strategies as st
@@ -13,79 +12,7 @@ from scim_roles import Change, Grant, Resolution, Role, User, diff, resolve_memb
 from scim_roles.scim import Directory
 
 from helpers import OPS, article_org
-from scim_helpers import CORE_USER, Host, patch
-
-IDS = ["u0", "u1", "u2", "saml1", "man1", "ghost", "a/b"]
-GROUPS = ["leads", "marketing", "everyone", "it-admins", "g0", "g1", "nosuch"]
-NAMES = ["ann", "ANN", "Ann ", "bob", "josé", unicodedata.normalize("NFD", "JOSÉ"), "maße", "MASSE", "oﬃce", "sam"]
-ACTIVE = [True, False, "True", "False", "FALSE", "no", 0]
-ACTIVE_KEYS = ["active", "Active", "ACTIVE", CORE_USER + ":active"]
-
-
-def members() -> st.SearchStrategy[list[dict[str, Any]]]:
-    return st.lists(st.builds(lambda v: {"value": v}, st.sampled_from(IDS)), max_size=3)
-
-
-def user_operations() -> st.SearchStrategy[dict[str, Any]]:
-    ops = st.sampled_from(["add", "replace", "Replace", "remove"])
-    return st.one_of(
-        st.builds(
-            lambda o, k, v: {"op": o, "path": k, "value": v}, ops, st.sampled_from(ACTIVE_KEYS), st.sampled_from(ACTIVE)
-        ),
-        st.builds(
-            lambda k, v: {"op": "replace", "value": {k: v}}, st.sampled_from(ACTIVE_KEYS), st.sampled_from(ACTIVE)
-        ),
-        st.builds(lambda v: {"op": "replace", "path": "userName", "value": v}, st.sampled_from(NAMES)),
-        st.just({"op": "replace", "path": "name.givenName", "value": "G"}),
-        st.just({"op": "replace", "path": "password", "value": "pw"}),
-        st.just({"op": "replace", "value": {CORE_USER + ":password": "pw"}}),
-    )
-
-
-def group_operations() -> st.SearchStrategy[dict[str, Any]]:
-    ops = st.sampled_from(["add", "remove", "replace", "Add", "Remove"])
-    return st.one_of(
-        st.builds(lambda o, v: {"op": o, "path": "members", "value": v}, ops, members()),
-        st.builds(lambda v: {"op": "remove", "path": f'members[value eq "{v}"]'}, st.sampled_from(IDS)),
-        st.just({"op": "remove", "path": "members"}),
-        st.builds(lambda o, v: {"op": o, "value": {"members": v, "displayName": "x"}}, ops, members()),
-        st.builds(lambda v: {"op": "replace", "path": "displayName", "value": v}, st.sampled_from(NAMES)),
-    )
-
-
-def requests() -> st.SearchStrategy[tuple[str, str, Any, str]]:
-    uid = st.sampled_from(IDS)
-    gid = st.sampled_from(GROUPS)
-    return st.one_of(
-        st.builds(
-            lambda n, a, k: ("POST", "/Users", {"userName": n, k: a}, ""),
-            st.sampled_from(NAMES),
-            st.sampled_from(ACTIVE),
-            st.sampled_from(ACTIVE_KEYS),
-        ),
-        st.builds(
-            lambda u, n, a: ("PUT", f"/Users/{u}", {"userName": n, "active": a}, ""),
-            uid,
-            st.sampled_from(NAMES),
-            st.sampled_from(ACTIVE),
-        ),
-        st.builds(
-            lambda u, o: ("PATCH", f"/Users/{u}", patch(*o), ""),
-            uid,
-            st.lists(user_operations(), min_size=1, max_size=3),
-        ),
-        st.builds(lambda u: ("DELETE", f"/Users/{u}", None, ""), uid),
-        st.builds(lambda m: ("POST", "/Groups", {"displayName": "new", "members": m}, ""), members()),
-        st.builds(lambda g, m: ("PUT", f"/Groups/{g}", {"displayName": g, "members": m}, ""), gid, members()),
-        st.builds(
-            lambda g, o: ("PATCH", f"/Groups/{g}", patch(*o), ""),
-            gid,
-            st.lists(group_operations(), min_size=1, max_size=3),
-        ),
-        st.builds(lambda g: ("DELETE", f"/Groups/{g}", None, ""), gid),
-        st.builds(lambda n: ("GET", "/Users", None, f'filter=userName eq "{n}"'), st.sampled_from(NAMES)),
-        st.builds(lambda g: ("GET", f"/Groups/{g}", None, "excludedAttributes=members"), gid),
-    )
+from scim_helpers import GROUPS, IDS, Host, requests
 
 
 class ScimLife(RuleBasedStateMachine):

@@ -6,8 +6,6 @@ import http.client
 import json
 import os
 import random
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,33 +16,27 @@ from scim_roles import Grant, Role, User
 from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
-from helpers import article_org
+from helpers import article_org, run_module
+from scim_helpers import RECORDINGS, subset
 from serve_helpers import ROOT, TOKEN, free_port, kill_9_during, request, serve_process, serve_thread
-from test_scim_lifecycles import RECORDINGS, subset
 
 ORG = ROOT / "examples" / "org.json"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scim_roles", *args], capture_output=True, text=True, env=env, check=False, timeout=60
-    )
 
 
 def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     """No SCIM_ROLES_TOKEN (or a blank one): exit 2, one line, nothing created; a bad org document: exit 1."""
     base = {k: v for k, v in os.environ.items() if k != "SCIM_ROLES_TOKEN"}
     for env in (base, {**base, "SCIM_ROLES_TOKEN": "  "}):
-        done = run_cli("serve", str(ORG), "--db", str(tmp_path / "s.db"), env=env)
+        done = run_module("serve", str(ORG), "--db", str(tmp_path / "s.db"), env=env)
         assert done.returncode == 2
-        assert done.stderr.startswith("scim-roles: set SCIM_ROLES_TOKEN")
-        assert "Traceback" not in done.stderr
+        assert done.stderr.startswith(b"scim-roles: set SCIM_ROLES_TOKEN")
+        assert b"Traceback" not in done.stderr
     assert not (tmp_path / "s.db").exists()
     (tmp_path / "bad.json").write_text('{"teams": []}', encoding="utf-8")
     env = {**base, "SCIM_ROLES_TOKEN": "t"}
-    done = run_cli("serve", str(tmp_path / "bad.json"), "--db", str(tmp_path / "s.db"), env=env)
+    done = run_module("serve", str(tmp_path / "bad.json"), "--db", str(tmp_path / "s.db"), env=env)
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
+    assert b"Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("name", ["okta", "entra"])

@@ -18,9 +18,8 @@ from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavailable
 
 from helpers import OPS, article_org
-from scim_helpers import patch
+from scim_helpers import patch, requests
 from serve_helpers import behind_the_store, send
-from test_scim_properties import requests
 
 
 @settings(max_examples=25)
