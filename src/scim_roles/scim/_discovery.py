@@ -19,9 +19,9 @@ from scim2_models import (
 
 from ._errors import ScimError
 from ._messages import ScimResponse, response
-from ._reads import LIST_RESPONSE
+from ._render import LIST_RESPONSE
 from ._resources import CORE_GROUP, CORE_USER, ENTERPRISE_USER, MAX_RESULTS, ScimEnterpriseUser, ScimGroup, ScimUser
-from ._rules import Work
+from ._work import Work
 
 
 def _user_schema() -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import unquote
+
+import attrs
 
 from scim_roles._errors import InvalidArgument, Problem
 
@@ -11,8 +14,8 @@ from ._directory import Directory
 from ._discovery import discovery
 from ._errors import ScimError
 from ._messages import Outcome, ScimRequest, ScimResponse, response
-from ._reads import get_one, search
-from ._rules import Work
+from ._reads import get_group, get_user, list_groups, list_users, search
+from ._work import Work
 from ._writes import (
     create_group,
     create_user,
@@ -22,29 +25,37 @@ from ._writes import (
     patch_user,
     replace_group,
     replace_user,
-    scim_user,
-    synced_group,
 )
 
-_COLLECTION: dict[str, dict[str, Callable[..., ScimResponse]]] = {
-    "Users": {"GET": lambda w, _: search(w, "Users", None), "POST": create_user},
-    "Groups": {"GET": lambda w, _: search(w, "Groups", None), "POST": create_group},
+H = TypeVar("H")
+
+CollectionHandler = Callable[[Work, object], ScimResponse]
+"""Answers a method on ``/Users`` or ``/Groups``: the request's working copy, its body."""
+ResourceHandler = Callable[[Work, str, object], ScimResponse]
+"""Answers a method on ``/Users/{id}`` or ``/Groups/{id}``: the working copy, the id, the body."""
+
+
+@attrs.frozen
+class _Endpoint:
+    """One resource type's routes: the methods of its collection, and of one resource."""
+
+    kind: str
+    collection: Mapping[str, CollectionHandler]
+    resource: Mapping[str, ResourceHandler]
+
+
+_ENDPOINTS = {
+    "users": _Endpoint(
+        "Users",
+        collection={"GET": list_users, "POST": create_user},
+        resource={"GET": get_user, "PUT": replace_user, "PATCH": patch_user, "DELETE": delete_user},
+    ),
+    "groups": _Endpoint(
+        "Groups",
+        collection={"GET": list_groups, "POST": create_group},
+        resource={"GET": get_group, "PUT": replace_group, "PATCH": patch_group, "DELETE": delete_group},
+    ),
 }
-_RESOURCE: dict[str, dict[str, Callable[..., ScimResponse]]] = {
-    "Users": {
-        "GET": lambda w, rid, _: get_one(w, "Users", scim_user(w, rid).id),
-        "PUT": replace_user,
-        "PATCH": patch_user,
-        "DELETE": lambda w, rid, _: delete_user(w, rid),
-    },
-    "Groups": {
-        "GET": lambda w, rid, _: get_one(w, "Groups", synced_group(w, rid)),
-        "PUT": replace_group,
-        "PATCH": patch_group,
-        "DELETE": lambda w, rid, _: delete_group(w, rid),
-    },
-}
-_ENDPOINTS = {"users": "Users", "groups": "Groups"}
 _REFUSED = {
     "bulk": ScimError(501, None, "bulk operations are not supported: send one request per change"),
     "teams": ScimError(404, None, "teams are created and deleted in the app only, never by the IdP"),
@@ -122,19 +133,19 @@ def _route(work: Work, request: ScimRequest) -> ScimResponse:
         raise _REFUSED[head]
     if head in ("serviceproviderconfig", "schemas", "resourcetypes"):
         return discovery(work, method, head, parts[1:])
-    kind = _ENDPOINTS.get(head)
-    if kind is None or len(parts) > 2:
+    endpoint = _ENDPOINTS.get(head)
+    if endpoint is None or len(parts) > 2:
         raise ScimError(404, None, f"no such resource: {'/'.join(parts)!r}")
     if len(parts) == 1:
-        return _method(_COLLECTION[kind], method)(work, request.body)
+        return _method(endpoint.collection, method)(work, request.body)
     if parts[1] == ".search":
         if method != "POST":
             raise _not_allowed(method, "POST")
-        return search(work, kind, request.body if request.body is not None else {})
-    return _method(_RESOURCE[kind], method)(work, parts[1], request.body)
+        return search(work, endpoint.kind, request.body if request.body is not None else {})
+    return _method(endpoint.resource, method)(work, parts[1], request.body)
 
 
-def _method(table: dict[str, Callable[..., ScimResponse]], method: str) -> Callable[..., ScimResponse]:
+def _method(table: Mapping[str, H], method: str) -> H:
     handler = table.get(method)
     if handler is None:
         raise _not_allowed(method, ", ".join(table))

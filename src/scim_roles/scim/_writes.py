@@ -22,7 +22,7 @@ from ._directory import NO_MEMBERS
 from ._errors import ScimError
 from ._messages import ScimResponse, response
 from ._names import user_name_key
-from ._reads import group_data, patched_group, resource_response, user_data
+from ._render import group_data, patched_group, resource_response, user_data
 from ._resources import (
     CORE_GROUP,
     CORE_USER,
@@ -38,7 +38,7 @@ from ._resources import (
     unstamped,
     validate,
 )
-from ._rules import Work, deprovisioned, reactivated
+from ._work import Work, deprovisioned, reactivated
 
 _PASSWORD = "password sync is not supported: a password stays with the IdP (S8)"  # noqa: S105 -- a message
 
@@ -47,21 +47,6 @@ def _body(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise ScimError(400, "invalidSyntax", "this request needs a JSON object body")
     return body
-
-
-def scim_user(work: Work, uid: str) -> User:
-    """The SCIM user with this id (S7: others are not SCIM resources)."""
-    user = work.users.get(uid)
-    if user is None or not user.scim:
-        raise ScimError(404, None, f"no SCIM user with id {uid!r}")
-    return user
-
-
-def synced_group(work: Work, gid: str) -> str:
-    """The synced group with this id."""
-    if gid not in work.groups:
-        raise ScimError(404, None, f"no group with id {gid!r}")
-    return gid
 
 
 # -- users
@@ -90,7 +75,7 @@ def create_user(work: Work, body: object) -> ScimResponse:
 
 def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
     """PUT /Users/{id}: the whole resource, as the IdP holds it."""
-    user = scim_user(work, uid)
+    user = work.scim_user(uid)
     model = validate(ScimUser, core_keys(ScimUser, CORE_USER, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
     _refuse_password(model)
     return _update_user(work, user, model)
@@ -98,7 +83,7 @@ def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
 
 def patch_user(work: Work, uid: str, body: object) -> ScimResponse:
     """PATCH /Users/{id}: operations applied by the models to a fresh copy, then read as facts."""
-    user = scim_user(work, uid)
+    user = work.scim_user(uid)
     patch = _plain_values(validate(PatchOp[ScimUser], _body(body), Context.RESOURCE_PATCH_REQUEST), CORE_USER)
     for operation in patch.operations or ():
         _check_user_operation(operation.path, operation.value)
@@ -108,9 +93,9 @@ def patch_user(work: Work, uid: str, body: object) -> ScimResponse:
     return _update_user(work, user, model)
 
 
-def delete_user(work: Work, uid: str) -> ScimResponse:
+def delete_user(work: Work, uid: str, _body: object = None) -> ScimResponse:
     """DELETE /Users/{id} (S7): gone, every membership removed."""
-    scim_user(work, uid)
+    work.scim_user(uid)
     work.remove_user(uid)
     return response(204, None)
 
@@ -218,7 +203,7 @@ def create_group(work: Work, body: object) -> ScimResponse:
 
 def replace_group(work: Work, gid: str, body: object) -> ScimResponse:
     """PUT /Groups/{id}: the name and the whole member list; id and mapping stay."""
-    synced_group(work, gid)
+    work.synced_group(gid)
     model = validate(ScimGroup, _group_body(body), Context.RESOURCE_REPLACEMENT_REQUEST)
     _set_members(work, gid, _member_refs(work, model.members or ()))
     work.set_group(gid, stored(model))
@@ -227,7 +212,7 @@ def replace_group(work: Work, gid: str, body: object) -> ScimResponse:
 
 def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
     """PATCH /Groups/{id}: member operations on the index (cost ∝ listed members), the rest by the models."""
-    synced_group(work, gid)
+    work.synced_group(gid)
     patch = _plain_values(validate(PatchOp[ScimGroup], _body(body), Context.RESOURCE_PATCH_REQUEST), CORE_GROUP)
     model = stored_model(ScimGroup, group_data(work, gid, members=False))
     others = []
@@ -257,9 +242,9 @@ def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
     return patched_group(work, gid)
 
 
-def delete_group(work: Work, gid: str) -> ScimResponse:
+def delete_group(work: Work, gid: str, _body: object = None) -> ScimResponse:
     """DELETE /Groups/{id}: the group and its mapping go; its members fall back as R3 says."""
-    synced_group(work, gid)
+    work.synced_group(gid)
     work.remove_group(gid)
     work.org = attrs.evolve(work.org, groups=tuple(g for g in work.org.groups if g.id != gid))
     return response(204, None)

@@ -1,4 +1,4 @@
-"""The bridge to the rules: a request's working copy of the state, and what it changed.
+"""A request's working copy of the state, and what it changed: the bridge to the rules.
 
 The request handlers tell this module *facts* — a user's new record, a
 member added, a user removed — and never how the request spelled them. The
@@ -59,6 +59,21 @@ class Work:
         self.touched: set[str] = set()
         self.touched_groups: set[str] = set()
         self.stamp = _stamp(request.now)
+
+    # -- what a path names
+
+    def scim_user(self, uid: str) -> User:
+        """The SCIM user with this id (S7: others are not SCIM resources)."""
+        user = self.users.get(uid)
+        if user is None or not user.scim:
+            raise ScimError(404, None, f"no SCIM user with id {uid!r}")
+        return user
+
+    def synced_group(self, gid: str) -> str:
+        """The synced group with this id."""
+        if gid not in self.groups:
+            raise ScimError(404, None, f"no group with id {gid!r}")
+        return gid
 
     # -- ids the host minted
 
