@@ -96,7 +96,13 @@ def serve_process(org: Path, db: Path, port: int, *, token: str = TOKEN) -> Iter
 def serve_thread(app: ScimApp) -> Iterator[str]:
     """The ASGI app behind a real uvicorn server in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+
+    async def forward(scope: Any, receive: Any, send: Any) -> None:
+        # uvicorn tells an ASGI app from an app factory by inspecting it; a plain coroutine function is
+        # always an app, whatever wraps the app's own __call__ (mutation testing does).
+        await app(scope, receive, send)
+
+    server = uvicorn.Server(uvicorn.Config(forward, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

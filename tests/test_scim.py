@@ -162,6 +162,17 @@ def test_s2_a_directory_refuses_two_users_with_one_user_name() -> None:
     assert d.user("oﬃce") is None
 
 
+def test_s2_a_user_name_that_is_no_string_is_named() -> None:
+    """user_name_key of anything but a string: InvalidUser naming the value; other attributes compare as the
+    models compare them, whatever the userName profile thinks of their value."""
+    with pytest.raises(InvalidUser) as err:
+        user_name_key(3)  # type: ignore[arg-type]
+    assert err.value.problems == (Problem("userName", "userName", "must be a string, got 3"),)
+    h = host()
+    h.create("ann", "u1", displayName="oﬃce")
+    assert h.send("GET", "/Users", query='filter=displayName eq "oﬃce"').response.data["totalResults"] == 1
+
+
 def test_s2_the_key_takes_a_fast_path_for_ascii_with_the_same_result() -> None:
     """ASCII names skip the profile; the key is the profile's own."""
     from precis_i18n import get_profile  # noqa: PLC0415
@@ -902,6 +913,24 @@ GROUP_MEMBERS = "urn:ietf:params:scim:schemas:core:2.0:Group:members"
             "/Groups/leads",
             patch({"op": "replace", "path": "displayName", "value": {"id": "leads"}}),
             (400, "invalidValue", "display_name: Input should be a valid string"),
+        ),
+        (
+            "POST",
+            "/Users",
+            {"userName": "c", "x509Certificates": [{"value": "abc"}]},
+            (400, "invalidValue", "x509Certificates.0.value: Base64 decoding error: 'Incorrect padding'"),
+        ),
+        (
+            "POST",
+            "/Users",
+            {"schemas": ["urn:x"], "userName": "c"},
+            (400, "invalidValue", "schemas must contain the base schema 'urn:ietf:params:scim:schemas:core:2.0:User'"),
+        ),
+        (
+            "POST",
+            "/Users",
+            {"userName": "c", "ß": 1, "ss": 2},
+            (400, "invalidValue", "ß: Extra inputs are not permitted"),
         ),
     ],
 )

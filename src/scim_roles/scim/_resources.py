@@ -118,13 +118,13 @@ def scim_error(err: Exception) -> ScimError:
         detail = _first_error(cause) if isinstance(cause, ValidationError) else err.detail
         return ScimError(400, err.scim_type or "invalidValue", detail)
     assert isinstance(err, ValidationError)  # noqa: S101 -- the only other error validation raises
-    kind = str(err.errors(include_url=False)[0]["type"])
+    kind = str(err.errors()[0]["type"])
     return ScimError(400, kind.removeprefix("scim_") if kind.startswith("scim_") else "invalidValue", _first_error(err))
 
 
 def _first_error(err: ValidationError) -> str:
     """The first of pydantic's errors, as ``where: what``."""
-    first = err.errors(include_url=False)[0]
+    first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"{where}: {first['msg']}" if where else str(first["msg"])
 
@@ -146,7 +146,7 @@ def stored_model(model: type[Any], data: Mapping[str, Any]) -> Any:  # noqa: ANN
         raise ScimError(500, None, f"the stored resource {data.get('id')!r} is not valid: {detail}") from None
 
 
-def core_keys(model: type[Any], schema: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def core_keys(schema: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """A body or a path-less PATCH value with core attributes named by full URN (RFC 7644 §3.10) named plainly.
 
     ``{"urn:...:core:2.0:User:active": false}`` is ``{"active": false}``,
@@ -167,7 +167,7 @@ def core_keys(model: type[Any], schema: str, body: Mapping[str, Any]) -> dict[st
         name = key
         if key.lower().startswith(prefix):
             try:
-                path = Path[model](key)  # type: ignore[valid-type]
+                path = Path(key)
             except (ValueError, SCIMException):
                 path = None
             if path is not None and len(path.parts) == 1 and path.value_filter is None:

@@ -54,7 +54,7 @@ def _body(body: object) -> Mapping[str, Any]:
 
 def create_user(work: Work, body: object) -> ScimResponse:
     """POST /Users: provision a user (S1), or link the SAML or manual user holding the userName (S3)."""
-    model = validate(ScimUser, core_keys(ScimUser, CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
+    model = validate(ScimUser, core_keys(CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
     _refuse_password(model)
     name: str = model.user_name
     key = user_name_key(name)  # the models refused a name without a key (S2)
@@ -76,7 +76,7 @@ def create_user(work: Work, body: object) -> ScimResponse:
 def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
     """PUT /Users/{id}: the whole resource, as the IdP holds it."""
     user = work.scim_user(uid)
-    model = validate(ScimUser, core_keys(ScimUser, CORE_USER, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
+    model = validate(ScimUser, core_keys(CORE_USER, _body(body)), Context.RESOURCE_REPLACEMENT_REQUEST)
     _refuse_password(model)
     return _update_user(work, user, model)
 
@@ -168,12 +168,11 @@ def _plain_values(patch: PatchOp[Any], schema: str) -> PatchOp[Any]:
 
     An operation whose path is the core schema itself carries such a value too.
     """
-    model = ScimUser if schema == CORE_USER else ScimGroup
     operations = []
     for operation in patch.operations or ():
         value = operation.value
         if isinstance(value, Mapping) and (not operation.path or operation.path.lower() == schema.lower()):
-            operation = operation.model_copy(update={"path": None, "value": core_keys(model, schema, value)})  # noqa: PLW2901
+            operation = operation.model_copy(update={"path": None, "value": core_keys(schema, value)})  # noqa: PLW2901
         operations.append(operation)
     return patch.model_copy(update={"operations": operations})
 
@@ -226,8 +225,6 @@ def patch_group(work: Work, gid: str, body: object) -> ScimResponse:
         elif path is None and isinstance(operation.value, Mapping):
             rest = {}
             for key, value in operation.value.items():
-                if isinstance(key, str) and key.lower() == "id" and value == gid:
-                    continue  # Okta names the group it replaces: read-only, and the same
                 if _is_members_key(key):
                     _members_operation(work, gid, op, None, value)
                 else:
@@ -252,7 +249,7 @@ def delete_group(work: Work, gid: str, _body: object = None) -> ScimResponse:
 
 def _group_body(body: object) -> dict[str, Any]:
     """A group's POST or PUT body, read as a core Group: Entra ID's own group schema URI (no attributes) left out."""
-    data = core_keys(ScimGroup, CORE_GROUP, _body(body))
+    data = core_keys(CORE_GROUP, _body(body))
     schemas = data.get("schemas")
     if isinstance(schemas, list):
         data["schemas"] = [s for s in schemas if not (isinstance(s, str) and s.lower() == ENTRA_GROUP.lower())]
