@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import scim_roles._bulk
+import scim_roles._preview
 from scim_roles import (
     Change,
     Finding,
@@ -208,7 +208,7 @@ def test_preview_resolves_only_the_users_a_group_edit_can_affect(monkeypatch: py
         seen.append(user.id)
         return real(index, user)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(scim_roles._bulk, "resolve_indexed", spy)
+    monkeypatch.setattr(scim_roles._preview, "resolve_indexed", spy)
     result = preview(org, attrs.evolve(after, groups=[*after.groups, IdpGroup("new", [OPS])]), crowd)
     assert seen == ["m", "m"]
     assert result.resolved == 1

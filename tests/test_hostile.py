@@ -37,7 +37,7 @@ from scim_roles import (
     resolve_memberships,
 )
 from scim_roles import _cli as cli_module
-from scim_roles._bulk import Resolutions
+from scim_roles._many import Resolutions
 
 from helpers import ORG, USERS, cli, run_module
 

@@ -12,20 +12,11 @@ from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 from ._builtins import to_builtins
-from ._bulk import (
-    Change,
-    Finding,
-    FindingKind,
-    Preview,
-    Resolutions,
-    StateChange,
-    diff,
-    preview,
-    reconcile,
-    resolve_all,
-)
+from ._changes import Change, StateChange, diff, reconcile
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, LockedUser, Problem, ScimRolesError
+from ._many import Resolutions, resolve_all
 from ._model import Grant, IdpGroup, Org, Team, User, invite
+from ._preview import Finding, FindingKind, Preview, preview
 from ._resolve import resolve_memberships
 from ._result import Membership, Overridden, Reason, Resolution
 from ._roles import Cause, Role, Source

@@ -6,9 +6,11 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._bulk import Change, Finding, Preview, Resolutions, StateChange
+from ._changes import Change, StateChange
 from ._errors import InvalidArgument, Problem, got
+from ._many import Resolutions
 from ._model import Grant, IdpGroup, Org, Team, User
+from ._preview import Finding, Preview
 from ._result import Membership, Overridden, Reason, Resolution
 
 

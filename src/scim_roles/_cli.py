@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._builtins import to_builtins
-from ._bulk import Preview, preview
 from ._demo import demo_org, demo_users
 from ._errors import ScimRolesError
 from ._model import Org, User
+from ._preview import Preview, preview
 from ._resolve import resolve_memberships
 from ._result import Resolution
 from ._words import counted

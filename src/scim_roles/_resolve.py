@@ -68,14 +68,19 @@ def index_of(org: Org, where: str = "argument") -> OrgIndex:
     return org._index  # noqa: SLF001 -- the index is this package's own
 
 
+def fits(index: OrgIndex, user: User) -> bool:
+    """V5, V6 at a glance: the user's groups are synced to the org and their manual grants name its teams."""
+    return user.groups <= index.group_ids and (not user.manual or index.team_ids.issuperset(map(team_of, user.manual)))
+
+
 def user_problems(index: OrgIndex, user: User, other: OrgIndex | None = None) -> list[Problem]:
     """V5, V6: the user's groups are synced and their manual grants name known teams.
 
     With ``other``, a group or team either org has is known.
     """
-    team_ids = index.team_ids
-    if user.groups <= index.group_ids and (not user.manual or team_ids.issuperset(map(team_of, user.manual))):
+    if fits(index, user):
         return []
+    team_ids = index.team_ids
     groups = user.groups - index.group_ids
     teams = {g.team for g in user.manual} - team_ids
     if other is not None:

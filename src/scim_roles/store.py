@@ -34,9 +34,11 @@ from urllib.parse import quote
 import attrs
 
 from ._builtins import to_builtins
-from ._bulk import Change, Preview, diff, reconcile, resolve_all
+from ._changes import Change, diff, reconcile
 from ._errors import InvalidArgument, InvalidOrg, Problem, ScimRolesError
+from ._many import resolve_all
 from ._model import Grant, IdpGroup, Org, User
+from ._preview import Preview
 from ._resolve import index_of, resolve_indexed
 from ._result import Resolution
 from ._roles import Role

@@ -8,11 +8,11 @@ from typing import Any
 
 import attrs
 
-from scim_roles._bulk import Edit, Preview, check_share, preview_of
 from scim_roles._errors import InvalidArgument, InvalidUser, LockedUser, Problem, ScimRolesError
 from scim_roles._index import OrgIndex
-from scim_roles._model import Org, User, team_of
-from scim_roles._resolve import index_of, not_a_user, resolve_indexed, user_problems
+from scim_roles._model import Org, User
+from scim_roles._preview import Edit, Preview, check_share, preview_of
+from scim_roles._resolve import fits, index_of, not_a_user, resolve_indexed, user_problems
 
 from ._names import display_name_key, user_name_key
 from ._pmap import PMap
@@ -397,12 +397,10 @@ def _user_records(
     keys: dict[str, str] = {}
     stored: dict[str, str] = {}
     members: dict[str, dict[str, str | None]] = {gid: {} for gid in index.group_ids}
-    group_ids, team_ids = index.group_ids, index.team_ids
     for uid in sorted(by_id):  # in id order: the later of two equal userNames is the one reported
         user = by_id[uid]
         groups = user.groups
-        # The common cases inline (this loop is hot): a valid user, named by its id, nothing stored.
-        if not (groups <= group_ids and (not user.manual or team_ids.issuperset(map(team_of, user.manual)))):
+        if not fits(index, user):
             problems += user_problems(index, user)
         name_in, resource_in = names_in.get(uid), resources_in.get(uid)
         found: list[tuple[str, str]]

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from scim_roles._bulk import Change
+from scim_roles._changes import Change
 from scim_roles._result import Resolution
 
 from ._directory import Directory

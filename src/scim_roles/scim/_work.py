@@ -16,7 +16,7 @@ from collections.abc import Container
 from datetime import datetime, timezone
 from typing import Any
 
-from scim_roles._bulk import Change, diff
+from scim_roles._changes import Change, diff
 from scim_roles._errors import InvalidArgument, Problem
 from scim_roles._model import User
 from scim_roles._resolve import index_of, resolve_indexed
