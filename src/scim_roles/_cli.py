@@ -13,15 +13,13 @@ import contextlib
 import io
 import json
 import os
-import re
 import stat
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from json.scanner import make_scanner
 from pathlib import Path
 from typing import IO, Any
 
+from . import _documents as documents
 from ._builtins import to_builtins
 from ._demo import demo_org, demo_users
 from ._errors import ScimRolesError
@@ -46,7 +44,9 @@ class _Fail(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scim-roles", description="Who is on which team, with which role, and why.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("demo", help="resolve an example org and print user, team, role and why")
+    commands.add_parser("demo", help="resolve an example org and print user, team, role and why").set_defaults(
+        func=_demo_command
+    )
     explain = commands.add_parser("explain", help="each user's memberships with reasons, and overrides")
     explain.add_argument("org", metavar="ORG", nargs="?", help="org document (.json, .toml, or - for JSON on stdin)")
     explain.add_argument("users", metavar="USERS", nargs="?", help="users document (or --db)")
@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     prev.add_argument("--json", action="store_true", help="print JSON")
     prev.add_argument("--strict", action="store_true", help="exit 1 when a guardrail fires")
     prev.add_argument("--max-share", type=_share, default=0.1, metavar="X", help="mass-change threshold (0.1)")
+    prev.set_defaults(func=_preview_command)
+    parser.set_defaults(func=_demo_command)  # no command: the demo
     return parser
 
 
@@ -127,20 +129,7 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        if args.command in (None, "demo"):
-            out.write(render_demo() + "\n")
-            return 0
-        read = _Reader(stdin or sys.stdin)
-        if args.command != "preview":
-            code: int = args.func(read, args, out)
-            return code
-        result = preview(
-            _load_org(read, args.old_org),
-            _load_org(read, args.new_org),
-            _load_users(read, args.users)[1],
-            max_share=args.max_share,
-        )
-        _print_preview(result, out, as_json=args.json)
+        code: int = args.func(_Reader(stdin or sys.stdin), args, out)
     except _Fail as fail:
         for line in fail.lines:
             _error_line(line)
@@ -149,10 +138,25 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
         for problem in err.problems:
             _error_line(str(problem))
         return INVALID
+    return code
+
+
+def _demo_command(_read: _Reader, _args: argparse.Namespace, out: IO[str]) -> int:
+    out.write(render_demo() + "\n")
+    return 0
+
+
+def _preview_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    result = preview(
+        _load_org(read, args.old_org),
+        _load_org(read, args.new_org),
+        _load_users(read, args.users)[1],
+        max_share=args.max_share,
+    )
+    _print_preview(result, out, as_json=args.json)
     if args.strict and result.findings:
         fired = ", ".join(dict.fromkeys(f.kind.value for f in result.findings))
-        _error_line(f"--strict: a guardrail fired: {fired}")
-        return INVALID
+        raise _Fail([f"--strict: a guardrail fired: {fired}"])
     return 0
 
 
@@ -235,99 +239,28 @@ def _read_file(name: str, path: Path) -> bytes:
         raise _Fail([f"{name}: cannot read: {err.strerror or err}"]) from err
 
 
-class _Twice(dict[str, Any]):
-    """A JSON object that had a key twice, with the keys (kept to say where)."""
-
-    repeated: tuple[str, ...] = ()
-
-
 def _json(name: str, text: str) -> Any:
     """JSON, with a key given twice in one object refused (never the last one silently)."""
-    found: list[_Twice] = []
-    data = json.loads(text, object_pairs_hook=_pairs_hook(found))
-    if found:
-        raise _Fail(sorted(_repeated_keys(name, data, "")))
-    return data
+    try:
+        return documents.loads(text)
+    except documents.RepeatedKeys as err:
+        raise _repeated(name, err) from None
 
 
 def _json_array(name: str, text: str, shown: Callable[[int], None]) -> Iterator[Any]:
-    """The items of a document that is a JSON list, decoded one at a time; ``shown(position)`` now and then.
-
-    Valid JSON gives exactly what ``_json`` gives, item by item. Anything
-    else is decoded whole by ``_json`` once more, so that its error reads as
-    it always does (no item is then taken as valid: the error ends the command).
-    """
-    found: list[_Twice] = []
-    decoder: Any = json.JSONDecoder(object_pairs_hook=_pairs_hook(found))
-    scan: Callable[[str, int], tuple[Any, int]] = make_scanner(decoder)  # what JSONDecoder decodes with
-    repeated: list[str] = []
-    end = _skip(text, _skip(text, 0) + 1)  # past the "[" the caller found
-    closed = text[end : end + 1] == "]"
-    i = 0
-    while not closed:
-        try:
-            item, end = scan(text, end)
-        except (StopIteration, ValueError):  # no value here, or a broken one: json says which, below
-            break
-        except RecursionError:
-            raise _Fail([f"{name}: nested too deeply to read"]) from None
-        if found:  # a key given twice: say where, after the whole document is read
-            repeated += _repeated_keys(name, item, f"[{i}]")
-            found.clear()
-        yield item
-        i += 1
-        if i % _STEP == 0:
-            shown(end)
-        end = _skip(text, end)
-        if text[end : end + 1] == ",":
-            end = _skip(text, end + 1)
-        elif text[end : end + 1] == "]":
-            closed = True
-        else:
-            break
-    if closed and _skip(text, end + 1) == len(text):
-        shown(len(text))
-        if repeated:
-            raise _Fail(sorted(repeated))
-        return
-    _parsed(name, ".json", lambda: _json(name, text))  # not valid JSON: decoded whole, it raises json's own error
-    raise AssertionError  # pragma: no cover -- _json raised
+    """The items of a document that is a JSON list, decoded one at a time; ``shown(position)`` now and then."""
+    try:
+        yield from documents.items(text, shown, step=_STEP)
+    except documents.RepeatedKeys as err:
+        raise _repeated(name, err) from None
+    except RecursionError:
+        raise _Fail([f"{name}: nested too deeply to read"]) from None
+    except ValueError as err:
+        raise _Fail([f"{name}: not valid JSON: {err}"]) from err
 
 
-def _skip(text: str, start: int) -> int:
-    """The position of the first non-whitespace character from ``start`` on (JSON's whitespace)."""
-    return _SPACE(text, start).end()  # type: ignore[union-attr]  # the pattern matches the empty string
-
-
-_SPACE = re.compile(r"[ \t\n\r]*").match
-
-
-def _pairs_hook(found: list[_Twice]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        table = dict(items)
-        if len(table) == len(items):
-            return table
-        twice = _Twice(table)
-        twice.repeated = tuple(sorted(key for key, count in Counter(k for k, _ in items).items() if count > 1))
-        found.append(twice)
-        return twice
-
-    return pairs
-
-
-def _repeated_keys(name: str, data: Any, root: str) -> list[str]:
-    """Where a document that repeats a key repeats it: one line per key and object."""
-    lines: list[str] = []
-    stack: list[tuple[Any, str]] = [(data, root)]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, _Twice):
-            lines += [f"{name}: {path or 'document'}: key {key!r} appears more than once" for key in value.repeated]
-        if isinstance(value, dict):
-            stack += [(item, f"{path}.{key}".lstrip(".")) for key, item in value.items()]
-        elif isinstance(value, list):
-            stack += [(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    return lines
+def _repeated(name: str, err: documents.RepeatedKeys) -> _Fail:
+    return _Fail(sorted(f"{name}: {path or 'document'}: key {key!r} appears more than once" for path, key in err.where))
 
 
 def _toml() -> Any:
@@ -376,7 +309,7 @@ def _load_users(read: _Reader, name: str, org: Org | None = None, *, keep: bool 
         def shown(position: int) -> None:
             bar.update(position - bar.n)
 
-        start = _skip(text, 0)
+        start = documents.skip(text, 0)
         if kind == ".json" and text[start : start + 1] == "[":  # a list: read one user at a time
             items: Iterable[Any] = _json_array(name, text, shown)
             size = 0  # it shows its own progress
@@ -399,7 +332,10 @@ def _load_users(read: _Reader, name: str, org: Org | None = None, *, keep: bool 
                 yield item
 
         try:
-            users: list[User] = _io()._load_users(counted(items, size), org, "users", single=False, keep=keep)  # noqa: SLF001
+            io = _io()
+            load = io.load_users if keep else io.check_users  # check_users keeps none: a large document stays small
+            loaded = load(counted(items, size), org)
+            users: list[User] = list(loaded) if keep else []
         except ScimRolesError as err:
             raise _prefixed(name, err) from err
     return count, users

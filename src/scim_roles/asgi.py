@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
+from . import _documents as documents
 from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
@@ -156,7 +157,7 @@ class ScimApp:
         if media not in _JSON_TYPES:
             raise _Refused(415, f"send the body as application/scim+json, not {media or 'no content type'!r}")
         try:
-            return json.loads(raw, object_pairs_hook=_no_duplicates)
+            return documents.loads(raw)
         except (ValueError, RecursionError) as err:
             reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
             raise _Refused(400, f"the body is not valid JSON: {reason}", scim_type="invalidSyntax") from None
@@ -217,14 +218,3 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object; a key given twice is refused, never silently the last one."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            msg = f"the key {key!r} appears twice in one object"
-            raise ValueError(msg)
-        out[key] = value
-    return out

@@ -20,7 +20,7 @@ scim_roles.InvalidOrg: default_role: 'owner' is not one of member, team_admin, o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast, get_origin
 
 import attrs
@@ -34,7 +34,16 @@ from ._model import Grant, IdpGroup, Org, Team, User
 from ._result import Resolution
 from ._roles import Role
 
-__all__ = ["dump_org", "dump_resolution", "dump_user", "dump_users", "load_org", "load_user", "load_users"]
+__all__ = [
+    "check_users",
+    "dump_org",
+    "dump_resolution",
+    "dump_user",
+    "dump_users",
+    "load_org",
+    "load_user",
+    "load_users",
+]
 
 T = TypeVar("T")
 _ROLE_NAMES = ", ".join(r.value for r in Role)
@@ -307,13 +316,42 @@ def load_users(data: Iterable[Mapping[str, Any]] | Mapping[str, Any], org: Org |
     ...
     scim_roles.InvalidUser: users[0].manual[0].role: 'owner' is not one of member, team_admin, org_admin; ...
     """
+    return tuple(_load_users(_user_items(data), org, "users", single=False))
+
+
+def check_users(data: Iterable[Mapping[str, Any]] | Mapping[str, Any], org: Org | None = None) -> int:
+    """How many users a users document holds, each checked as :func:`load_users` checks it; none kept.
+
+    For a document too large to hold its users in memory: ``data`` may be
+    any iterable of user documents, a generator decoding them one at a time
+    included (``scim-roles check`` reads a JSON list so).
+
+    Raises:
+        InvalidUser: with every problem of the document, each with its path.
+
+    >>> check_users(iter([{"id": "ann", "saml": True}, {"id": "bob", "scim": True}]))
+    2
+    """
+    count = 0
+
+    def counted(items: Iterable[object]) -> Iterator[object]:
+        nonlocal count
+        for count, item in enumerate(items, 1):  # noqa: B007 -- the count is the point
+            yield item
+
+    _load_users(counted(_user_items(data)), org, "users", single=False, keep=False)
+    return count
+
+
+def _user_items(data: object) -> Iterable[object]:
+    """The user documents of a users document: a list (any iterable), or ``{"users": [...]}``."""
     if isinstance(data, Mapping):
         if set(data) != {"users"}:
             raise InvalidUser(Problem("document", "", "expected a list of users, or a table with one key, 'users'"))
         data = data["users"]
-    if not isinstance(data, (list, tuple)):
+    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
         raise InvalidUser(Problem("users", "", f"expected a list of users, got {data!r}"))
-    return tuple(_load_users(data, org, "users", single=False))
+    return data
 
 
 def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: bool, keep: bool = True) -> list[User]:
