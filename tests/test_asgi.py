@@ -6,13 +6,14 @@ import asyncio
 import json
 import logging
 from collections.abc import MutableMapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
-from scim_roles import InvalidArgument
+from scim_roles import InvalidArgument, Problem
 from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
@@ -209,3 +210,157 @@ def test_a_lost_race_is_retried_on_the_new_state(tmp_path: Path) -> None:
     status, _, data = call(app, "POST", "/Users", b'{"userName": "ann"}', headers={"host": ""})
     assert (status, data["meta"]["location"]) == (201, "https://localhost:80/Users/a")
     assert set(SqliteStore(tmp_path / "s.db", article_org()).load().directory.users) == {"a", "b"}
+
+
+def exchange(
+    app: ScimApp, method: str, path: str, headers: dict[str, str], messages: list[dict[str, Any]], **scope: Any
+) -> tuple[int, dict[str, str], Any]:
+    """One request with the scope and the receive messages exactly as given (no defaults added); a receive
+    past the last message fails the test."""
+    sent: list[MutableMapping[str, Any]] = []
+    full = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        **scope,
+    }
+
+    async def receive() -> MutableMapping[str, Any]:
+        assert messages, "the app read past the body"
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(full, receive, send))
+    start, payload = sent
+    got = {k.decode(): v.decode() for k, v in start["headers"]}
+    assert got["content-length"] == str(len(payload["body"]))
+    return start["status"], got, json.loads(payload["body"]) if payload["body"] else None
+
+
+def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Every refusal of the HTTP edge: its status, SCIM error body and headers; what is read and what is not;
+    the ASGI scope's optional keys left out; a token with a space; one log line with its duration."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+    app = ScimApp(store, token=TOKEN, base_path="/scim/v2/", max_body=24, clock=lambda: now, mint_id=lambda: "a")
+    auth = {"authorization": f"Bearer {TOKEN}", "host": "h.example.com"}
+    post = {**auth, "content-type": "application/scim+json"}
+
+    def error(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
+        return body | ({"scimType": scim_type} if scim_type else {})
+
+    def refused(got: tuple[int, dict[str, str], Any], status: int, detail: str, scim_type: str | None = None) -> None:
+        assert (got[0], got[1]["content-type"], got[2]) == (
+            status,
+            "application/scim+json",
+            error(status, detail, scim_type),
+        )
+
+    body = b'{"userName":"ann-abcde"}'  # exactly max_body bytes
+    assert len(body) == 24
+    refused(exchange(app, "GET", "/scim/v2/Users", {}, []), 401, "a valid bearer token is required")
+    assert exchange(app, "GET", "/scim/v2/Users", {}, [])[1]["www-authenticate"] == 'Bearer realm="SCIM"'
+    huge = {**post, "content-length": "25"}  # declared over the limit: refused unread (no message to receive)
+    refused(exchange(app, "POST", "/scim/v2/Users", huge, []), 413, "the request body is over 24 bytes")
+    chunks: list[dict[str, Any]] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.request", "body": body[10:] + b" "},
+    ]
+    refused(exchange(app, "POST", "/scim/v2/Users", post, chunks), 413, "the request body is over 24 bytes")
+    refused(
+        exchange(app, "POST", "/scim/v2/Users", auth, [{"type": "http.request", "body": body}]),
+        415,
+        "send the body as application/scim+json, not 'no content type'",
+    )
+    refused(
+        exchange(
+            app,
+            "POST",
+            "/scim/v2/Users",
+            {**auth, "content-type": "Text/Plain; x=1"},
+            [{"type": "http.request", "body": body}],
+        ),
+        415,
+        "send the body as application/scim+json, not 'text/plain'",
+    )
+    app_deep = ScimApp(store, token=TOKEN, max_body=10**6)
+    refused(
+        exchange(app_deep, "POST", "/Users", post, [{"type": "http.request", "body": b"[" * 100_000}]),
+        400,
+        "the body is not valid JSON: nested too deeply",
+        "invalidSyntax",
+    )
+    refused(
+        exchange(app, "POST", "/scim/v2/Users", post, [{"type": "http.request"}]),  # no "body" key: an empty body
+        400,
+        "this request needs a JSON object body",
+        "invalidSyntax",
+    )
+    refused(exchange(app, "GET", "/other", auth, []), 404, "no SCIM endpoint here")
+    refused(
+        exchange(app, "GET", "/scim/v2", auth, []),
+        404,
+        "no resource here: use /Users, /Groups or the discovery endpoints",
+    )
+    # Accepted: a body of exactly the limit, declared or streamed in chunks without "more_body" at the end,
+    # no query_string, raw_path, root_path, scheme or server in the scope, no Host header.
+    split: list[dict[str, Any]] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.request", "body": body[10:]},
+    ]
+    status, headers, data = exchange(
+        app, "POST", "/scim/v2/Users", {k: v for k, v in post.items() if k != "host"}, split
+    )
+    assert (status, headers["location"], data["meta"]["created"]) == (
+        201,
+        "http://localhost:80/scim/v2/Users/a",
+        "2026-05-01T12:00:00Z",
+    )
+    status, _, data = exchange(
+        app, "GET", "/scim/v2/Users/a", auth, [], raw_path=b"/scim/v2/Users/a?x?y", scheme="https"
+    )
+    assert (status, data["meta"]["location"]) == (200, "https://h.example.com/scim/v2/Users/a")
+    no_host = {"authorization": f"Bearer {TOKEN}"}
+    status, _, data = exchange(app, "GET", "/scim/v2/Users/a", no_host, [], server=("10.0.0.1", 8080))
+    assert (status, data["meta"]["location"]) == (200, "http://10.0.0.1:8080/scim/v2/Users/a")
+    get_with_body = [{"type": "http.request", "body": b"{not json"}]
+    assert exchange(app, "GET", "/scim/v2/Users", auth, get_with_body)[0] == 200  # a GET's body is never read
+    spaced = ScimApp(store, check_token=lambda t: t == "two words")
+    assert exchange(spaced, "GET", "/Users", {"authorization": "Bearer two words"}, [])[0] == 200
+    with pytest.raises(InvalidArgument) as err:
+        ScimApp(store)
+    assert err.value.problems == (Problem("ScimApp", "token", "give a non-empty token or a check_token function"),)
+    # One log line each, with the duration in milliseconds; a refusal changes nothing.
+    ticks = iter([1.0, 1.25])
+    caplog.set_level(logging.INFO, logger="scim_roles.serve")
+    caplog.clear()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("scim_roles.asgi.time.perf_counter", lambda: next(ticks))
+        exchange(app, "GET", "/scim/v2/Users", {}, [])
+    assert [r.getMessage() for r in caplog.records] == ["GET /scim/v2/Users 401 250.0ms changes=0"]
+
+
+def test_t2_a_write_the_store_cannot_make_durable_is_503_and_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """StoreUnavailable from a commit: 503 with a SCIM error body naming no cause, and one escaped log line."""
+    from scim_roles.store import StoreUnavailable  # noqa: PLC0415
+
+    store = SqliteStore(tmp_path / "s.db", article_org())
+
+    def unavailable(*_: Any) -> bool:
+        raise StoreUnavailable('the file "s.db"\nwas replaced')
+
+    store.commit = unavailable  # type: ignore[method-assign,assignment]
+    caplog.set_level(logging.INFO, logger="scim_roles.serve")
+    status, headers, data = call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann"}')
+    assert (status, headers["content-type"], data["detail"]) == (
+        503,
+        "application/scim+json",
+        "the state cannot be written now: nothing was changed; retry later",
+    )
+    assert caplog.records[0].getMessage() == 'the state is unavailable: the file \\"s.db\\"\\nwas replaced'
