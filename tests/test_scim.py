@@ -932,6 +932,27 @@ GROUP_MEMBERS = "urn:ietf:params:scim:schemas:core:2.0:Group:members"
             {"userName": "c", "ß": 1, "ss": 2},
             (400, "invalidValue", "ß: Extra inputs are not permitted"),
         ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "remove", "path": 'members[value eq "u1" and value eq "u2"]'}),
+            (
+                400,
+                "invalidFilter",
+                'members are selected by value eq (joined by or), not by value eq "u1" and value eq "u2"',
+            ),
+        ),
+        (
+            "PATCH",
+            "/Groups/leads",
+            patch({"op": "add", "value": {"urn:ietf:params:scim:schemas:extension:foo:2.0:Group:members": []}}),
+            (
+                400,
+                "invalidValue",
+                "'urn:ietf:params:scim:schemas:extension:foo:2.0:Group:members' is not declared by the resource schema",
+            ),
+        ),
+        ("GET", "/Groups", None, (400, "invalidFilter", "filter: Field not found: userName")),
     ],
 )
 def test_s12_each_refusal_names_its_status_scim_type_and_detail(
@@ -943,10 +964,31 @@ def test_s12_each_refusal_names_its_status_scim_type_and_detail(
     h.create("ann", "u1")
     h.create("bob", "u2")
     before = h.directory
-    out = h.send(method, path, body)
+    query = 'filter=userName eq "ann"' if method == "GET" else ""  # a user's attribute, filtered on groups
+    out = h.send(method, path, body, query=query)
     data = out.response.data
     assert (out.response.status, data.get("scimType"), data["detail"]) == expected
     assert out.directory == before
+
+
+def test_s9_entra_names_its_own_group_schema_and_it_is_left_out() -> None:
+    """Entra ID sends its ADSCIM group schema URI (which defines no attribute) beside the core one: the group is
+    created under the core schema alone, whatever the letter case of the URI."""
+    entra = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+    core = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    h = host()
+    for i, schemas in enumerate(([core, entra], [core, entra.upper()])):
+        out = h.send("POST", "/Groups", {"schemas": schemas, "displayName": f"E{i}"}, new_id=f"g{i}")
+        assert (out.response.status, out.response.data["schemas"]) == (201, [core])
+
+
+def test_s10_groups_are_found_by_id_through_the_index() -> None:
+    """``id eq`` on groups: the group, or none; never a user of that id."""
+    h = host()
+    h.create("ann", "leads2")
+    assert _ids(h.send("GET", "/Groups", query='filter=id eq "leads"')) == ["leads"]
+    assert _ids(h.send("GET", "/Groups", query='filter=id eq "leads2"')) == []
+    assert _ids(h.send("GET", "/Users", query='filter=id eq "leads"')) == []
 
 
 def test_s9_members_in_every_spelling_of_their_path_and_type() -> None:

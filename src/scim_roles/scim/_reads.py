@@ -9,7 +9,7 @@ from scim2_models.path.expressions import Comparison, FilterNode, LogicalExpr, N
 
 from ._messages import ScimResponse, response
 from ._names import user_name_key
-from ._render import LIST_RESPONSE, group_data, parameters, resource_response, selected, user_data
+from ._render import GROUPS, LIST_RESPONSE, USERS, Kind, group_data, parameters, resource_response, selected, user_data
 from ._resources import CORE_GROUP, CORE_USER, MAX_RESULTS, POLICY, ScimGroup, ScimUser, stored_model
 from ._work import Work
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from scim2_models import SearchRequest
 
 
-def get_one(work: Work, kind: str, rid: str) -> ScimResponse:
+def get_one(work: Work, kind: Kind, rid: str) -> ScimResponse:
     """``GET /Users/{id}`` or ``/Groups/{id}``, with ``attributes``/``excludedAttributes``."""
     params = parameters(work, kind, None)
     data = selected(work, kind, rid, params)
@@ -26,25 +26,25 @@ def get_one(work: Work, kind: str, rid: str) -> ScimResponse:
 
 def list_users(work: Work, _body: object) -> ScimResponse:
     """``GET /Users``: a GET has no body."""
-    return search(work, "Users", None)
+    return search(work, USERS, None)
 
 
 def list_groups(work: Work, _body: object) -> ScimResponse:
     """``GET /Groups``: a GET has no body."""
-    return search(work, "Groups", None)
+    return search(work, GROUPS, None)
 
 
 def get_user(work: Work, uid: str, _body: object) -> ScimResponse:
     """``GET /Users/{id}`` of a SCIM user."""
-    return get_one(work, "Users", work.scim_user(uid).id)
+    return get_one(work, USERS, work.scim_user(uid).id)
 
 
 def get_group(work: Work, gid: str, _body: object) -> ScimResponse:
     """``GET /Groups/{id}`` of a synced group."""
-    return get_one(work, "Groups", work.synced_group(gid))
+    return get_one(work, GROUPS, work.synced_group(gid))
 
 
-def search(work: Work, kind: str, body: object | None) -> ScimResponse:
+def search(work: Work, kind: Kind, body: object | None) -> ScimResponse:
     """A list: ``GET /Users?filter=...`` or ``POST /Users/.search``."""
     params = parameters(work, kind, body)
     found = list(_matching(work, kind, params))
@@ -67,15 +67,15 @@ def search(work: Work, kind: str, body: object | None) -> ScimResponse:
     )
 
 
-def _model(work: Work, kind: str, rid: str) -> Any:  # noqa: ANN401
-    if kind == "Users":
+def _model(work: Work, kind: Kind, rid: str) -> Any:  # noqa: ANN401
+    if kind is USERS:
         return stored_model(ScimUser, user_data(work, rid))
     return stored_model(ScimGroup, group_data(work, rid, members=False))
 
 
-def _matching(work: Work, kind: str, params: SearchRequest[Any]) -> Iterator[str]:
+def _matching(work: Work, kind: Kind, params: SearchRequest[Any]) -> Iterator[str]:
     """The ids of the resources the filter matches, sorted by id."""
-    ids = sorted(uid for uid, user in work.users.items() if user.scim) if kind == "Users" else sorted(work.groups)
+    ids = sorted(uid for uid, user in work.users.items() if user.scim) if kind is USERS else sorted(work.groups)
     if params.filter is None:
         yield from ids
         return
@@ -84,10 +84,10 @@ def _matching(work: Work, kind: str, params: SearchRequest[Any]) -> Iterator[str
     if fast is not None:
         yield from fast
         return
-    needs_members = kind == "Groups" and "members" in _attributes(node)
+    needs_members = kind is GROUPS and "members" in _attributes(node)
     with POLICY:
         for rid in ids:
-            if kind == "Users":
+            if kind is USERS:
                 resource = stored_model(ScimUser, user_data(work, rid))
             else:
                 resource = stored_model(ScimGroup, group_data(work, rid, members=needs_members))
@@ -95,7 +95,7 @@ def _matching(work: Work, kind: str, params: SearchRequest[Any]) -> Iterator[str
                 yield rid
 
 
-def _by_index(work: Work, kind: str, node: FilterNode) -> list[str] | None:
+def _by_index(work: Work, kind: Kind, node: FilterNode) -> list[str] | None:
     """``userName eq "..."`` and ``id eq "..."`` through the indexes, not a scan."""
     if not (isinstance(node, Comparison) and node.op == "eq" and isinstance(node.value, str)):
         return None
@@ -107,10 +107,10 @@ def _by_index(work: Work, kind: str, node: FilterNode) -> list[str] | None:
     attr = path.attr.lower()
     if attr == "id":
         exists = (
-            node.value in work.users and work.users[node.value].scim if kind == "Users" else node.value in work.groups
+            node.value in work.users and work.users[node.value].scim if kind is USERS else node.value in work.groups
         )
         return [node.value] if exists else []
-    if attr == "username" and kind == "Users":
+    if attr == "username" and kind is USERS:
         try:
             uid = work.keys.get(user_name_key(node.value))
         except ValueError:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import attrs
 from scim2_models import Context, ResponseParameters, SearchRequest
 
 from ._directory import NO_MEMBERS
@@ -18,6 +19,18 @@ from ._errors import ScimError
 from ._messages import ScimResponse, response
 from ._resources import CORE_GROUP, CORE_USER, MAX_RESULTS, ScimGroup, ScimUser, stored_model, validate
 from ._work import Work
+
+
+@attrs.frozen
+class Kind:
+    """A resource type the service serves: its endpoint, and the model its resources are read through."""
+
+    endpoint: str
+    model: type[Any]
+
+
+USERS = Kind("Users", ScimUser)
+GROUPS = Kind("Groups", ScimGroup)
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -28,9 +41,9 @@ _PARAMETERS = {
 }
 
 
-def location(work: Work, kind: str, rid: str) -> str:
+def location(work: Work, kind: Kind, rid: str) -> str:
     """The URL of a resource: the base URL, its endpoint, its id percent-encoded."""
-    return f"{work.request.base_url.rstrip('/')}/{kind}/{quote(rid, safe='')}"
+    return f"{work.request.base_url.rstrip('/')}/{kind.endpoint}/{quote(rid, safe='')}"
 
 
 def user_data(work: Work, uid: str) -> dict[str, Any]:
@@ -41,11 +54,11 @@ def user_data(work: Work, uid: str) -> dict[str, Any]:
         data: dict[str, Any] = {"schemas": [CORE_USER], "userName": work.names[uid], "active": not user.deprovisioned}
     else:
         data = json.loads(stored)
-    meta = {"resourceType": "User", **data.pop("meta", {}), "location": location(work, "Users", uid)}
+    meta = {"resourceType": "User", **data.pop("meta", {}), "location": location(work, USERS, uid)}
     out = {"schemas": data.pop("schemas", [CORE_USER]), "id": uid, **data}
     if user.groups:
         out["groups"] = [
-            {"value": gid, "$ref": location(work, "Groups", gid), "display": _group_name(work, gid), "type": "direct"}
+            {"value": gid, "$ref": location(work, GROUPS, gid), "display": _group_name(work, gid), "type": "direct"}
             for gid in sorted(user.groups)
         ]
     out["meta"] = meta
@@ -55,12 +68,12 @@ def user_data(work: Work, uid: str) -> dict[str, Any]:
 def group_data(work: Work, gid: str, *, members: bool = True) -> dict[str, Any]:
     """A synced group as a resource: its name, ``id``, ``members`` (unless left out) and ``meta``."""
     data = json.loads(work.groups[gid])
-    meta = {"resourceType": "Group", **data.pop("meta", {}), "location": location(work, "Groups", gid)}
+    meta = {"resourceType": "Group", **data.pop("meta", {}), "location": location(work, GROUPS, gid)}
     out = {"schemas": data.pop("schemas", [CORE_GROUP]), "id": gid, **data}
     listed = work.members.get(gid, NO_MEMBERS)
     if members and listed:
         out["members"] = [
-            {"value": uid, "$ref": location(work, "Users", uid), "type": "User"}
+            {"value": uid, "$ref": location(work, USERS, uid), "type": "User"}
             | ({"display": display} if display is not None else {})
             for uid, display in sorted(listed.items())
         ]
@@ -83,9 +96,8 @@ def resource_response(status: int, data: dict[str, Any], *extra: tuple[str, str]
     return response(status, data, *headers)
 
 
-def parameters(work: Work, kind: str, body: object | None) -> SearchRequest[Any]:
+def parameters(work: Work, kind: Kind, body: object | None) -> SearchRequest[Any]:
     """The search parameters: from a ``.search`` body, else from the query string."""
-    model = ScimUser if kind == "Users" else ScimGroup
     if body is None:
         given: dict[str, Any] = {}
         for name, value in query_pairs(work.request):
@@ -99,7 +111,7 @@ def parameters(work: Work, kind: str, body: object | None) -> SearchRequest[Any]
         given = dict(body)
     else:
         raise ScimError(400, "invalidSyntax", "a search needs a JSON object body")
-    params: SearchRequest[Any] = validate(SearchRequest[model], given, Context.SEARCH_REQUEST)  # type: ignore[valid-type]
+    params: SearchRequest[Any] = validate(SearchRequest[kind.model], given, Context.SEARCH_REQUEST)  # type: ignore[name-defined]
     return params
 
 
@@ -122,18 +134,18 @@ def patched_group(work: Work, gid: str) -> ScimResponse:
     page's worth); past that, ``204 No Content`` unless the query leaves
     the members out.
     """
-    params = parameters(work, "Groups", None)
+    params = parameters(work, GROUPS, None)
     if wants_members(params) and len(work.members.get(gid, NO_MEMBERS)) > MAX_RESULTS:
         return response(204, None)
-    return resource_response(200, selected(work, "Groups", gid, params))
+    return resource_response(200, selected(work, GROUPS, gid, params))
 
 
-def selected(work: Work, kind: str, rid: str, params: ResponseParameters[Any]) -> dict[str, Any]:
+def selected(work: Work, kind: Kind, rid: str, params: ResponseParameters[Any]) -> dict[str, Any]:
     """A resource, cut down to the requested attributes (through the models when asked)."""
-    data = user_data(work, rid) if kind == "Users" else group_data(work, rid, members=wants_members(params))
+    data = user_data(work, rid) if kind is USERS else group_data(work, rid, members=wants_members(params))
     if not params.attributes and not params.excluded_attributes:
         return data
-    shown = stored_model(ScimUser if kind == "Users" else ScimGroup, data)
+    shown = stored_model(kind.model, data)
     return dict(shown.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params))
 
 

@@ -15,6 +15,7 @@ from ._discovery import discovery
 from ._errors import ScimError
 from ._messages import Outcome, ScimRequest, ScimResponse, response
 from ._reads import get_group, get_user, list_groups, list_users, search
+from ._render import GROUPS, USERS, Kind
 from ._work import Work
 from ._writes import (
     create_group,
@@ -39,19 +40,19 @@ ResourceHandler = Callable[[Work, str, object], ScimResponse]
 class _Endpoint:
     """One resource type's routes: the methods of its collection, and of one resource."""
 
-    kind: str
+    kind: Kind
     collection: Mapping[str, CollectionHandler]
     resource: Mapping[str, ResourceHandler]
 
 
 _ENDPOINTS = {
     "users": _Endpoint(
-        "Users",
+        USERS,
         collection={"GET": list_users, "POST": create_user},
         resource={"GET": get_user, "PUT": replace_user, "PATCH": patch_user, "DELETE": delete_user},
     ),
     "groups": _Endpoint(
-        "Groups",
+        GROUPS,
         collection={"GET": list_groups, "POST": create_group},
         resource={"GET": get_group, "PUT": replace_group, "PATCH": patch_group, "DELETE": delete_group},
     ),

@@ -9,7 +9,7 @@ members a group gained or lost.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import attrs
 from pydantic import ValidationError
@@ -125,9 +125,7 @@ def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: A
 
 
 def _user_model(work: Work, uid: str) -> Any:  # noqa: ANN401
-    data = user_data(work, uid)
-    data.pop("groups", None)  # derived, read-only
-    return stored_model(ScimUser, data)
+    return stored_model(ScimUser, user_data(work, uid))
 
 
 def _refuse_password(model: Any) -> None:  # noqa: ANN401
@@ -135,7 +133,7 @@ def _refuse_password(model: Any) -> None:  # noqa: ANN401
         raise ScimError(400, "invalidValue", _PASSWORD)
 
 
-def _check_user_operation(path: str | None, value: object) -> None:
+def _check_user_operation(path: str | None, value: Any) -> None:  # noqa: ANN401 -- a validated operation's value
     """S8: no operation may name ``password``; ``active`` takes only real booleans.
 
     Read through the models' path parser, so every spelling (case, URN
@@ -145,9 +143,8 @@ def _check_user_operation(path: str | None, value: object) -> None:
     if path:
         _check_target(Path[ScimUser](path), value)
         return
-    for key, item in cast(Mapping[str, Any], value).items():
-        if key.lower() != "schemas":
-            _check_target(Path[ScimUser](key), item)
+    for key, item in value.items():
+        _check_target(Path[ScimUser](key), item)
 
 
 def _check_target(path: Path[Any], value: object) -> None:
