@@ -47,6 +47,27 @@ from helpers import AFTER, ENG, IT, MKT, OPS, ORG, USERS, article_org, cli
 M, TA, OA = Role.MEMBER, Role.TEAM_ADMIN, Role.ORG_ADMIN
 
 
+def test_to_builtins_of_a_refusal_is_its_class_and_every_problem() -> None:
+    """An error, as a web framework would return it: its class name and each problem as plain data."""
+    err = InvalidUser(Problem("user 'a'", "id", "bad", "a"), Problem("user 'b'", "groups", "worse"))
+    assert to_builtins(err) == {
+        "error": "InvalidUser",
+        "problems": [
+            {"subject": "user 'a'", "field": "id", "detail": "bad", "id": "a", "text": "user 'a': id: bad"},
+            {
+                "subject": "user 'b'",
+                "field": "groups",
+                "detail": "worse",
+                "id": None,
+                "text": "user 'b': groups: worse",
+            },
+        ],
+    }
+    assert (
+        json.loads(json.dumps(to_builtins([InvalidArgument(Problem("f", "x", "y"))])))[0]["error"] == "InvalidArgument"
+    )
+
+
 def test_to_builtins_equals_the_command_lines_json() -> None:
     """to_builtins(resolution) is explain --json's object for that user; to_builtins(preview) is preview --json."""
     org = load_org(json.loads(Path(ORG).read_text(encoding="utf-8")))

@@ -214,6 +214,24 @@ def test_users_document_shapes() -> None:
     assert problems(err) == ["user.groups[0]: unknown IdP group 'okta-ghost'"]
 
 
+def test_users_of_any_iterable_checked_or_counted_and_each_problem_once() -> None:
+    """load_users takes a generator of user documents; check_users counts them, keeping none; a grant given
+    twice, reported by the document's check and the model's, is one problem; a string is no list of users."""
+    from scim_roles.io import check_users  # noqa: PLC0415
+
+    docs = [{"id": "a", "saml": True}, {"id": "b", "scim": True}]
+    assert load_users(iter(docs)) == (User("a", saml=True), User("b", scim=True))
+    assert (check_users(iter(docs)), check_users({"users": docs}), check_users([])) == (2, 2, 0)
+    twice = {"id": "a", "manual": [{"team": "eng", "role": "member"}, {"team": "eng", "role": "member"}]}
+    for load in (load_users, check_users):
+        with pytest.raises(InvalidUser) as err:
+            load([twice])
+        assert err.value.problems == (Problem("users[0].manual[1]", "", "team 'eng' appears more than once", "eng"),)
+        with pytest.raises(InvalidUser) as err:
+            load("ab")  # type: ignore[arg-type]
+        assert err.value.problems == (Problem("users", "", "expected a list of users, got 'ab'"),)
+
+
 def test_dump_resolution_is_plain_lower_case_data() -> None:
     """A resolution dumps to JSON-ready data with lower-case enum values, its user and readable texts."""
     org = load_org(json.loads((EXAMPLES / "org.json").read_text()))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._changes import Change, StateChange
-from ._errors import InvalidArgument, Problem, got
+from ._errors import InvalidArgument, Problem, ScimRolesError, got
 from ._many import Resolutions
 from ._model import Grant, IdpGroup, Org, Team, User
 from ._preview import Finding, Preview
@@ -27,7 +27,8 @@ def to_builtins(value: object) -> Any:  # noqa: ANN401 -- JSON: dict, list, str,
     Args:
         value: A :class:`Resolution`, :class:`Resolutions` (by user id),
             :class:`Preview`, :class:`Change`, :class:`StateChange`,
-            :class:`Finding`, :class:`Problem`, :class:`Org`, :class:`Team`,
+            :class:`Finding`, :class:`Problem`, a :class:`ScimRolesError`
+            (``{"error": its class name, "problems": [...]}``), :class:`Org`, :class:`Team`,
             :class:`IdpGroup`, :class:`User`, :class:`Grant`,
             :class:`Membership`, :class:`Reason`, :class:`Overridden`, an enum,
             or a list, tuple or mapping of those.
@@ -113,6 +114,10 @@ def _problem(p: Problem) -> dict[str, Any]:
     return {"subject": p.subject, "field": p.field, "detail": p.detail, "id": p.id, "text": str(p)}
 
 
+def _error(err: ScimRolesError) -> dict[str, Any]:
+    return {"error": type(err).__name__, "problems": [_problem(p) for p in err.problems]}
+
+
 def _team(t: Team) -> dict[str, Any]:
     return {"id": t.id, "name": t.name} if t.name else {"id": t.id}
 
@@ -166,6 +171,7 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
     StateChange: _state,
     Finding: _finding,
     Problem: _problem,
+    ScimRolesError: _error,
     Org: _org,
     Team: _team,
     IdpGroup: _group,

@@ -372,8 +372,8 @@ def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: 
             seen.add(user.id)
             if keep:
                 users.append(user)
-    if problems:
-        raise InvalidUser(*problems)
+    if problems:  # what cattrs reported, the model may report again: once each
+        raise InvalidUser(*dict.fromkeys(problems))
     return users
 
 
