@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv-mutation
-.venv-mutation/bin/python -m pip install --quiet '.[io,scim,hypothesis]' 'mutmut>=3.3,<4' pytest
+.venv-mutation/bin/python -m pip install --quiet '.[io,scim,serve,hypothesis]' 'mutmut>=3.3,<4' pytest
 rm -rf mutants
 HYPOTHESIS_PROFILE=mutation .venv-mutation/bin/mutmut run --max-children "$(nproc)"
 .venv-mutation/bin/mutmut results > mutation-results.txt || true
