@@ -371,7 +371,9 @@ class Grant:
     team: str
     role: Role
 
-    # Written out rather than generated: users are built by the hundred thousand (see docs/performance.md).
+    # Written out rather than generated, the fields set through their slots' own setters (object.__setattr__
+    # costs ~60 ns more a field): users are built by the hundred thousand. The row it keeps within its goal:
+    # "User(...) construction" / bare tuples (≤ 3) in benchmarks/edges.py.
     def __init__(self, team: str, role: Role) -> None:
         _set_grant_team(self, team)
         _set_grant_role(self, role)
@@ -421,7 +423,8 @@ class User:
     manual: frozenset[Grant] = frozenset()
 
     # Written out rather than generated: the common valid user is checked with a few C-level operations
-    # (exact types; a str subclass takes the detailed path, which finds it valid too).
+    # (exact types; a str subclass takes the detailed path, which finds it valid too), and the fields are set
+    # through their slots' own setters, as in Grant. The row: "User(...) construction" in benchmarks/edges.py.
     def __init__(  # noqa: PLR0913, PLR0917 -- the fields, positional as attrs would make them
         self,
         id: str,  # noqa: A002 -- the field's name
