@@ -1,4 +1,7 @@
-"""The example admin backend (examples/admin_backend), over FastAPI's TestClient and a real SQLite file."""
+"""The example admin backend (examples/admin_backend), over FastAPI's TestClient and a real SQLite file.
+
+FastAPI's TestClient needs httpx2; the dev extra installs both.
+"""
 
 from __future__ import annotations
 
