@@ -135,6 +135,10 @@ def toggle_preview(args: argparse.Namespace, mix: str) -> None:
     rows = user_rows(random.Random(3), small, n, group_ids=[g.id for g in small.groups], manual_share=MIXES[mix])
     users = [row_user(r) for r in rows]
     small_off, big_off = small.with_manual_edits(on=False), big.with_manual_edits(on=False)
+    t_small = best_of(args.repeat, lambda: [small.with_manual_edits(on=False) for _ in range(1000)]) / 1000
+    t_big = best_of(args.repeat, lambda: [big.with_manual_edits(on=False) for _ in range(1000)]) / 1000
+    line("Org.with_manual_edits, µs (org of 50 groups)", t_small * 1e6, "12.1f")
+    line(f"  ratio, org of {len(big.groups):,} groups / of 50 (goal <= 1.5)", t_big / t_small)
     t_small = best_of(args.repeat, lambda: preview(small, small_off, users))
     t_big = best_of(args.repeat, lambda: preview(big, big_off, users))
     line(f"toggle preview, {n:,} users, ms (org of 50 groups)", t_small * 1e3, "12.1f")

@@ -142,6 +142,26 @@ def test_reconcile_lists_every_drift() -> None:
         reconcile({}, {"x": rules["ann"]})
 
 
+@given(worlds(), st.booleans())
+def test_r8_r9_the_toggle_shares_the_index_and_resolves_as_an_org_built_whole(world: Any, on: bool) -> None:  # noqa: FBT001
+    """with_manual_edits: equal (and hashing alike, pickling) to the same org built whole, every user resolved
+    the same; turned back, the first org again; a toggle that is not a bool is refused as Org refuses it."""
+    org, users = world
+    toggled = org.with_manual_edits(on=on)
+    whole = Org(
+        teams=org.teams,
+        default_teams=org.default_teams,
+        default_role=org.default_role,
+        groups=org.groups,
+        manual_edits=on,
+    )
+    assert (toggled, hash(toggled), pickle.loads(pickle.dumps(toggled))) == (whole, hash(whole), whole)  # noqa: S301
+    assert [resolve_memberships(toggled, u) for u in users] == [resolve_memberships(whole, u) for u in users]
+    assert toggled.with_manual_edits(on=org.manual_edits) == org
+    with pytest.raises(InvalidOrg, match="manual_edits"):
+        org.with_manual_edits(on="yes")
+
+
 def test_org_helpers_make_validated_edits() -> None:
     """with_group, without_group, with_team, without_team, with_defaults, with_manual_edits."""
     org = article_org()

@@ -127,6 +127,14 @@ class OrgIndex:
         self.group_ids = frozenset(self.groups)
         self.manual = {role: {} for role in Role}
 
+    def toggled(self, manual_edits: bool) -> OrgIndex:  # noqa: FBT001 -- the toggle's position
+        """This index for the same org with the toggle turned: everything shared (nothing else depends on it)."""
+        new = object.__new__(OrgIndex)
+        for name in OrgIndex.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.manual_edits = manual_edits
+        return new
+
     def manual_input(self, grant: Grant) -> Input:
         """The records of a manual grant, shared by every user with the same grant.
 
