@@ -151,6 +151,34 @@ def toggle_preview(args: argparse.Namespace, mix: str) -> None:
         line(f"  ratio, org of {len(big.groups):,} groups / of 50 (goal <= 1.5)", t_big / t_small)
 
 
+def org_build(args: argparse.Namespace) -> None:
+    """``Org(...)`` of many groups (each server process pays it on load) against a bare, checked build.
+
+    The bare build: the same mapping as dicts of frozensets, every mapped team looked up.
+    """
+    org = build_org(random.Random(4), teams=args.teams, groups=max(args.groups * 10, 50), manual_edits=True)
+    parts: dict[str, Any] = {
+        "teams": list(org.teams),
+        "default_teams": sorted(org.default_teams),
+        "default_role": org.default_role,
+        "groups": list(org.groups),
+        "manual_edits": True,
+    }
+    raw = [(g.id, sorted(g.teams), g.role) for g in org.groups]
+
+    def bare() -> dict[str, Any]:
+        team_ids = frozenset(t.id for t in org.teams)
+        out = {gid: (frozenset(teams), role) for gid, teams, role in raw}
+        if not all(team_ids.issuperset(teams) for teams, _ in out.values()):
+            raise ValueError(raw)
+        return out
+
+    t_org = best_of(args.repeat, lambda: Org(**parts))
+    t_bare = best_of(args.repeat, bare)
+    line(f"Org(...) of {len(org.groups):,} groups, ms", t_org * 1e3, "12.1f")
+    line("  ratio / bare checked dicts of frozensets (goal <= 5)", t_org / t_bare)
+
+
 def memory(org: Org, rows: list[Row]) -> None:
     """Peak memory per user, from the document's text to every user's resolution."""
     text = json.dumps(document(rows))
@@ -219,6 +247,7 @@ def main() -> None:
     print(f"{args.users:,} users, {args.teams:,} teams, {args.groups:,} groups; best of {args.repeat}")
     for mix in ["manual-heavy", "default"] if args.mix == "both" else [args.mix]:
         measure_mix(args, mix)
+    org_build(args)
     if args.check_mb:
         check_memory(args)
 

@@ -61,6 +61,29 @@ class GroupEntry:
         self.inputs = inputs
 
 
+class GroupEntries(dict[str, GroupEntry]):
+    """Each synced group's entry, built the first time it is asked for (a user of the group is resolved).
+
+    So building an org costs what checking it costs, whatever its number of
+    groups; an entry never changes once made. Asking for a group the org
+    does not sync is a ``KeyError``.
+    """
+
+    __slots__ = ("_default_teams", "_groups", "_role")
+
+    def __init__(self, groups: Mapping[str, IdpGroup], default_teams: list[str], role: Role) -> None:
+        super().__init__()
+        self._groups, self._default_teams, self._role = groups, default_teams, role
+
+    def __missing__(self, group_id: str) -> GroupEntry:
+        group = self._groups[group_id]
+        reason = Reason(Source.IDP_GROUP, self._role if group.role is None else group.role, group.id)
+        entry = self[group_id] = GroupEntry(
+            group, _inputs(sorted(group.teams) or self._default_teams, reason, _GROUP_CAUSES)
+        )
+        return entry
+
+
 _SAML_CAUSES = (Cause.SCIM_OVERRIDES_SAML, Cause.MANUAL_OVERRIDES_DEFAULT, Cause.DEPROVISIONED)
 _GROUP_CAUSES = (Cause.LOWER_ROLE, Cause.DEPROVISIONED)
 _SCIM_CAUSES = (Cause.DEPROVISIONED,)
@@ -72,6 +95,7 @@ class OrgIndex:
 
     __slots__ = (
         "group_ids",
+        "group_of",
         "groups",
         "manual",
         "manual_edits",
@@ -88,7 +112,8 @@ class OrgIndex:
 
     teams: Mapping[str, Team]
     team_ids: frozenset[str]
-    groups: Mapping[str, GroupEntry]
+    group_of: Mapping[str, IdpGroup]
+    groups: GroupEntries
     group_ids: frozenset[str]
     saml: tuple[Input, ...]
     scim: tuple[Input, ...]
@@ -112,19 +137,10 @@ class OrgIndex:
         self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
         self.saml_by_scim_sorted = tuple(e[1] for e in self.saml_by_scim)  # self.saml is sorted by team
         self.scim_memberships = tuple(i.alone for i in self.scim)
-        self.groups = {
-            g.id: GroupEntry(
-                g,
-                _inputs(
-                    sorted(g.teams) or default_teams,
-                    Reason(Source.IDP_GROUP, role if g.role is None else g.role, g.id),
-                    _GROUP_CAUSES,
-                ),
-            )
-            for g in org.groups
-        }
+        self.group_of = {g.id: g for g in org.groups}
+        self.groups = GroupEntries(self.group_of, default_teams, role)
         self.team_ids = frozenset(self.teams)
-        self.group_ids = frozenset(self.groups)
+        self.group_ids = frozenset(self.group_of)
         self.manual = {role: {} for role in Role}
 
     def toggled(self, manual_edits: bool) -> OrgIndex:  # noqa: FBT001 -- the toggle's position

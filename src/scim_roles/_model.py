@@ -278,7 +278,7 @@ class Org:
         Raises:
             KeyError: no such group is synced to the org.
         """
-        return self._index.groups[group_id].group
+        return self._index.group_of[group_id]
 
     def contribution(self, group_id: str) -> frozenset[Grant]:
         """The grants an IdP group gives its members, blanks filled in (R2).
@@ -311,7 +311,7 @@ class Org:
         Raises:
             InvalidOrg: the org has no such group.
         """
-        if group_id not in self._index.groups:
+        if group_id not in self._index.group_of:
             raise InvalidOrg(Problem(f"group {group_id!r}", "id", "is not synced to the org", str(group_id)))
         return attrs.evolve(self, groups=[g for g in self.groups if g.id != group_id])
 

@@ -174,8 +174,8 @@ class Edit:
         else:
             groups = frozenset(
                 gid
-                for gid in old.groups.keys() | new.groups.keys()
-                if gid not in old.groups or gid not in new.groups or old.groups[gid].group != new.groups[gid].group
+                for gid in old.group_ids | new.group_ids
+                if old.group_of.get(gid) != new.group_of.get(gid)  # added, removed or mapped anew
             )
         toggle = before.manual_edits is not after.manual_edits
         return cls(defaults, toggle, groups, frozenset(old.teams.keys() - new.teams.keys()))
