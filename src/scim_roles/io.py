@@ -19,7 +19,6 @@ scim_roles.InvalidOrg: default_role: 'owner' is not one of member, team_admin, o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast, get_origin
 
@@ -151,24 +150,39 @@ def _converter() -> cattrs.Converter:
 _CONVERTER = _converter()
 
 
-# Unknown keys travel through cattrs' message formatting as NUL, a JSON list of the keys, NUL: JSON
-# escapes every NUL inside a key, so no key can forge the split (a key may hold NULs or commas).
-_EXTRA = "\x00"
+def _failures(exc: BaseException, path: str, type_: Any) -> Iterator[tuple[str, BaseException, Any]]:
+    """Each failure under a cattrs validation error, with its path and the type it was read as.
+
+    Walks the exception groups by their notes (a field's name, a list's
+    index), as ``cattrs.transform_error`` does, without formatting anything.
+    """
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            step = f".{note.name}" if isinstance(note, cattrs.AttributeValidationNote) else f"[{note.index!r}]"
+            yield from _failures(inner, path + step, note.type)
+        for inner in without:
+            yield path, inner, None
+    else:
+        yield path, exc, type_
 
 
-def _format(exc: BaseException, type_: type | None) -> str:
-    if isinstance(exc, _BadValue):
-        return str(exc)
+def _problems_of(path: str, exc: BaseException, type_: Any) -> list[Problem]:
+    """The problems of one failure at ``path`` (an unknown key is one problem per key, at the key)."""
     if isinstance(exc, ForbiddenExtraKeysError):
         known = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
         names: set[object] = set(exc.extra_fields)  # typed as strings; a mapping built in code may hold others
-        keys = json.dumps(sorted(k if isinstance(k, str) else repr(k) for k in names))
-        return f"{_EXTRA}{keys}{_EXTRA}unknown key (known: {known})"
-    if isinstance(exc, KeyError):
-        return "required key missing"
-    if isinstance(exc, (TypeError, AttributeError)) and type_ is not None and attrs.has(type_):
-        return "expected a table of keys and values"
-    return cattrs.v.format_exception(exc, type_)  # pragma: no cover -- a shape cattrs knows and we did not foresee
+        keys = sorted(k if isinstance(k, str) else repr(k) for k in names)
+        return [Problem(f"{path}.{key}".lstrip("."), "", f"unknown key (known: {known})", key) for key in keys]
+    if isinstance(exc, _BadValue):
+        detail = str(exc)
+    elif isinstance(exc, KeyError):
+        detail = "required key missing"
+    elif isinstance(exc, (TypeError, AttributeError)) and type_ is not None and attrs.has(type_):
+        detail = "expected a table of keys and values"
+    else:  # pragma: no cover -- a shape cattrs knows and we did not foresee
+        detail = cattrs.v.format_exception(exc, type_)
+    return [Problem(path.lstrip(".") or "document", "", detail)]
 
 
 def _structure(data: object, doc: type[T], root: str) -> tuple[T | None, list[Problem]]:
@@ -178,16 +192,9 @@ def _structure(data: object, doc: type[T], root: str) -> tuple[T | None, list[Pr
     try:
         return _CONVERTER.structure(dict(data), doc), []
     except cattrs.BaseValidationError as exc:
-        problems = []
-        for message in cattrs.transform_error(exc, path="$", format_exception=_format):
-            text, _, where = message.rpartition(" @ ")
-            path = root + where.removeprefix("$")
-            if text.startswith(_EXTRA):
-                _, keys, detail = text.split(_EXTRA, 2)
-                problems += [Problem(f"{path}.{key}".lstrip("."), "", detail, key) for key in json.loads(keys)]
-            else:
-                problems.append(Problem(path.lstrip(".") or "document", "", text))
-        return None, problems
+        return None, [
+            p for path, failure, type_ in _failures(exc, root, doc) for p in _problems_of(path, failure, type_)
+        ]
 
 
 # -- orgs
