@@ -240,9 +240,8 @@ def exchange(
     return start["status"], got, json.loads(payload["body"]) if payload["body"] else None
 
 
-def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Every refusal of the HTTP edge: its status, SCIM error body and headers; what is read and what is not;
-    the ASGI scope's optional keys left out; a token with a space; one log line with its duration."""
+def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path) -> None:
+    """Every refusal of the HTTP edge: its status, SCIM error body and headers; what is read and what is not."""
     store = SqliteStore(tmp_path / "s.db", article_org())
     now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
     app = ScimApp(store, token=TOKEN, base_path="/scim/v2/", max_body=24, clock=lambda: now, mint_id=lambda: "a")
@@ -306,6 +305,20 @@ def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path, caplog: pytes
         404,
         "no resource here: use /Users, /Groups or the discovery endpoints",
     )
+
+
+def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body of exactly the limit, declared or streamed; a scope without its optional keys (query string, raw
+    path, root path, scheme, server) and no Host header; a GET's body never read; a token with a space; the
+    app's own refusal; one log line with its duration."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+    app = ScimApp(store, token=TOKEN, base_path="/scim/v2/", max_body=24, clock=lambda: now, mint_id=lambda: "a")
+    auth = {"authorization": f"Bearer {TOKEN}", "host": "h.example.com"}
+    post = {**auth, "content-type": "application/scim+json"}
+    body = b'{"userName":"ann-abcde"}'
     # Accepted: a body of exactly the limit, declared or streamed in chunks without "more_body" at the end,
     # no query_string, raw_path, root_path, scheme or server in the scope, no Host header.
     split: list[dict[str, Any]] = [
@@ -327,6 +340,10 @@ def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path, caplog: pytes
     no_host = {"authorization": f"Bearer {TOKEN}"}
     status, _, data = exchange(app, "GET", "/scim/v2/Users/a", no_host, [], server=("10.0.0.1", 8080))
     assert (status, data["meta"]["location"]) == (200, "http://10.0.0.1:8080/scim/v2/Users/a")
+    at_limit = {**post, "content-length": "24"}  # declared at the limit exactly: read
+    other = [{"type": "http.request", "body": b'{"userName":"bob-abcde"}'}]
+    minting_b = ScimApp(store, token=TOKEN, base_path="/scim/v2", max_body=24, mint_id=lambda: "b")
+    assert exchange(minting_b, "POST", "/scim/v2/Users", at_limit, other)[0] == 201
     get_with_body = [{"type": "http.request", "body": b"{not json"}]
     assert exchange(app, "GET", "/scim/v2/Users", auth, get_with_body)[0] == 200  # a GET's body is never read
     spaced = ScimApp(store, check_token=lambda t: t == "two words")
@@ -364,3 +381,18 @@ def test_t2_a_write_the_store_cannot_make_durable_is_503_and_one_log_line(
         "the state cannot be written now: nothing was changed; retry later",
     )
     assert caplog.records[0].getMessage() == 'the state is unavailable: the file \\"s.db\\"\\nwas replaced'
+
+
+def test_a_store_that_never_stops_changing_is_a_server_error(tmp_path: Path) -> None:
+    """Twenty lost races in a row: an error the server reports (500), never a wrong answer or a loop."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    lost: list[int] = []
+
+    def always_lost(*_: Any) -> bool:
+        lost.append(1)
+        return False
+
+    store.commit = always_lost  # type: ignore[method-assign,assignment]
+    with pytest.raises(RuntimeError, match=r"^the store kept changing under the request$"):
+        call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann"}')
+    assert len(lost) == 20

@@ -173,8 +173,8 @@ class ScimApp:
                 outcome = handle(snapshot.directory, request)
                 if outcome.directory is snapshot.directory or self._store.commit(snapshot, outcome):
                     return outcome.response, len(outcome.changes)
-            msg = "the store kept changing under the request"  # pragma: no cover -- 20 lost races in a row
-            raise RuntimeError(msg)  # pragma: no cover
+            msg = "the store kept changing under the request"  # 20 lost races in a row
+            raise RuntimeError(msg)
 
 
 class _Refused(Exception):
@@ -185,13 +185,12 @@ class _Refused(Exception):
         if scim_type is not None:
             body["scimType"] = scim_type
         self.answer = (status, [("Content-Type", "application/scim+json"), *headers], json.dumps(body).encode(), 0)
-        super().__init__(detail)
 
 
 def _below(scope: Scope, base: str) -> str:
     """The path below the SCIM base, still percent-encoded (so ``%2F`` stays inside an id)."""
     raw = scope.get("raw_path") or quote(scope["path"]).encode()
-    path = raw.decode("latin-1").split("?", 1)[0]
+    path = raw.decode("latin-1")  # no query string (ASGI); were one there, the service would leave it out
     prefix = quote(scope.get("root_path", "")) + base
     if not path.startswith(prefix) or (len(path) > len(prefix) and path[len(prefix)] != "/"):
         raise _Refused(404, "no SCIM endpoint here")
@@ -207,14 +206,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        message = await receive()  # "http.disconnect" has no body and no more_body: the reading ends
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-        if not message.get("more_body", False):
+        if not message.get("more_body"):
             break
     return b"".join(chunks)
