@@ -346,6 +346,8 @@ def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
     assert exchange(minting_b, "POST", "/scim/v2/Users", at_limit, other)[0] == 201
     get_with_body = [{"type": "http.request", "body": b"{not json"}]
     assert exchange(app, "GET", "/scim/v2/Users", auth, get_with_body)[0] == 200  # a GET's body is never read
+    upper = ScimApp(store, token=TOKEN, base_path="/apiX/")  # the trailing "/" goes, the "X" stays
+    assert exchange(upper, "GET", "/apiX/Users", auth, [])[0] == 200
     spaced = ScimApp(store, check_token=lambda t: t == "two words")
     assert exchange(spaced, "GET", "/Users", {"authorization": "Bearer two words"}, [])[0] == 200
     with pytest.raises(InvalidArgument) as err:
