@@ -822,10 +822,35 @@ def test_s10_discovery_documents() -> None:
     types = h.send("GET", "/ResourceTypes").response.data
     assert {t["endpoint"] for t in types["Resources"]} == {"/Users", "/Groups"}
     assert h.send("GET", "/ResourceTypes/user").response.data["name"] == "User"
-    assert h.send("GET", "/ResourceTypes/Pet").response.status == 404
-    assert h.send("GET", "/Schemas/a/b").response.status == 404
-    assert h.send("GET", "/ServiceProviderConfig/x").response.status == 404
-    assert h.send("PUT", "/Schemas", {}).response.status == 405
+    base = "https://app.example.com/scim/v2"
+    assert config["meta"] == {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"}
+    for listed, endpoint, kind in ((schemas, "Schemas", "Schema"), (types, "ResourceTypes", "ResourceType")):
+        assert (listed["schemas"], listed["startIndex"]) == (["urn:ietf:params:scim:api:messages:2.0:ListResponse"], 1)
+        assert listed["totalResults"] == listed["itemsPerPage"] == len(listed["Resources"])
+        for doc in listed["Resources"]:
+            key = doc["id"]
+            assert doc["meta"] == {"resourceType": kind, "location": f"{base}/{endpoint}/{key}"}
+            out = h.send("GET", f"/{endpoint}/{key.upper()}")
+            assert (out.response.status, out.response.data) == (200, doc)
+    user_schema = next(s for s in schemas["Resources"] if s["id"] == CORE_USER)
+    assert "password" not in {a["name"] for a in user_schema["attributes"]}  # S8: not in the published schema
+    assert "userName" in {a["name"] for a in user_schema["attributes"]}
+    for path, status, detail in (
+        ("/ResourceTypes/Pet", 404, "no ResourceType 'Pet'"),
+        ("/Schemas/urn:x", 404, "no Schema 'urn:x'"),
+        ("/Schemas/a/b", 404, "no such Schema"),
+        ("/ServiceProviderConfig/x", 404, "/ServiceProviderConfig has no sub-resources"),
+    ):
+        out = h.send("GET", path)
+        assert (out.response.status, out.response.data["detail"]) == (status, detail)
+    slash = handle(h.directory, ScimRequest("GET", "/ServiceProviderConfig", base_url="https://h.example/v2/"))
+    assert slash.response.data["meta"]["location"] == "https://h.example/v2/ServiceProviderConfig"
+    out = h.send("PUT", "/Schemas", {})
+    assert (out.response.status, out.response.header("Allow"), out.response.data["detail"]) == (
+        405,
+        "GET",
+        "PUT is not allowed here; allowed: GET",
+    )
 
 
 # -- S11 the app's own
