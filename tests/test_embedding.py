@@ -158,6 +158,7 @@ def test_r8_r9_the_toggle_shares_the_index_and_resolves_as_an_org_built_whole(wo
     assert (toggled, hash(toggled), pickle.loads(pickle.dumps(toggled))) == (whole, hash(whole), whole)  # noqa: S301
     assert [resolve_memberships(toggled, u) for u in users] == [resolve_memberships(whole, u) for u in users]
     assert toggled.with_manual_edits(on=org.manual_edits) == org
+    assert toggled.with_manual_edits(on=on) is toggled
     with pytest.raises(InvalidOrg, match="manual_edits"):
         org.with_manual_edits(on="yes")
 

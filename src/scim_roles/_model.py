@@ -343,8 +343,10 @@ class Org:
         50,000 groups as in one of 50.
         """
         given: object = on  # whatever the hint says
-        if type(given) is not bool or given is self.manual_edits:
-            return attrs.evolve(self, manual_edits=on)  # refused, as Org refuses it; or the same settings
+        if type(given) is not bool:
+            return attrs.evolve(self, manual_edits=on)  # refused, as Org refuses it
+        if given is self.manual_edits:
+            return self
         new: Org = object.__new__(Org)
         for field in attrs.fields(Org):
             object.__setattr__(new, field.name, getattr(self, field.name))
