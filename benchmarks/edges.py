@@ -139,6 +139,11 @@ def toggle_preview(args: argparse.Namespace, mix: str) -> None:
     t_big = best_of(args.repeat, lambda: [big.with_manual_edits(on=False) for _ in range(1000)]) / 1000
     line("Org.with_manual_edits, µs (org of 50 groups)", t_small * 1e6, "12.1f")
     line(f"  ratio, org of {len(big.groups):,} groups / of 50 (goal <= 1.5)", t_big / t_small)
+    teams, role = sorted(small.default_teams), small.default_role
+    t_small = best_of(args.repeat, lambda: [small.with_defaults(teams, role) for _ in range(1000)]) / 1000
+    t_big = best_of(args.repeat, lambda: [big.with_defaults(teams, role) for _ in range(1000)]) / 1000
+    line("Org.with_defaults, µs (org of 50 groups)", t_small * 1e6, "12.1f")
+    line(f"  ratio, org of {len(big.groups):,} groups / of 50 (goal <= 1.5)", t_big / t_small)
     t_small = best_of(args.repeat, lambda: preview(small, small_off, users))
     t_big = best_of(args.repeat, lambda: preview(big, big_off, users))
     line(f"toggle preview, {n:,} users, ms (org of 50 groups)", t_small * 1e3, "12.1f")

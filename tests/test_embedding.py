@@ -163,6 +163,34 @@ def test_r8_r9_the_toggle_shares_the_index_and_resolves_as_an_org_built_whole(wo
         org.with_manual_edits(on="yes")
 
 
+@given(worlds(), st.data())
+def test_r1_new_defaults_share_the_index_and_resolve_as_an_org_built_whole(world: Any, data: st.DataObject) -> None:
+    """with_defaults: equal (hashing alike) to the same org built whole, every user resolved the same; invalid
+    defaults (no team, an unknown one, an admin role, not a role) are refused with the problems Org gives."""
+    org, users = world
+    teams = data.draw(st.lists(st.sampled_from([*sorted(t.id for t in org.teams), "nosuch"]), max_size=3))
+    role = data.draw(st.sampled_from([*Role, "member"]))
+    fields = {"teams": org.teams, "groups": org.groups, "manual_edits": org.manual_edits}
+    whole, problems = _built(default_teams=teams, default_role=role, **fields)
+    if whole is None:
+        with pytest.raises(InvalidOrg) as edited:
+            org.with_defaults(teams, role)
+        assert edited.value.problems == problems
+        return
+    changed = org.with_defaults(teams, role)
+    assert (changed, hash(changed)) == (whole, hash(whole))
+    assert [resolve_memberships(changed, u) for u in users] == [resolve_memberships(whole, u) for u in users]
+    same = org.with_defaults(org.default_teams, org.default_role)
+    assert [resolve_memberships(same, u) for u in users] == [resolve_memberships(org, u) for u in users]
+
+
+def _built(**fields: Any) -> tuple[Org | None, tuple[Problem, ...]]:
+    try:
+        return Org(**fields), ()
+    except InvalidOrg as refused:
+        return None, refused.problems
+
+
 def test_org_helpers_make_validated_edits() -> None:
     """with_group, without_group, with_team, without_team, with_defaults, with_manual_edits."""
     org = article_org()

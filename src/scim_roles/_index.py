@@ -126,10 +126,17 @@ class OrgIndex:
     manual: dict[Role, dict[str, Input]]
 
     def __init__(self, org: Org) -> None:
-        default_teams = sorted(org.default_teams)
-        role = org.default_role
         self.teams = {t.id: t for t in org.teams}
+        self.team_ids = frozenset(self.teams)
         self.manual_edits = org.manual_edits
+        self.group_of = {g.id: g for g in org.groups}
+        self.group_ids = frozenset(self.group_of)
+        self.manual = {role: {} for role in Role}
+        self._set_defaults(org.default_teams, org.default_role)
+
+    def _set_defaults(self, teams: frozenset[str], role: Role) -> None:
+        """What the default access decides: the SAML and SCIM defaults, and the blanks of group mappings."""
+        default_teams = sorted(teams)
         self.saml = _inputs(default_teams, Reason(Source.SAML, role), _SAML_CAUSES)
         self.scim = _inputs(default_teams, Reason(Source.SCIM, role), _SCIM_CAUSES)
         self.saml_memberships = tuple(i.alone for i in self.saml)
@@ -137,18 +144,28 @@ class OrgIndex:
         self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
         self.saml_by_scim_sorted = tuple(e[1] for e in self.saml_by_scim)  # self.saml is sorted by team
         self.scim_memberships = tuple(i.alone for i in self.scim)
-        self.group_of = {g.id: g for g in org.groups}
-        self.groups = GroupEntries(self.group_of, default_teams, role)
-        self.team_ids = frozenset(self.teams)
-        self.group_ids = frozenset(self.group_of)
-        self.manual = {role: {} for role in Role}
+        self.groups = GroupEntries(self.group_of, default_teams, role)  # entries filled anew, as asked for
 
-    def toggled(self, manual_edits: bool) -> OrgIndex:  # noqa: FBT001 -- the toggle's position
-        """This index for the same org with the toggle turned: everything shared (nothing else depends on it)."""
+    def _copy(self) -> OrgIndex:
         new = object.__new__(OrgIndex)
         for name in OrgIndex.__slots__:
             setattr(new, name, getattr(self, name))
+        return new
+
+    def toggled(self, manual_edits: bool) -> OrgIndex:  # noqa: FBT001 -- the toggle's position
+        """This index for the same org with the toggle turned: everything shared (nothing else depends on it)."""
+        new = self._copy()
         new.manual_edits = manual_edits
+        return new
+
+    def with_defaults(self, teams: frozenset[str], role: Role) -> OrgIndex:
+        """This index for the same org with another default access.
+
+        The teams and groups are shared; the defaults' records are made anew
+        (cost ∝ the default teams), and group entries are rebuilt as asked for.
+        """
+        new = self._copy()
+        new._set_defaults(teams, role)  # noqa: SLF001 -- the same class
         return new
 
     def manual_input(self, grant: Grant) -> Input:

@@ -10,7 +10,7 @@ found; nothing invalid is ever built.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -240,22 +240,7 @@ class Org:
                 ]
         else:
             problems.append(Problem("org", "groups", f"must be a collection of IdpGroup, got {self.groups!r}"))
-        id_problems = _check_id_set("org", None, "default_teams", self.default_teams, "team")
-        problems += id_problems
-        if not id_problems:
-            if not self.default_teams:
-                problems.append(Problem("org", "default_teams", "must name at least one team"))
-            elif teams_ok:
-                problems += [
-                    Problem("org", "default_teams", f"unknown team {t!r}", t)
-                    for t in sorted(self.default_teams - team_ids)
-                ]
-        role_problems = _check_role("org", None, "default_role", self.default_role)
-        problems += role_problems
-        if not role_problems and self.default_role not in _DEFAULT_ROLES:
-            problems.append(
-                Problem("org", "default_role", f"must be MEMBER or TEAM_ADMIN, got {self.default_role.name}")
-            )
+        problems += _default_problems(self.default_teams, self.default_role, team_ids if teams_ok else None)
         problems += _check_bools("org", None, manual_edits=self.manual_edits)
         return problems
 
@@ -332,8 +317,26 @@ class Org:
         return attrs.evolve(self, teams=[t for t in self.teams if t.id != team_id])
 
     def with_defaults(self, teams: Iterable[str], role: Role) -> Org:
-        """This org with another default access (R1)."""
-        return attrs.evolve(self, default_teams=teams, default_role=role)
+        """This org with another default access (R1).
+
+        Only the defaults are checked and indexed anew (V2); the teams, the
+        groups and their mappings are shared, so the edit costs the same in an
+        org of 50,000 groups as in one of 50.
+
+        Raises:
+            InvalidOrg: the defaults are invalid, as :class:`Org` says.
+        """
+        default_teams = _id_set(teams)
+        problems = _default_problems(default_teams, role, self._index.team_ids)
+        if problems:
+            raise InvalidOrg(*problems)
+        new: Org = object.__new__(Org)
+        for field in attrs.fields(Org):
+            object.__setattr__(new, field.name, getattr(self, field.name))
+        object.__setattr__(new, "default_teams", default_teams)
+        object.__setattr__(new, "default_role", role)
+        object.__setattr__(new, "_index", self._index.with_defaults(default_teams, role))
+        return new
 
     def with_manual_edits(self, on: bool) -> Org:  # noqa: FBT001 -- the toggle's new position
         """This org with "Editing users manually" turned on or off (R8, R9).
@@ -357,6 +360,28 @@ class Org:
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt through __init__: validated again, index rebuilt, not pickled.
         return (Org, (self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits))
+
+
+def _default_problems(teams: object, role: object, team_ids: Collection[str] | None) -> list[Problem]:
+    """V2: the default access names at least one known team, with the role ``MEMBER`` or ``TEAM_ADMIN``.
+
+    ``team_ids`` is ``None`` when the teams themselves are invalid: unknown
+    teams are then not reported.
+    """
+    problems = _check_id_set("org", None, "default_teams", teams, "team")
+    if not problems:
+        given = cast(frozenset[str], teams)
+        if not given:
+            problems.append(Problem("org", "default_teams", "must name at least one team"))
+        elif team_ids is not None:
+            problems += [
+                Problem("org", "default_teams", f"unknown team {t!r}", t) for t in sorted(given - set(team_ids))
+            ]
+    role_problems = _check_role("org", None, "default_role", role)
+    problems += role_problems
+    if not role_problems and role not in _DEFAULT_ROLES:
+        problems.append(Problem("org", "default_role", f"must be MEMBER or TEAM_ADMIN, got {cast(Role, role).name}"))
+    return problems
 
 
 def _is_tuple_of(value: object, cls: type[Any]) -> bool:
