@@ -11,7 +11,7 @@ from typing import cast
 
 import attrs
 
-from ._errors import InvalidArgument, InvalidUser, Problem, got, shown
+from ._errors import InvalidArgument, InvalidUser, Problem, got, refuse, shown
 from ._result import Resolution
 from ._roles import Role
 
@@ -165,8 +165,7 @@ def reconcile(stored: Mapping[str, Mapping[str, Role]], resolutions: Mapping[str
         for uid, res in cast(Mapping[str, object], resolutions).items()
         if not isinstance(res, Resolution) or res.user_id != uid
     ]
-    if problems:
-        raise InvalidArgument(*problems)
+    refuse(InvalidArgument, problems)
     changes = []
     for uid in sorted(stored.keys() | resolutions.keys()):
         have = stored.get(uid, {})

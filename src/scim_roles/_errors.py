@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -98,3 +99,13 @@ def got(value: object) -> str:
 # Tracebacks and pickles name the errors where users import them from.
 for _cls in (ScimRolesError, InvalidOrg, InvalidUser, LockedUser, InvalidArgument):
     _cls.__module__ = "scim_roles"
+
+
+def refuse(error: type[ScimRolesError], problems: Sequence[Problem]) -> None:
+    """Raise ``error`` with every problem found, if any: how every check of this package ends.
+
+    Checks collect all they find first, so that one refusal names every
+    problem at once (never only the first).
+    """
+    if problems:
+        raise error(*problems)

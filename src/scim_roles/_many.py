@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from ._errors import InvalidArgument, InvalidUser, Problem, got
+from ._errors import InvalidArgument, InvalidUser, Problem, got, refuse
 from ._model import Org, User
 from ._resolve import fits, index_of, not_a_user, resolve_indexed, user_problems
 from ._result import Resolution
@@ -104,8 +104,7 @@ def resolve_all(org: Org, users: Iterable[User]) -> Resolutions:
             resolved[uid] = _SEEN
         else:
             resolved[uid] = resolve_indexed(index, user)
-    if problems:
-        raise InvalidUser(*problems)
+    refuse(InvalidUser, problems)
     return Resolutions._of(resolved)  # noqa: SLF001 -- this module's own class
 
 
@@ -134,6 +133,5 @@ def checked_users(users: Iterable[User], problems_of: Callable[[User], list[Prob
         seen.add(user.id)
         problems += problems_of(user)
         listed.append(user)
-    if problems:
-        raise InvalidUser(*problems)
+    refuse(InvalidUser, problems)
     return listed

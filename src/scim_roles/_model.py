@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from ._errors import InvalidOrg, InvalidUser, Problem
+from ._errors import InvalidOrg, InvalidUser, Problem, refuse
 from ._roles import Role
 
 if TYPE_CHECKING:
@@ -139,8 +139,7 @@ class Team:
         problems = _check_id("team", self.id)
         if not isinstance(self.name, str):
             problems.append(Problem(_subject("team", self.id), "name", f"must be a string, got {self.name!r}", self.id))
-        if problems:
-            raise InvalidOrg(*problems)
+        refuse(InvalidOrg, problems)
 
 
 @attrs.frozen
@@ -170,8 +169,7 @@ class IdpGroup:
         problems += _check_id_set(subject, gid, "teams", self.teams, "team")
         if self.role is not None:
             problems += _check_role(subject, gid, "role", self.role)
-        if problems:
-            raise InvalidOrg(*problems)
+        refuse(InvalidOrg, problems)
 
 
 @attrs.frozen
@@ -210,8 +208,7 @@ class Org:
 
     def __attrs_post_init__(self) -> None:
         problems = self._problems()
-        if problems:
-            raise InvalidOrg(*problems)
+        refuse(InvalidOrg, problems)
         from ._index import OrgIndex  # noqa: PLC0415 -- the index module imports this one
 
         object.__setattr__(self, "_index", OrgIndex(self))
@@ -328,8 +325,7 @@ class Org:
         """
         default_teams = _id_set(teams)
         problems = _default_problems(default_teams, role, self._index.team_ids)
-        if problems:
-            raise InvalidOrg(*problems)
+        refuse(InvalidOrg, problems)
         new: Org = object.__new__(Org)
         for field in attrs.fields(Org):
             object.__setattr__(new, field.name, getattr(self, field.name))
@@ -425,8 +421,7 @@ class Grant:
         if not _is_id(self.team):
             problems.append(Problem("grant", "team", f"must be a non-empty string, got {self.team!r}"))
         problems += _check_role(_subject("grant on team", self.team), None, "role", self.role)
-        if problems:
-            raise InvalidUser(*problems)
+        refuse(InvalidUser, problems)
 
 
 _set_grant_team, _set_grant_role = (Grant.__dict__[name].__set__ for name in ("team", "role"))
@@ -526,8 +521,7 @@ class User:
                 problems.append(
                     Problem(subject, "source", "has no source: needs saml=True, scim=True or a manual grant", uid)
                 )
-        if problems:
-            raise InvalidUser(*problems)
+        refuse(InvalidUser, problems)
 
 
 (
@@ -575,6 +569,5 @@ def invite(teams: Iterable[str], role: Role) -> frozenset[Grant]:
     problems += role_problems
     if not role_problems and role not in _DEFAULT_ROLES:
         problems.append(Problem("invite", "role", f"must be MEMBER or TEAM_ADMIN, got {role.name}"))
-    if problems:
-        raise InvalidUser(*problems)
+    refuse(InvalidUser, problems)
     return frozenset(Grant(t, role) for t in team_ids)

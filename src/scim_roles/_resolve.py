@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 
-from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, got
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, got, refuse
 from ._index import Input, OrgIndex, OverriddenEntry
 from ._model import Grant, Org, User, team_of
 from ._result import Membership, Overridden, Resolution
@@ -51,8 +51,7 @@ def resolve_memberships(org: Org, user: User) -> Resolution:
     if not isinstance(user, User):
         raise InvalidUser(not_a_user(user, "resolve_memberships"))
     problems = user_problems(index, user)
-    if problems:
-        raise InvalidUser(*problems)
+    refuse(InvalidUser, problems)
     return resolve_indexed(index, user)
 
 

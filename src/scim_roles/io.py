@@ -28,7 +28,7 @@ from cattrs.cols import list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
 
 from ._builtins import to_builtins
-from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got
+from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got, refuse
 from ._model import Grant, IdpGroup, Org, Team, User
 from ._result import Resolution
 from ._roles import Role
@@ -213,8 +213,8 @@ def load_org(data: Mapping[str, Any]) -> Org:
     """
     doc, problems = _structure(data, _OrgDoc, "")
     problems += _org_problems(data)
-    if doc is None or problems:
-        raise InvalidOrg(*problems)
+    refuse(InvalidOrg, problems)
+    assert doc is not None  # noqa: S101 -- a document that did not structure has problems
     return Org(
         teams=[Team(t.id, t.name) for t in doc.teams],
         default_teams=doc.default_teams,
@@ -379,8 +379,7 @@ def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: 
             seen.add(user.id)
             if keep:
                 users.append(user)
-    if problems:  # what cattrs reported, the model may report again: once each
-        raise InvalidUser(*dict.fromkeys(problems))
+    refuse(InvalidUser, list(dict.fromkeys(problems)))  # what cattrs reported, the model may again: once each
     return users
 
 

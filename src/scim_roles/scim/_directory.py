@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from scim_roles._errors import InvalidArgument, InvalidUser, LockedUser, Problem, ScimRolesError
+from scim_roles._errors import InvalidArgument, InvalidUser, LockedUser, Problem, ScimRolesError, refuse
 from scim_roles._index import OrgIndex
 from scim_roles._model import Org, User
 from scim_roles._preview import Edit, Preview, check_share, preview_of
@@ -93,8 +93,7 @@ class Directory:
             if not found:
                 group_records[gid] = canonical({k: v for k, v in resource.items() if k not in ("id", "members")})
                 group_names[gid] = resource["displayName"]
-        if problems:
-            raise InvalidUser(*problems)
+        refuse(InvalidUser, problems)
         titles: dict[str, str] = {}
         for gid in sorted(group_names):  # a name two stored groups share (a state from before 0.2) is the first's
             titles.setdefault(display_name_key(group_names[gid]), gid)
@@ -187,8 +186,7 @@ class Directory:
                 problems.append(
                     Problem(subject, "userName", f"{name!r} is the userName of {holder!r} too (S2)", user.id)
                 )
-        if problems:
-            raise (LockedUser if locked else InvalidUser)(*problems)
+        refuse(LockedUser if locked else InvalidUser, problems)
         keys = self._keys
         if old is not None:
             keys = keys.delete(user_name_key(self._names[user.id]))
@@ -256,8 +254,7 @@ class Directory:
             for gid in sorted(new.group_ids - old.group_ids)
             if (holder := self._titles.get(display_name_key(gid))) is not None and holder not in dropped_groups
         ]
-        if problems:
-            raise InvalidUser(*problems)
+        refuse(InvalidUser, problems)
 
     def preview(self, after: Org, *, max_share: float = 0.1) -> Preview:
         """The dry run of a settings change over this directory, resolving only the users it can affect.
