@@ -29,7 +29,9 @@ from cattrs.errors import ForbiddenExtraKeysError
 
 from ._builtins import to_builtins
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got, refuse
+from ._index import OrgIndex
 from ._model import Grant, IdpGroup, Org, Team, User
+from ._resolve import fits, index_of
 from ._result import Resolution
 from ._roles import Role
 
@@ -368,10 +370,11 @@ def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: 
     problems: list[Problem] = []
     users: list[User] = []
     seen: set[str] = set()
-    teams = {t.id for t in org.teams} if org else None
-    groups = {g.id for g in org.groups} if org else None
+    index = index_of(org) if org else None
+    teams = set(index.team_ids) if index else None
+    groups = set(index.group_ids) if index else None
     for i, item in enumerate(items):
-        user = _quick_user(item, groups, teams)
+        user = _quick_user(item, index)
         if user is None or user.id in seen:  # not plainly valid: the detailed path says what is wrong, if anything
             user, found = _detailed_user(item, root if single else f"{root}[{i}]", seen, groups, teams)
             problems += found
@@ -417,7 +420,7 @@ _USER_KEYS = frozenset(a.name for a in attrs.fields(_UserDoc))
 _ROLES = {r.value: r for r in Role}
 
 
-def _quick_user(item: object, groups: set[str] | None, teams: set[str] | None) -> User | None:
+def _quick_user(item: object, index: OrgIndex | None) -> User | None:
     """The user of a plainly valid document (from ``json.loads``), else ``None``: then the detailed path decides.
 
     Checks what the detailed path checks — only known keys, exact JSON types,
@@ -445,9 +448,7 @@ def _quick_user(item: object, groups: set[str] | None, teams: set[str] | None) -
     except InvalidUser:
         return None
     repeated = len(user.groups) != len(listed) or len(user.manual) != len(grants)  # reported with its path
-    unknown = (groups is not None and not user.groups <= groups) or (
-        teams is not None and not all(g.team in teams for g in grants)
-    )
+    unknown = index is not None and not fits(index, user)
     return None if repeated or unknown else user
 
 
