@@ -326,13 +326,8 @@ class Org:
         default_teams = _id_set(teams)
         problems = _default_problems(default_teams, role, self._index.team_ids)
         refuse(InvalidOrg, problems)
-        new: Org = object.__new__(Org)
-        for field in attrs.fields(Org):
-            object.__setattr__(new, field.name, getattr(self, field.name))
-        object.__setattr__(new, "default_teams", default_teams)
-        object.__setattr__(new, "default_role", role)
-        object.__setattr__(new, "_index", self._index.with_defaults(default_teams, role))
-        return new
+        index = self._index.with_defaults(default_teams, role)
+        return self._sharing(index, default_teams=default_teams, default_role=role)
 
     def with_manual_edits(self, on: bool) -> Org:  # noqa: FBT001 -- the toggle's new position
         """This org with "Editing users manually" turned on or off (R8, R9).
@@ -346,11 +341,14 @@ class Org:
             return attrs.evolve(self, manual_edits=on)  # refused, as Org refuses it
         if given is self.manual_edits:
             return self
+        return self._sharing(self._index.toggled(on), manual_edits=on)
+
+    def _sharing(self, index: OrgIndex, **checked: Any) -> Org:  # noqa: ANN401 -- the fields' own types
+        """This org with some fields replaced by values already checked, and ``index``: nothing rebuilt."""
         new: Org = object.__new__(Org)
         for field in attrs.fields(Org):
-            object.__setattr__(new, field.name, getattr(self, field.name))
-        object.__setattr__(new, "manual_edits", on)
-        object.__setattr__(new, "_index", self._index.toggled(on))
+            object.__setattr__(new, field.name, checked.get(field.name, getattr(self, field.name)))
+        object.__setattr__(new, "_index", index)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
