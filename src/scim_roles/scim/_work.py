@@ -18,7 +18,7 @@ from typing import Any
 
 from scim_roles._changes import Change, diff
 from scim_roles._errors import InvalidArgument, Problem
-from scim_roles._model import User
+from scim_roles._model import Org, User
 from scim_roles._resolve import index_of, resolve_indexed
 from scim_roles._result import Resolution
 
@@ -43,19 +43,27 @@ def reactivated(user: User) -> User:
 
 
 class Work:
-    """A request's working copy: new persistent maps, and which users' records changed."""
+    """A request's working copy: new persistent maps, and which users' records changed.
+
+    Its state is the directory's, field by field and by the same names (see
+    ``Directory._state``): the writers replace maps, the outcome is a new
+    directory of them.
+    """
+
+    org: Org
+    users: PMap[str, User]
+    names: PMap[str, str]
+    resources: PMap[str, str]
+    groups: PMap[str, str]
+    members: PMap[str, PMap[str, str | None]]
+    keys: PMap[str, str]
+    titles: PMap[str, str]
 
     def __init__(self, directory: Directory, request: ScimRequest) -> None:
         self.old = directory
         self.request = request
-        self.org = directory.org
-        self.users = directory.users
-        self.names = directory._names  # noqa: SLF001 -- this package's own state
-        self.keys = directory._keys  # noqa: SLF001
-        self.resources = directory._resources  # noqa: SLF001
-        self.groups = directory._groups  # noqa: SLF001
-        self.members = directory._members  # noqa: SLF001
-        self.titles = directory._titles  # noqa: SLF001
+        for name, value in directory._state().items():  # noqa: SLF001 -- this package's own state
+            setattr(self, name, value)
         self.touched: set[str] = set()
         self.touched_groups: set[str] = set()
         self.stamp = _stamp(request.now)
@@ -184,17 +192,8 @@ class Work:
 
     def outcome(self, answer: ScimResponse) -> Outcome:
         """The new directory, each touched user's changes and resolution; a read keeps the directory given."""
-        state = {
-            "org": self.org,
-            "users": self.users,
-            "names": self.names,
-            "resources": self.resources,
-            "groups": self.groups,
-            "members": self.members,
-            "keys": self.keys,
-            "titles": self.titles,
-        }
         was = self.old._state()  # noqa: SLF001 -- this package's own state
+        state = {name: getattr(self, name) for name in was}
         if all(value is was[name] for name, value in state.items()):
             return Outcome(self.old, answer)
         new = self.old._evolve(**state)  # noqa: SLF001
