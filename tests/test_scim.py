@@ -1096,6 +1096,66 @@ def test_t1_stored_resources_are_canonical_json() -> None:
     assert unstamped('{"meta":{"version":"W/\\"1\\""},"z":1,"a":2}') == '{"a":2,"z":1}'
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body", "expected"),
+    [
+        ("GET", "/Users/%ff", "", None, (404, "no such resource: the path is not valid UTF-8", None)),
+        ("GET", "/Users/a/b", "", None, (404, "no such resource: 'Users/a/b'", None)),
+        ("GET", "/Users/.search", "", None, (405, "GET is not allowed here; allowed: POST", "POST")),
+        ("PUT", "/Users", "", {}, (405, "PUT is not allowed here; allowed: GET, POST", "GET, POST")),
+        ("GET", "/Users", "filter=a&filter=b", None, (400, "query parameter 'filter' is given more than once", None)),
+        ("POST", "/Users/.search", "", [1], (400, "a search needs a JSON object body", None)),
+        ("GET", "/Users", "%ff=1", None, (400, "the query string is not valid", None)),
+    ],
+)
+def test_s10_s11_each_routing_and_query_refusal_is_named(
+    method: str, path: str, query: str, body: Any, expected: tuple[int, str, str | None]
+) -> None:
+    """Paths that name nothing, methods an endpoint does not take (with ``Allow``), query strings and search
+    bodies that cannot be read: each answered with its status and a detail naming it."""
+    out = host().send(method, path, body, query=query)
+    assert (out.response.status, out.response.data["detail"], out.response.header("Allow")) == expected
+
+
+def test_s10_queries_and_resources_render_as_given() -> None:
+    """Unknown query parameters are skipped, not the end of the query; a query in the path counts; a search
+    without a body lists everyone; a member without a display has none; a user's groups show their names;
+    members excluded by the core schema's URN are left out; a base URL's trailing slash is not doubled."""
+    h = host()
+    h.create("ann", "u1")
+    h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    h.send("PATCH", "/Groups/leads", patch({"op": "replace", "path": "displayName", "value": "Leads"}))
+    assert _ids(h.send("GET", "/Users", query='foo=1&filter=userName eq "nobody"')) == []
+    assert _ids(h.send("GET", '/Users?filter=userName eq "ann"')) == ["u1"]
+    assert _ids(h.send("POST", "/Users/.search")) == ["u1"]
+    group = h.send("GET", "/Groups/leads").response.data
+    base = "https://app.example.com/scim/v2"
+    assert (group["members"], group["meta"]["resourceType"]) == (
+        [{"value": "u1", "$ref": f"{base}/Users/u1", "type": "User"}],
+        "Group",
+    )
+    assert h.send("GET", "/Users/u1").response.data["groups"] == [
+        {"value": "leads", "$ref": f"{base}/Groups/leads", "display": "Leads", "type": "direct"}
+    ]
+    urn = "urn:ietf:params:scim:schemas:core:2.0:Group:members"
+    assert "members" not in h.send("GET", "/Groups/leads", query=f"excludedAttributes={urn}").response.data
+    slash = handle(h.directory, ScimRequest("GET", "/Users/u1", base_url=base + "/"))
+    assert slash.response.data["meta"]["location"] == f"{base}/Users/u1"
+
+
+def test_s1_the_hosts_arguments_are_named_when_wrong() -> None:
+    """handle() of something not a directory or not a request, or a request with a part not a string."""
+    d = Directory(article_org())
+    for directory, request, problem in (
+        ("d", ScimRequest("GET", "/Users"), Problem("handle", "directory", "must be a Directory, got 'd'")),
+        (d, "x", Problem("handle", "request", "must be a ScimRequest, got 'x'")),
+        (d, ScimRequest("GET", "/Users", query=3), Problem("ScimRequest", "query", "must be a string, got 3")),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            handle(directory, request)  # type: ignore[arg-type]
+        assert err.value.problems == (problem,)
+
+
 def test_s12_a_request_applies_wholly_or_not_at_all() -> None:
     """The first refused operation refuses the whole PATCH; the directory given is never changed."""
     h = host()
