@@ -51,20 +51,11 @@ class Input:
             self.over[cause] = (self.key, record, (record,))
 
 
-class GroupEntry:
-    """A synced group and its contribution (R2), sorted by team."""
+class GroupEntries(dict[str, tuple[Input, ...]]):
+    """Each synced group's contribution (R2), sorted by team, built when first asked for.
 
-    __slots__ = ("group", "inputs")
-
-    def __init__(self, group: IdpGroup, inputs: tuple[Input, ...]) -> None:
-        self.group = group
-        self.inputs = inputs
-
-
-class GroupEntries(dict[str, GroupEntry]):
-    """Each synced group's entry, built the first time it is asked for (a user of the group is resolved).
-
-    So building an org costs what checking it costs, whatever its number of
+    A group's entry is built when a member of the group is first resolved,
+    so building an org costs what checking it costs, whatever its number of
     groups; an entry never changes once made. Asking for a group the org
     does not sync is a ``KeyError``.
     """
@@ -75,12 +66,10 @@ class GroupEntries(dict[str, GroupEntry]):
         super().__init__()
         self._groups, self._default_teams, self._role = groups, default_teams, role
 
-    def __missing__(self, group_id: str) -> GroupEntry:
+    def __missing__(self, group_id: str) -> tuple[Input, ...]:
         group = self._groups[group_id]
         reason = Reason(Source.IDP_GROUP, self._role if group.role is None else group.role, group.id)
-        entry = self[group_id] = GroupEntry(
-            group, _inputs(sorted(group.teams) or self._default_teams, reason, _GROUP_CAUSES)
-        )
+        entry = self[group_id] = _inputs(sorted(group.teams) or self._default_teams, reason, _GROUP_CAUSES)
         return entry
 
 

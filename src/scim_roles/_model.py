@@ -268,7 +268,7 @@ class Org:
         Raises:
             KeyError: no such group is synced to the org.
         """
-        return frozenset(Grant(i.team, i.role) for i in self._index.groups[group_id].inputs)
+        return frozenset(Grant(i.team, i.role) for i in self._index.groups[group_id])
 
     # -- an admin's edits: each returns a new, validated Org
 

@@ -161,7 +161,7 @@ def _baseline(
     overridden: list[OverriddenEntry] = []
     ties: dict[str, list[Input]] = {}
     for gid in group_ids:
-        for inp in groups[gid].inputs:
+        for inp in groups[gid]:
             team = inp.team
             best = winners.get(team)
             if best is None:
@@ -216,7 +216,7 @@ def _deprovisioned(index: OrgIndex, user: User) -> Resolution:
     """R10: every input grant is inert."""
     overridden = [i.over[DEPROVISIONED] for i in index.saml] if user.saml else []
     if user.groups:
-        overridden += [i.over[DEPROVISIONED] for g in user.groups for i in index.groups[g].inputs]
+        overridden += [i.over[DEPROVISIONED] for g in user.groups for i in index.groups[g]]
     else:
         overridden += [i.over[DEPROVISIONED] for i in index.scim]
     overridden += [index.manual_input(g).over[DEPROVISIONED] for g in user.manual]
