@@ -24,7 +24,8 @@ class RepeatedKeys(ValueError):
 
     def __init__(self, where: list[tuple[str, str]]) -> None:
         self.where = sorted(where)
-        super().__init__(f"the key {self.where[0][1]!r} appears twice in one object")
+        _, key = self.where[0]
+        super().__init__(f"the key {key!r} appears twice in one object")
 
 
 class _Twice(dict[str, Any]):

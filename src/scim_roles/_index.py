@@ -23,9 +23,21 @@ if TYPE_CHECKING:
 SOURCE_ORDER = {Source.SAML: 0, Source.SCIM: 1, Source.IDP_GROUP: 2, Source.MANUAL: 3}
 
 OverriddenKey = tuple[str, int, str, int]
-OverriddenEntry = tuple[OverriddenKey, Overridden, tuple[Overridden]]
-"""An overridden input as a resolution collects it: its sort key, the record, and the record alone in a tuple
-(shared by every resolution where it is the only one)."""
+
+
+class OverriddenEntry:
+    """An overridden input as a resolution collects it.
+
+    Its sort key, its record, and the record alone in a tuple (shared by
+    every resolution where it is the only one).
+    """
+
+    __slots__ = ("alone", "key", "record")
+
+    def __init__(self, key: OverriddenKey, record: Overridden) -> None:
+        self.key = key
+        self.record = record
+        self.alone = (record,)
 
 
 def overridden_key(team: str, reason: Reason) -> OverriddenKey:
@@ -47,8 +59,7 @@ class Input:
         self.key = overridden_key(team, reason)
         self.over: dict[Cause, OverriddenEntry] = {}
         for cause in causes:
-            record = Overridden(team, reason, cause)
-            self.over[cause] = (self.key, record, (record,))
+            self.over[cause] = OverriddenEntry(self.key, Overridden(team, reason, cause))
 
 
 class GroupEntries(dict[str, tuple[Input, ...]]):
@@ -129,9 +140,9 @@ class OrgIndex:
         self.saml = _inputs(default_teams, Reason(Source.SAML, role), _SAML_CAUSES)
         self.scim = _inputs(default_teams, Reason(Source.SCIM, role), _SCIM_CAUSES)
         self.saml_memberships = tuple(i.alone for i in self.saml)
-        self.saml_replaced = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT][1] for i in self.saml)
+        self.saml_replaced = tuple(i.over[Cause.MANUAL_OVERRIDES_DEFAULT].record for i in self.saml)
         self.saml_by_scim = tuple(i.over[Cause.SCIM_OVERRIDES_SAML] for i in self.saml)
-        self.saml_by_scim_sorted = tuple(e[1] for e in self.saml_by_scim)  # self.saml is sorted by team
+        self.saml_by_scim_sorted = tuple(e.record for e in self.saml_by_scim)  # self.saml is sorted by team
         self.scim_memberships = tuple(i.alone for i in self.scim)
         self.groups = GroupEntries(self.group_of, default_teams, role)  # entries filled anew, as asked for
 

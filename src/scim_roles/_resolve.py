@@ -125,10 +125,8 @@ def _scim(index: OrgIndex, user: User) -> Resolution:
         memberships = _chosen(index, winners, ties, () if locked else manual)
     if manual:
         cause = LOCKED if locked else SCIM_OVERRIDES_MANUAL
-        known, records = index.manual, index.manual_input  # the lookup inline; manual_input fills a miss
-        overridden += [
-            (known[g.role].get(g.team) or records(g)).over[cause] for g in manual if locked or g.team in winners
-        ]
+        records = index.manual_input
+        overridden += [records(g).over[cause] for g in manual if locked or g.team in winners]
     if not overridden:  # the common cases: nothing overridden, or the SAML defaults only (sorted once per org)
         done = index.saml_by_scim_sorted if user.saml else ()
     else:
@@ -145,10 +143,9 @@ def _chosen(
     chosen = {team: inp.alone for team, inp in winners.items()}
     for team, tied in ties.items():
         chosen[team] = _tied(tied)
-    known, records = index.manual, index.manual_input
     for grant in manual:
         if grant.team not in winners:
-            chosen[grant.team] = (known[grant.role].get(grant.team) or records(grant)).alone
+            chosen[grant.team] = index.manual_input(grant).alone
     return tuple([chosen[t] for t in sorted(chosen)])
 
 
@@ -230,9 +227,9 @@ def _grant_team(grant: Grant) -> str:
 def _sorted(overridden: list[OverriddenEntry]) -> tuple[Overridden, ...]:
     """The entries sorted by their keys, which are unique per input grant."""
     if len(overridden) == 1:  # common (one manual grant locked or overridden): a tuple every such user shares
-        return overridden[0][2]
-    overridden.sort(key=_FIRST)
-    return tuple([e[1] for e in overridden])
+        return overridden[0].alone
+    overridden.sort(key=_KEY)
+    return tuple([e.record for e in overridden])
 
 
-_FIRST = operator.itemgetter(0)
+_KEY = operator.attrgetter("key")
