@@ -107,9 +107,9 @@ def test_odd_keys_are_one_unknown_key_named_as_is(key: str) -> None:
     with pytest.raises(InvalidOrg) as refused:
         load_org({**ORG_DOC, key: 1})
     (problem,) = refused.value.problems
-    assert (problem.subject, problem.id) == (key, key)
+    assert (problem.subject, problem.field, problem.id) == ("org", key, key)
     assert problem.detail.startswith("unknown key")
-    with pytest.raises(InvalidOrg, match=r"^1: unknown key"):
+    with pytest.raises(InvalidOrg, match=r"^org: 1: unknown key"):
         load_org({**ORG_DOC, 1: 2})  # type: ignore[dict-item]
 
 
@@ -120,7 +120,7 @@ def test_odd_keys_print_escaped_in_one_line(tmp_path: Path) -> None:
     code, _, err = cli("check", str(path))
     assert code == 1
     assert one_clean_line(err) == (
-        f"scim-roles: {path}: \\x00evil\\n\\x1b[31m: unknown key "
+        f"scim-roles: {path}: org: \\x00evil\\n\\x1b[31m: unknown key "
         "(known: default_role, default_teams, groups, manual_edits, teams)\n"
     )
 
@@ -238,7 +238,7 @@ WRONG_TYPES: list[tuple[str, Callable[[], object], type[ScimRolesError], str]] =
     ("load_users org", lambda: load_users([{"id": "a", "saml": True}], org="x"), InvalidArgument, "load_users: org"),  # type: ignore[arg-type]
     ("load_user org", lambda: load_user({"id": "a", "saml": True}, org=1), InvalidArgument, "load_user: org"),  # type: ignore[arg-type]
     ("load_org keys", lambda: load_org({1: 2}), InvalidOrg, "1: unknown key"),  # type: ignore[dict-item]
-    ("load_users keys", lambda: load_users([{1: 2}]), InvalidUser, r"users\[0\]\.1: unknown key"),  # type: ignore[dict-item]
+    ("load_users keys", lambda: load_users([{1: 2}]), InvalidUser, r"users\[0\]: 1: unknown key"),  # type: ignore[dict-item]
     ("dump_org", lambda: dump_org(None), InvalidArgument, "dump_org: org: must be an Org"),  # type: ignore[arg-type]
     ("dump_user", lambda: dump_user("u"), InvalidArgument, "dump_user: user: must be a User"),  # type: ignore[arg-type]
     ("dump_users", lambda: dump_users([None]), InvalidArgument, "dump_user: user"),  # type: ignore[list-item]
@@ -269,7 +269,7 @@ def test_a_repeated_group_or_grant_gets_one_verdict_everywhere(tmp_path: Path) -
         command[0]: cli(*command)
         for command in (("check", ORG, str(users)), ("explain", ORG, str(users)), ("preview", ORG, ORG, str(users)))
     }
-    expected = f"scim-roles: {users}: users[0].groups[1]: IdP group 'okta-marketing' appears more than once\n"
+    expected = f"scim-roles: {users}: users[0]: groups[1]: IdP group 'okta-marketing' appears more than once\n"
     assert {name: (code, err) for name, (code, _, err) in verdicts.items()} == dict.fromkeys(verdicts, (1, expected))
     with pytest.raises(InvalidUser, match="appears more than once"):
         load_users([{"id": "a", "manual": [{"team": "eng", "role": "member"}, {"team": "eng", "role": "member"}]}])

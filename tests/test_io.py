@@ -56,8 +56,8 @@ def test_json_and_toml_examples_are_the_same() -> None:
     assert org_json.group("okta-everyone").role is None
 
 
-def test_bad_org_document_reports_every_problem_with_its_path() -> None:
-    """Shape problems and reference problems come together, each with its path."""
+def test_bad_org_document_reports_every_problem_of_its_shape_at_its_path() -> None:
+    """Every problem of a document's shape at once, each at its path in the org; the rules wait for a right shape."""
     with pytest.raises(InvalidOrg) as err:
         load_org(
             {
@@ -68,46 +68,62 @@ def test_bad_org_document_reports_every_problem_with_its_path() -> None:
                 "manual_edit": True,
             }
         )
-    assert problems(err) == [
-        "teams[2]: expected a table of keys and values",
-        "default_role: 'owner' is not one of member, team_admin, org_admin",
-        "groups[0].teams[1]: expected a string, got 1",
-        "groups[1].id: required key missing",
-        "groups[1].rol: unknown key (known: id, role, teams)",
-        "manual_edit: unknown key (known: default_role, default_teams, groups, manual_edits, teams)",
-        "teams[1].id: team id 'eng' appears more than once",
-        "teams[3].id: a team id must not be empty",
-        "groups[2].id: group id 'g' appears more than once",
-        "groups[0].teams[0]: unknown team 'mktg'",
-        "default_teams[1]: unknown team 'sales'",
-        "default_teams[2]: team 'eng' appears more than once",
-    ]
-    assert {p.field for p in err.value.problems} == {""}  # a document problem's path says it all
-    assert [p.id for p in err.value.problems] == [None] * 4 + [
-        "rol",
-        "manual_edit",
-        "eng",
-        None,
-        "g",
-        "mktg",
-        "sales",
-        "eng",
-    ]
+    assert err.value.problems == (
+        Problem("org", "teams[2]", "expected a table of keys and values"),
+        Problem("org", "default_role", "'owner' is not one of member, team_admin, org_admin"),
+        Problem("org", "groups[0].teams[1]", "expected a string, got 1"),
+        Problem("org", "groups[1].id", "required key missing"),
+        Problem("org", "groups[1].rol", "unknown key (known: id, role, teams)", "rol"),
+        Problem("org", "manual_edit", f"unknown key (known: {', '.join(ORG_KEYS)})", "manual_edit"),
+    )
+    assert problems(err)[0] == "org: teams[2]: expected a table of keys and values"
 
 
-def test_reference_problems_alone_are_reported_with_paths() -> None:
-    """A well-shaped document whose only problems are references and rules still gets paths, not model errors."""
-    doc = {"teams": [{"id": "eng"}, {"id": "eng"}], "default_teams": ["eng"], "default_role": "member", "Xtra": 1}
+ORG_KEYS = ("default_role", "default_teams", "groups", "manual_edits", "teams")
+
+
+def test_v1_v3_an_org_documents_rules_are_the_models_each_at_its_path() -> None:
+    """A well-shaped document gets the model's own problems (one source), each put at its path, once each;
+    a list that stands for a set repeats nothing."""
     with pytest.raises(InvalidOrg) as err:
-        load_org(doc)
+        load_org(
+            {
+                "teams": [{"id": "eng"}, {"id": "eng"}, {"id": ""}],
+                "default_teams": ["eng", "sales", "eng"],
+                "default_role": "member",
+                "groups": [{"id": "g", "teams": ["mktg", "eng", "mktg"]}, {"id": "h", "teams": [""]}, {"id": "g"}],
+            }
+        )
+    assert err.value.problems == (
+        Problem("org", "default_teams[2]", "team 'eng' appears more than once", "eng"),
+        Problem("org", "groups[0].teams[2]", "team 'mktg' appears more than once", "mktg"),
+        Problem("org", "teams[2].id", "must be a non-empty string, got ''"),
+        Problem("org", "groups[1].teams", "team ids must be non-empty strings, got ''", "h"),
+    )  # a team or group that does not build leaves the org's rules unchecked: they would guess
+    with pytest.raises(InvalidOrg) as err:
+        load_org(
+            {
+                "teams": [{"id": "eng"}, {"id": "mkt"}, {"id": "eng"}],
+                "default_teams": ["eng", "sales"],
+                "default_role": "member",
+                "groups": [{"id": "g", "teams": ["mktg", "eng"]}, {"id": "h"}, {"id": "g"}],
+            }
+        )
+    assert err.value.problems == (
+        Problem("org", "teams[2].id", "is not unique in the org", "eng"),
+        Problem("org", "groups[2].id", "is not unique in the org", "g"),
+        Problem("org", "groups[0].teams", "unknown team 'mktg': map the group to teams the org has", "g"),
+        Problem("org", "default_teams", "unknown team 'sales'", "sales"),
+    )
+    with pytest.raises(InvalidOrg) as err:
+        load_org({"teams": [{"id": "a"}], "default_teams": [], "default_role": "org_admin", "Xtra": 1})
+    assert problems(err) == [f"org: Xtra: unknown key (known: {', '.join(ORG_KEYS)})"]
+    with pytest.raises(InvalidOrg) as err:
+        load_org({"teams": [{"id": "a"}], "default_teams": [], "default_role": "org_admin"})
     assert problems(err) == [
-        "Xtra: unknown key (known: default_role, default_teams, groups, manual_edits, teams)",
-        "teams[1].id: team id 'eng' appears more than once",
+        "org: default_teams: must name at least one team",
+        "org: default_role: must be MEMBER or TEAM_ADMIN, got ORG_ADMIN",
     ]
-    del doc["Xtra"]
-    with pytest.raises(InvalidOrg) as err:
-        load_org(doc)
-    assert problems(err) == ["teams[1].id: team id 'eng' appears more than once"]
 
 
 def test_dump_org_omits_blanks() -> None:
@@ -130,38 +146,37 @@ def test_dump_org_omits_blanks() -> None:
 
 
 def test_bad_org_documents_of_other_shapes() -> None:
-    """Not a table, missing keys, an empty default, an org-admin default, wrong scalar types."""
+    """Not a table, missing keys, wrong scalar types, unknown keys of a team."""
     with pytest.raises(InvalidOrg) as err:
         load_org([])  # type: ignore[arg-type]
-    assert problems(err) == ["document: expected a table of keys and values, got []"]
+    assert err.value.problems == (Problem("org", "", "expected a table of keys and values, got []"),)
+    assert problems(err) == ["org: expected a table of keys and values, got []"]
     with pytest.raises(InvalidOrg) as err:
         load_org({"teams": "eng", "default_teams": [], "default_role": "org_admin", "manual_edits": "no"})
     assert problems(err) == [
-        "teams: expected a list, got 'eng'",
-        "manual_edits: expected true or false, got 'no'",
-        "default_teams: must name at least one team",
-        "default_role: must be member or team_admin, got org_admin",
+        "org: teams: expected a list, got 'eng'",
+        "org: manual_edits: expected true or false, got 'no'",
     ]
-    assert {p.field for p in err.value.problems} == {""}
     with pytest.raises(InvalidOrg) as err:
         load_org(
             {"teams": [{"id": "a", "nme": "A", "colour": "red"}], "default_teams": ["a"], "default_role": "member"}
         )
     assert problems(err) == [
-        "teams[0].colour: unknown key (known: id, name)",
-        "teams[0].nme: unknown key (known: id, name)",
+        "org: teams[0].colour: unknown key (known: id, name)",
+        "org: teams[0].nme: unknown key (known: id, name)",
     ]
     with pytest.raises(InvalidOrg) as err:
         load_org({})
     assert problems(err) == [
-        "teams: required key missing",
-        "default_teams: required key missing",
-        "default_role: required key missing",
+        "org: teams: required key missing",
+        "org: default_teams: required key missing",
+        "org: default_role: required key missing",
     ]
 
 
-def test_bad_users_document_reports_every_problem_with_its_path() -> None:
-    """Each user's shape, references to the org, duplicates and the model's own rules, with paths."""
+def test_bad_users_document_reports_every_problem_at_its_path() -> None:
+    """Each user's shape, duplicates, the model's own rules and references to the org (V4-V6), at their paths;
+    the model's problems are its own (one source), each once."""
     org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
     with pytest.raises(InvalidUser) as err:
         load_users(
@@ -173,25 +188,33 @@ def test_bad_users_document_reports_every_problem_with_its_path() -> None:
                 {"id": "r"},
                 {"id": "s", "saml": True, "groups": ["okta-everyone"]},
                 {"id": "t", "manual": [{"team": "eng", "role": "member"}, {"team": "eng", "role": "team_admin"}]},
+                {
+                    "id": "u",
+                    "scim": True,
+                    "groups": ["zz", "okta-everyone", "zz"],
+                    "manual": [{"team": "mktg", "role": "member"}, *[{"team": "eng", "role": "member"}] * 2],
+                },
             ],
             org,
         )
-    assert problems(err) == [
-        "users[0].saml: expected true or false, got 'yes'",
-        "users[0].groups[0]: unknown IdP group 'zz'",
-        "users[1].id: user id 'a' appears more than once",
+    assert err.value.problems == (
+        Problem("users[0]", "saml", "expected true or false, got 'yes'"),
+        Problem("users[1]", "id", "appears more than once among the users", "a"),
+        Problem("users[2]", "", "expected a table of keys and values, got 5"),
+        Problem("users[3]", "manual[0].role", "'owner' is not one of member, team_admin, org_admin"),
+        Problem("users[3]", "manual[1].role", "3 is not one of member, team_admin, org_admin"),
+        Problem("users[4]", "source", "has no source: needs saml=True, scim=True or a manual grant", "r"),
+        Problem("users[5]", "groups", "only a SCIM user belongs to IdP groups; set scim=True", "s"),
+        Problem("users[6]", "manual", "more than one grant on team 'eng' (at most one per team)", "t"),
+        Problem("users[7]", "groups[2]", "IdP group 'zz' appears more than once", "zz"),
+        Problem("users[7]", "manual[2]", "grant member on team 'eng' appears more than once", "eng"),
+        Problem("users[7]", "groups", "IdP group 'zz' is not synced to the org", "u"),
+        Problem("users[7]", "manual", "grant on unknown team 'mktg'", "u"),
+    )
+    assert problems(err)[:3] == [
+        "users[0]: saml: expected true or false, got 'yes'",
+        "users[1]: id: appears more than once among the users",
         "users[2]: expected a table of keys and values, got 5",
-        "users[3].manual[0].role: 'owner' is not one of member, team_admin, org_admin",
-        "users[3].manual[1].role: 3 is not one of member, team_admin, org_admin",
-        "users[3].manual[0]: unknown team 'mktg'",
-        "users[4]: has no source: needs saml=True, scim=True or a manual grant",
-        "users[5].groups: only a SCIM user belongs to IdP groups; set scim=True",
-        "users[6].manual[1]: team 'eng' appears more than once",
-        "users[6].manual: more than one grant on team 'eng' (at most one per team)",
-    ]
-    assert {p.field for p in err.value.problems} == {""}
-    assert [p.id for p in err.value.problems] == [
-        *(None, "zz", "a", None, None, None, "mktg", "r", "s", "eng", "t"),
     ]
 
 
@@ -205,18 +228,19 @@ def test_users_document_shapes() -> None:
     )
     with pytest.raises(InvalidUser) as err:
         load_users({"users": "a"})
-    assert err.value.problems == (Problem("users", "", "expected a list of users, got 'a'"),)
-    with pytest.raises(InvalidUser, match=r"user\.id: required key missing"):
+    assert err.value.problems == (Problem("document", "users", "expected a list of users, got 'a'"),)
+    with pytest.raises(InvalidUser) as err:
         load_user({"saml": True})
+    assert err.value.problems == (Problem("user", "id", "required key missing"),)
     org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
     with pytest.raises(InvalidUser) as err:
         load_user({"id": "x", "scim": True, "groups": ["okta-ghost"]}, org)
-    assert problems(err) == ["user.groups[0]: unknown IdP group 'okta-ghost'"]
+    assert problems(err) == ["user: groups: IdP group 'okta-ghost' is not synced to the org"]
 
 
 def test_users_of_any_iterable_checked_or_counted_and_each_problem_once() -> None:
     """load_users takes a generator of user documents; check_users counts them, keeping none; a grant given
-    twice, reported by the document's check and the model's, is one problem; a string is no list of users."""
+    twice is one problem, the document's (the model takes a set); a string is no list of users."""
     from scim_roles.io import check_users  # noqa: PLC0415
 
     docs = [{"id": "a", "saml": True}, {"id": "b", "scim": True}]
@@ -226,10 +250,12 @@ def test_users_of_any_iterable_checked_or_counted_and_each_problem_once() -> Non
     for load in (load_users, check_users):
         with pytest.raises(InvalidUser) as err:
             load([twice])
-        assert err.value.problems == (Problem("users[0].manual[1]", "", "team 'eng' appears more than once", "eng"),)
+        assert err.value.problems == (
+            Problem("users[0]", "manual[1]", "grant member on team 'eng' appears more than once", "eng"),
+        )
         with pytest.raises(InvalidUser) as err:
             load("ab")  # type: ignore[arg-type]
-        assert err.value.problems == (Problem("users", "", "expected a list of users, got 'ab'"),)
+        assert err.value.problems == (Problem("document", "", "expected a list of users, got 'ab'"),)
 
 
 def test_dump_resolution_is_plain_lower_case_data() -> None:

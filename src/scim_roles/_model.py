@@ -214,32 +214,8 @@ class Org:
         object.__setattr__(self, "_index", OrgIndex(self))
 
     def _problems(self) -> list[Problem]:
-        problems: list[Problem] = []
-        teams_ok = _is_tuple_of(self.teams, Team)
-        if teams_ok:
-            problems += [
-                Problem(f"team {i!r}", "id", "is not unique in the org", i)
-                for i in _duplicates(t.id for t in self.teams)
-            ]
-        else:
-            problems.append(Problem("org", "teams", f"must be a collection of Team, got {self.teams!r}"))
-        team_ids = {t.id for t in self.teams} if teams_ok else set()
-        if _is_tuple_of(self.groups, IdpGroup):
-            problems += [
-                Problem(f"group {i!r}", "id", "is not unique in the org", i)
-                for i in _duplicates(g.id for g in self.groups)
-            ]
-            if teams_ok:
-                problems += [
-                    Problem(f"group {g.id!r}", "teams", f"unknown team {t!r}: map the group to teams the org has", g.id)
-                    for g in self.groups
-                    for t in sorted(g.teams - team_ids)
-                ]
-        else:
-            problems.append(Problem("org", "groups", f"must be a collection of IdpGroup, got {self.groups!r}"))
-        problems += _default_problems(self.default_teams, self.default_role, team_ids if teams_ok else None)
-        problems += _check_bools("org", None, manual_edits=self.manual_edits)
-        return problems
+        located = org_problems(self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits)
+        return [problem for _, problem in located]
 
     @property
     def default_grants(self) -> frozenset[Grant]:
@@ -356,6 +332,51 @@ class Org:
         return (Org, (self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits))
 
 
+def org_problems(
+    teams: object, default_teams: object, default_role: object, groups: object, manual_edits: object
+) -> list[tuple[str, Problem]]:
+    """V1-V3 of an org's fields, as its converters leave them: each problem with where it is.
+
+    Where: ``"teams[1]"`` or ``"groups[0]"`` (the position in the sequence
+    given) for a team's or a group's own problem, ``""`` for the org's
+    fields. :class:`Org` reports the problems; a document reader puts each
+    at its path.
+    """
+    located: list[tuple[str, Problem]] = []
+    teams_ok = _is_tuple_of(teams, Team)
+    if teams_ok:
+        team_list = cast(tuple[Team, ...], teams)
+        located += [
+            (f"teams[{i}]", Problem(f"team {t!r}", "id", "is not unique in the org", t))
+            for t, i in _repeats(t.id for t in team_list)
+        ]
+    else:
+        located.append(("", Problem("org", "teams", f"must be a collection of Team, got {teams!r}")))
+    team_ids = {t.id for t in team_list} if teams_ok else set()
+    if _is_tuple_of(groups, IdpGroup):
+        group_list = cast(tuple[IdpGroup, ...], groups)
+        located += [
+            (f"groups[{i}]", Problem(f"group {g!r}", "id", "is not unique in the org", g))
+            for g, i in _repeats(g.id for g in group_list)
+        ]
+        if teams_ok:
+            located += [
+                (
+                    f"groups[{i}]",
+                    Problem(
+                        f"group {g.id!r}", "teams", f"unknown team {t!r}: map the group to teams the org has", g.id
+                    ),
+                )
+                for i, g in enumerate(group_list)
+                for t in sorted(g.teams - team_ids)
+            ]
+    else:
+        located.append(("", Problem("org", "groups", f"must be a collection of IdpGroup, got {groups!r}")))
+    problems = _default_problems(default_teams, default_role, team_ids if teams_ok else None)
+    problems += _check_bools("org", None, manual_edits=manual_edits)
+    return located + [("", problem) for problem in problems]
+
+
 def _default_problems(teams: object, role: object, team_ids: Collection[str] | None) -> list[Problem]:
     """V2: the default access names at least one known team, with the role ``MEMBER`` or ``TEAM_ADMIN``.
 
@@ -382,12 +403,15 @@ def _is_tuple_of(value: object, cls: type[Any]) -> bool:
     return isinstance(value, tuple) and all(isinstance(item, cls) for item in value)
 
 
-def _duplicates(ids: Iterable[str]) -> list[str]:
+def _repeats(ids: Iterable[str]) -> list[tuple[str, int]]:
+    """Each id given more than once, sorted, with the position where it is first repeated."""
     seen: set[str] = set()
-    dupes: set[str] = set()
-    for i in ids:
-        (dupes if i in seen else seen).add(i)
-    return sorted(dupes)
+    first: dict[str, int] = {}
+    for position, i in enumerate(ids):
+        if i in seen:
+            first.setdefault(i, position)
+        seen.add(i)
+    return sorted(first.items())
 
 
 @attrs.frozen(init=False)
@@ -504,7 +528,7 @@ class User:
         else:
             problems += [
                 Problem(subject, "manual", f"more than one grant on team {t!r} (at most one per team)", uid)
-                for t in _duplicates(g.team for g in self.manual)
+                for t, _ in _repeats(g.team for g in self.manual)
             ]
         if self.scim is not True:
             if self.groups:

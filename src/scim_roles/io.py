@@ -5,7 +5,8 @@ that ``json.loads`` or ``tomllib.loads`` gives); they read no file. Install
 the extra: ``python -m pip install '.[io]'`` in a clone (it brings ``cattrs``, and
 ``tqdm`` for the command line's progress bars).
 
-A bad document is refused with **every** problem at once, each with its path:
+A bad document is refused with **every** problem at once, each at its path
+(first its shape; once that is right, the model's own rules, put at their paths):
 
 >>> from scim_roles.io import load_org
 >>> load_org({
@@ -14,12 +15,13 @@ A bad document is refused with **every** problem at once, each with its path:
 ... })
 Traceback (most recent call last):
 ...
-scim_roles.InvalidOrg: default_role: 'owner' is not one of member, team_admin, org_admin; manual_edit: unknown ...
+scim_roles.InvalidOrg: org: default_role: 'owner' is not one of member, team_admin, org_admin; org: manual_edit: ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any, TypeVar, cast, get_origin
 
 import attrs
@@ -30,8 +32,9 @@ from cattrs.errors import ForbiddenExtraKeysError
 from ._builtins import to_builtins
 from ._errors import InvalidArgument, InvalidOrg, InvalidUser, Problem, ScimRolesError, got, refuse
 from ._index import OrgIndex
-from ._model import Grant, IdpGroup, Org, Team, User
-from ._resolve import fits, index_of
+from ._many import repeated
+from ._model import Grant, IdpGroup, Org, Team, User, org_problems
+from ._resolve import fits, index_of, user_problems
 from ._result import Resolution
 from ._roles import Role
 
@@ -169,13 +172,13 @@ def _failures(exc: BaseException, path: str, type_: Any) -> Iterator[tuple[str, 
         yield path, exc, type_
 
 
-def _problems_of(path: str, exc: BaseException, type_: Any) -> list[Problem]:
+def _problems_of(subject: str, path: str, exc: BaseException, type_: Any) -> list[Problem]:
     """The problems of one failure at ``path`` (an unknown key is one problem per key, at the key)."""
     if isinstance(exc, ForbiddenExtraKeysError):
         known = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
         names: set[object] = set(exc.extra_fields)  # typed as strings; a mapping built in code may hold others
         keys = sorted(k if isinstance(k, str) else repr(k) for k in names)
-        return [Problem(f"{path}.{key}".lstrip("."), "", f"unknown key (known: {known})", key) for key in keys]
+        return [Problem(subject, f"{path}.{key}".lstrip("."), f"unknown key (known: {known})", key) for key in keys]
     if isinstance(exc, _BadValue):
         detail = str(exc)
     elif isinstance(exc, KeyError):
@@ -184,19 +187,35 @@ def _problems_of(path: str, exc: BaseException, type_: Any) -> list[Problem]:
         detail = "expected a table of keys and values"
     else:  # pragma: no cover -- a shape cattrs knows and we did not foresee
         detail = cattrs.v.format_exception(exc, type_)
-    return [Problem(path.lstrip(".") or "document", "", detail)]
+    return [Problem(subject, path.lstrip("."), detail)]
 
 
-def _structure(data: object, doc: type[T], root: str) -> tuple[T | None, list[Problem]]:
-    """Structure a document; every shape problem, with its path."""
+def _structure(data: object, doc: type[T], subject: str) -> tuple[T | None, list[Problem]]:
+    """Structure a document; every shape problem, at its path in ``subject``."""
     if not isinstance(data, Mapping):
-        return None, [Problem(root or "document", "", f"expected a table of keys and values, got {data!r}")]
+        return None, [Problem(subject, "", f"expected a table of keys and values, got {data!r}")]
     try:
         return _CONVERTER.structure(dict(data), doc), []
     except cattrs.BaseValidationError as exc:
         return None, [
-            p for path, failure, type_ in _failures(exc, root, doc) for p in _problems_of(path, failure, type_)
+            p for path, failure, type_ in _failures(exc, "", doc) for p in _problems_of(subject, path, failure, type_)
         ]
+
+
+def _at(subject: str, where: str, problem: Problem) -> Problem:
+    """A model's problem, put at ``where`` in the document ``subject`` (the path says what the model's subject did)."""
+    return Problem(subject, f"{where}.{problem.field}" if where else problem.field, problem.detail, problem.id)
+
+
+def _repeated(subject: str, field: str, values: list[str], kind: str) -> list[Problem]:
+    """A list that stands for a set gives each value once: each repeat, at its position."""
+    seen: set[str] = set()
+    problems = []
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(Problem(subject, f"{field}[{i}]", f"{kind} {value!r} appears more than once", value))
+        seen.add(value)
+    return problems
 
 
 # -- orgs
@@ -211,10 +230,13 @@ def load_org(data: Mapping[str, Any]) -> Org:
     defaults, unknown keys are an error.
 
     Raises:
-        InvalidOrg: with every problem of the document, each with its path.
+        InvalidOrg: with every problem of the document, each at its path:
+            first its shape (keys and types); once that is right, the
+            rules of :class:`Org` (V1-V3).
     """
-    doc, problems = _structure(data, _OrgDoc, "")
-    problems += _org_problems(data)
+    doc, problems = _structure(data, _OrgDoc, "org")
+    if doc is not None:
+        problems = _org_rules(doc)
     refuse(InvalidOrg, problems)
     assert doc is not None  # noqa: S101 -- a document that did not structure has problems
     return Org(
@@ -226,55 +248,32 @@ def load_org(data: Mapping[str, Any]) -> Org:
     )
 
 
-def _list(data: object, key: str) -> list[Any]:
-    """``data[key]`` if it is a list, else nothing: the shape pass reports the rest."""
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return list(value) if isinstance(value, (list, tuple)) else []
+def _built(field: str, builds: list[Callable[[], T]]) -> tuple[list[T], list[Problem]]:
+    """Each of an org's teams or groups, built: those that build, and the problems of the rest at their paths."""
+    built: list[T] = []
+    problems: list[Problem] = []
+    for i, build in enumerate(builds):
+        try:
+            built.append(build())
+        except InvalidOrg as err:  # noqa: PERF203 -- each team or group that does not build is reported
+            problems += [_at("org", f"{field}[{i}]", p) for p in err.problems]
+    return built, problems
 
 
-def _strs(items: list[Any], key: str | None = None) -> list[tuple[int, str]]:
-    """The well-formed string ids among ``items`` (or their ``key``), with their index."""
-    values = [(i, item.get(key) if key and isinstance(item, Mapping) else item) for i, item in enumerate(items)]
-    return [(i, v) for i, v in values if isinstance(v, str)]
-
-
-def _org_problems(data: object) -> list[Problem]:
-    """The references and rules a document's shape cannot say, checked on whatever is well-formed."""
-    teams, groups = _list(data, "teams"), _list(data, "groups")
-    problems = _id_problems(_strs(teams, "id"), "teams", "team")
-    known = {v for _, v in _strs(teams, "id")}
-    problems += _id_problems(_strs(groups, "id"), "groups", "group")
-    for i, group in enumerate(groups):
-        problems += _ref_problems(_strs(_list(group, "teams")), f"groups[{i}].teams", known, "team")
-    default_teams = data.get("default_teams") if isinstance(data, Mapping) else None
-    if isinstance(default_teams, (list, tuple)) and not default_teams:
-        problems.append(Problem("default_teams", "", "must name at least one team"))
-    problems += _ref_problems(_strs(_list(data, "default_teams")), "default_teams", known, "team")
-    if isinstance(data, Mapping) and data.get("default_role") == Role.ORG_ADMIN.value:
-        problems.append(Problem("default_role", "", "must be member or team_admin, got org_admin"))
-    return problems
-
-
-def _id_problems(ids: list[tuple[int, str]], path: str, kind: str) -> list[Problem]:
-    problems, seen = [], set()
-    for i, value in ids:
-        if not value:
-            problems.append(Problem(f"{path}[{i}].id", "", f"a {kind} id must not be empty"))
-        elif value in seen:
-            problems.append(Problem(f"{path}[{i}].id", "", f"{kind} id {value!r} appears more than once", value))
-        seen.add(value)
-    return problems
-
-
-def _ref_problems(ids: list[tuple[int, str]], path: str, known: set[str] | None, kind: str) -> list[Problem]:
-    """Unknown ids (when ``known`` is given) and repeated ones."""
-    problems, seen = [], set()
-    for i, value in ids:
-        if known is not None and value not in known:
-            problems.append(Problem(f"{path}[{i}]", "", f"unknown {kind} {value!r}", value))
-        elif value in seen:
-            problems.append(Problem(f"{path}[{i}]", "", f"{kind} {value!r} appears more than once", value))
-        seen.add(value)
+def _org_rules(doc: _OrgDoc) -> list[Problem]:
+    """The model's problems of a well-shaped org document, each at its path, and its lists' repeats."""
+    problems = _repeated("org", "default_teams", doc.default_teams, "team")
+    for i, g in enumerate(doc.groups):
+        problems += _repeated("org", f"groups[{i}].teams", g.teams, "team")
+    teams, found = _built("teams", [partial(Team, t.id, t.name) for t in doc.teams])
+    problems += found
+    groups, found = _built("groups", [partial(IdpGroup, g.id, g.teams, g.role) for g in doc.groups])
+    problems += found
+    if len(teams) == len(doc.teams) and len(groups) == len(doc.groups):  # else the org's rules would guess
+        located = org_problems(
+            tuple(teams), frozenset(doc.default_teams), doc.default_role, tuple(groups), doc.manual_edits
+        )
+        problems += [_at("org", where, p) for where, p in located]
     return problems
 
 
@@ -323,7 +322,7 @@ def load_users(data: Iterable[Mapping[str, Any]] | Mapping[str, Any], org: Org |
     >>> load_users([{"id": "bob", "manual": [{"team": "mkt", "role": "owner"}]}, {"id": "eve"}])
     Traceback (most recent call last):
     ...
-    scim_roles.InvalidUser: users[0].manual[0].role: 'owner' is not one of member, team_admin, org_admin; ...
+    scim_roles.InvalidUser: users[0]: manual[0].role: 'owner' is not one of member, team_admin, org_admin; ...
     """
     return tuple(_load_users(_user_items(data), org, "users", single=False))
 
@@ -357,9 +356,11 @@ def _user_items(data: object) -> Iterable[object]:
     if isinstance(data, Mapping):
         if set(data) != {"users"}:
             raise InvalidUser(Problem("document", "", "expected a list of users, or a table with one key, 'users'"))
-        data = data["users"]
+        where, data = "users", data["users"]
+    else:
+        where = ""
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
-        raise InvalidUser(Problem("users", "", f"expected a list of users, got {data!r}"))
+        raise InvalidUser(Problem("document", where, f"expected a list of users, got {data!r}"))
     return data
 
 
@@ -371,36 +372,43 @@ def _load_users(items: Iterable[object], org: Org | None, root: str, *, single: 
     users: list[User] = []
     seen: set[str] = set()
     index = index_of(org) if org else None
-    teams = set(index.team_ids) if index else None
-    groups = set(index.group_ids) if index else None
     for i, item in enumerate(items):
         user = _quick_user(item, index)
         if user is None or user.id in seen:  # not plainly valid: the detailed path says what is wrong, if anything
-            user, found = _detailed_user(item, root if single else f"{root}[{i}]", seen, groups, teams)
+            user, found = _detailed_user(item, root if single else f"{root}[{i}]", seen, index)
             problems += found
         if user is not None:
             seen.add(user.id)
             if keep:
                 users.append(user)
-    refuse(InvalidUser, list(dict.fromkeys(problems)))  # what cattrs reported, the model may again: once each
+    refuse(InvalidUser, problems)
     return users
 
 
 def _detailed_user(
-    item: object, path: str, seen: set[str], groups: set[str] | None, teams: set[str] | None
+    item: object, subject: str, seen: set[str], index: OrgIndex | None
 ) -> tuple[User | None, list[Problem]]:
-    """One user document through cattrs and the model: the user, or every problem with its path."""
-    doc, problems = _structure(item, _UserDoc, path)
+    """One user document through cattrs and the model: the user, or every problem at its path.
+
+    First its shape (keys and types); once that is right, its lists'
+    repeats, the rules of :class:`User` and, with an org, V5 and V6.
+    """
+    doc, problems = _structure(item, _UserDoc, subject)
     uid = item.get("id") if isinstance(item, Mapping) else None
     if isinstance(uid, str):
         if uid in seen:
-            problems.append(Problem(f"{path}.id", "", f"user id {uid!r} appears more than once", uid))
+            problems.append(_at(subject, "", repeated(uid)))
         seen.add(uid)
-    # Checked with or without an org, so every command gives one verdict on a document.
-    problems += _ref_problems(_strs(_list(item, "groups")), f"{path}.groups", groups, "IdP group")
-    problems += _ref_problems(_strs(_list(item, "manual"), "team"), f"{path}.manual", teams, "team")
     if doc is None:
         return None, problems
+    problems += _repeated(subject, "groups", doc.groups, "IdP group")
+    grants = [Grant(g.team, g.role) for g in doc.manual]
+    given: set[Grant] = set()
+    for i, grant in enumerate(grants):  # a grant given twice; two roles on one team are the model's to say
+        if grant in given:
+            detail = f"grant {grant.role.value} on team {grant.team!r} appears more than once"
+            problems.append(Problem(subject, f"manual[{i}]", detail, grant.team))
+        given.add(grant)
     try:
         user = User(
             doc.id,
@@ -408,10 +416,12 @@ def _detailed_user(
             scim=doc.scim,
             groups=doc.groups,
             deprovisioned=doc.deprovisioned,
-            manual=[Grant(g.team, g.role) for g in doc.manual],
+            manual=grants,
         )
     except ScimRolesError as err:
-        return None, problems + [_at_path(path, p) for p in err.problems]
+        return None, problems + [_at(subject, "", p) for p in err.problems]
+    if index is not None:
+        problems += [_at(subject, "", p) for p in user_problems(index, user)]
     return user, problems
 
 
@@ -465,12 +475,6 @@ def _quick_grants(manual: object) -> list[Grant] | None:
             return None
         grants.append(Grant(team, _ROLES[role]))
     return grants
-
-
-def _at_path(path: str, problem: Problem) -> Problem:
-    if problem.field == "source":
-        return Problem(path, "", problem.detail, problem.id)
-    return Problem(f"{path}.{problem.field}", "", problem.detail, problem.id)
 
 
 def dump_user(user: User) -> dict[str, Any]:
