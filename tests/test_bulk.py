@@ -21,6 +21,7 @@ from scim_roles import (
     InvalidOrg,
     InvalidUser,
     Org,
+    Problem,
     Resolution,
     Resolutions,
     Role,
@@ -74,6 +75,11 @@ def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
     ]
     with pytest.raises(InvalidOrg):
         resolve_all("org", [])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as refused:
+        Resolutions([1])  # type: ignore[list-item]
+    assert refused.value.problems == (
+        Problem("Resolutions", "items", "must be (user id, Resolution) pairs, got int 1"),
+    )
 
 
 def test_resolutions_is_a_frozen_hashable_picklable_mapping() -> None:

@@ -42,8 +42,8 @@ def test_a_key_given_twice_is_named_with_its_path_everywhere() -> None:
         list(documents.items(text, lambda _: None))
     assert by_item.value.where == where
     with pytest.raises(documents.RepeatedKeys) as top:
-        documents.loads('{"x": 1, "x": 2, "y": {"z": 1, "z": 1}}')
-    assert top.value.where == [("", "x"), ("y", "z")]
+        documents.loads('{"x": 1, "x": 2, "y": {"z": 1, "z": 1}, "Xy": {"z": 1, "z": 1}}')
+    assert top.value.where == [("", "x"), ("Xy", "z"), ("y", "z")]
 
 
 @pytest.mark.parametrize("text", ["[1, 2", "[1 2]", "[1, 2] x", "[1,]", "[{]"])

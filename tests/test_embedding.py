@@ -135,11 +135,57 @@ def test_reconcile_lists_every_drift() -> None:
         reconcile([], rules)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="reconcile: resolutions: must be a mapping"):
         reconcile({}, None)  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="user 'ann' must map team ids to Roles") as refused:
+    with pytest.raises(InvalidArgument) as refused:
         reconcile({"ann": {ENG: "member"}, "bob": []}, rules)  # type: ignore[dict-item]
-    assert len(refused.value.problems) == 2
-    with pytest.raises(InvalidArgument, match="'x' must map to that user's Resolution"):
-        reconcile({}, {"x": rules["ann"]})
+    assert refused.value.problems == (
+        Problem("reconcile", "stored", "user 'ann' must map team ids to Roles, got dict {'eng': 'member'}", "ann"),
+        Problem("reconcile", "stored", "user 'bob' must map team ids to Roles, got list []", "bob"),
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        reconcile({}, {"x": rules["ann"], "bob": rules["bob"], "y": 3})  # type: ignore[dict-item]
+    assert [(p.subject, p.field, p.id) for p in refused.value.problems] == [
+        ("reconcile", "resolutions", "x"),
+        ("reconcile", "resolutions", "y"),
+    ]
+    assert refused.value.problems[1].detail == "'y' must map to that user's Resolution, got int 3"
+    with pytest.raises(InvalidArgument) as refused:
+        reconcile({}, None)  # type: ignore[arg-type]
+    assert refused.value.problems == (
+        Problem("reconcile", "resolutions", "must be a mapping by user id, got NoneType None"),
+    )
+
+
+def test_changes_describe_themselves_as_an_admin_reads_them() -> None:
+    """Each kind of change and state change, in words; a change of nothing to nothing (diff never makes one)
+    still reads."""
+    assert [
+        c.describe()
+        for c in (
+            Change("ann", ENG, None, M),
+            Change("ann", ENG, TA, None),
+            Change("ann", ENG, M, TA),
+            Change("ann", ENG, None, None),
+        )
+    ] == [
+        "ann: added to eng as Member",
+        "ann: removed from eng (was Team Admin)",
+        "ann: eng Member -> Team Admin",
+        "ann: added to eng as nothing",
+    ]
+    assert [
+        StateChange("ann", state, before, after).describe()
+        for state, before, after in (
+            ("locked", False, True),
+            ("locked", True, False),
+            ("org_admin", False, True),
+            ("org_admin", True, False),
+        )
+    ] == [
+        "ann: locked (SCIM-managed; manual edits are off)",
+        "ann: unlocked",
+        "ann: becomes an org admin",
+        "ann: no longer an org admin",
+    ]
 
 
 @given(worlds(), st.booleans())

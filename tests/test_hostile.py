@@ -235,6 +235,7 @@ WRONG_TYPES: list[tuple[str, Callable[[], object], type[ScimRolesError], str]] =
     ("diff", lambda: diff(None, None), InvalidArgument, "diff: before: must be a Resolution"),  # type: ignore[arg-type]
     ("preview users", lambda: preview(A_ORG, A_ORG, None), InvalidArgument, "preview: users"),  # type: ignore[arg-type]
     ("preview org", lambda: preview(A_ORG, "x", []), InvalidOrg, "preview: after: org"),  # type: ignore[arg-type]
+    ("preview before", lambda: preview("x", A_ORG, []), InvalidOrg, "^preview: before: org: must be an Org"),  # type: ignore[arg-type]
     ("load_users org", lambda: load_users([{"id": "a", "saml": True}], org="x"), InvalidArgument, "load_users: org"),  # type: ignore[arg-type]
     ("load_user org", lambda: load_user({"id": "a", "saml": True}, org=1), InvalidArgument, "load_user: org"),  # type: ignore[arg-type]
     ("load_org keys", lambda: load_org({1: 2}), InvalidOrg, "1: unknown key"),  # type: ignore[dict-item]

@@ -845,6 +845,9 @@ def test_s10_discovery_documents() -> None:
         assert (out.response.status, out.response.data["detail"]) == (status, detail)
     slash = handle(h.directory, ScimRequest("GET", "/ServiceProviderConfig", base_url="https://h.example/v2/"))
     assert slash.response.data["meta"]["location"] == "https://h.example/v2/ServiceProviderConfig"
+    ends_in_x = handle(h.directory, ScimRequest("GET", "/Schemas", base_url="https://h.example/scimX/"))
+    assert ends_in_x.response.data["Resources"][0]["meta"]["location"].startswith("https://h.example/scimX/Schemas/")
+    assert [h.send("GET", f"/{endpoint}").response.status for endpoint in ("Schemas", "ResourceTypes")] == [200, 200]
     out = h.send("PUT", "/Schemas", {})
     assert (out.response.status, out.response.header("Allow"), out.response.data["detail"]) == (
         405,
@@ -1562,3 +1565,51 @@ def test_with_user_changes_one_user_the_app_owns() -> None:
         with pytest.raises(InvalidUser) as err:
             d.with_user(user, user_name=name)  # type: ignore[arg-type]
         assert err.value.problems == (problem,)
+
+
+def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() -> None:
+    """`userName eq` (users) and `id eq` (both) are answered from the indexes, any case, with or without
+    the core schema's URN; every other form scans. Both give the same ids."""
+    from scim2_models import SearchRequest  # noqa: PLC0415
+
+    from scim_roles.scim._reads import _by_index  # noqa: PLC0415
+    from scim_roles.scim._render import GROUPS, USERS  # noqa: PLC0415
+    from scim_roles.scim._work import Work  # noqa: PLC0415
+
+    h = host()
+    h.create("ann@x.com", "u1")
+    h.create("bob@x.com", "u2", active=False)
+    work = Work(h.directory, ScimRequest("GET", "/Users"))
+    group_urn = "urn:ietf:params:scim:schemas:core:2.0:Group:"
+    indexed = {
+        ('userName eq "ANN@x.com"', USERS): ["u1"],
+        (f'{USER_URN}UserName eq "bob@x.com"', USERS): ["u2"],
+        ('userName eq "nobody"', USERS): [],
+        ('userName eq "o\ufb03ce"', USERS): [],
+        ('ID eq "u2"', USERS): ["u2"],
+        ('id eq "leads"', USERS): [],
+        ('id EQ "leads"', GROUPS): ["leads"],
+        (f'{group_urn}id eq "leads"', GROUPS): ["leads"],
+        ('id eq "u1"', GROUPS): [],
+    }
+    scanned = [
+        ('userName eq "ann@x.com"', GROUPS),
+        ('displayName eq "Leads"', GROUPS),
+        ('userName ne "ann@x.com"', USERS),
+        ('userName eq "ann@x.com" or id eq "u2"', USERS),
+        ('name.givenName eq "Ann"', USERS),
+        ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1"', USERS),
+        ("active eq false", USERS),
+    ]
+
+    def parsed(expression: str) -> Any:
+        request: Any = SearchRequest.model_validate({"filter": expression})
+        return request.filter.ast
+
+    for (expression, kind), expected in indexed.items():
+        assert _by_index(work, kind, parsed(expression)) == expected, expression
+        endpoint = "/Users" if kind is USERS else "/Groups"
+        assert _ids(h.send("GET", endpoint, query="filter=" + expression)) == expected, expression
+    for expression, kind in scanned:
+        assert _by_index(work, kind, parsed(expression)) is None, expression
+    assert error(h.send("GET", "/Groups", query='filter=userName eq "ann@x.com"')) == (400, "invalidFilter")
