@@ -630,8 +630,11 @@ def test_s9_member_operations_in_every_form() -> None:
 def test_s9_a_patch_of_a_large_group_answers_without_its_members() -> None:
     """Past 1,000 members a group PATCH is a 204 (its cost stays flat), or 200 without members when asked."""
     people = [User(f"m{i:04}", scim=True, groups=["leads"]) for i in range(1001)]
-    h = Host(Directory(article_org(), [*people, User("new", scim=True)]))
+    at_the_cap = Host(Directory(article_org(), [*people[:999], User("new", scim=True)]))
     add = patch({"op": "add", "path": "members", "value": [{"value": "new"}]})
+    out = at_the_cap.send("PATCH", "/Groups/leads", add)
+    assert (out.response.status, len(out.response.data["members"])) == (200, 1000)  # 1,000 still render
+    h = Host(Directory(article_org(), [*people, User("new", scim=True)]))
     out = h.send("PATCH", "/Groups/leads", add)
     assert (out.response.status, out.response.body, len(h.directory.members("leads"))) == (204, b"", 1002)
     out = h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "new"]'}))
@@ -1613,3 +1616,36 @@ def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() 
     for expression, kind in scanned:
         assert _by_index(work, kind, parsed(expression)) is None, expression
     assert error(h.send("GET", "/Groups", query='filter=userName eq "ann@x.com"')) == (400, "invalidFilter")
+
+
+def test_s7_a_user_the_host_gave_renders_whole_and_compact_under_any_base() -> None:
+    """A SCIM user the host built the directory with (no stored resource) renders its userName, active,
+    groups and meta, and nothing else, as compact JSON; locations under a base ending in X keep it."""
+    d = Directory(article_org(), [User("x", scim=True, groups=["leads"])], user_names={"x": "Xavier"})
+    base = "https://h.example/scimX"
+    out = handle(d, ScimRequest("GET", "/Users/x", base_url=base + "/"))
+    assert (
+        out.response.body
+        == json.dumps(
+            {
+                "schemas": [CORE_USER],
+                "id": "x",
+                "userName": "Xavier",
+                "active": True,
+                "groups": [{"value": "leads", "$ref": f"{base}/Groups/leads", "display": "leads", "type": "direct"}],
+                "meta": {"resourceType": "User", "location": f"{base}/Users/x"},
+            },
+            separators=(",", ":"),
+        ).encode()
+    )
+
+
+def test_s10_a_query_in_the_path_is_read_whole_blank_values_included() -> None:
+    """A query given in the path is split at its first '?', so a filter value may hold one; a blank filter
+    is a blank filter (400), not no filter."""
+    h = host()
+    h.create("a?b", "u1")
+    out = h.send("GET", '/Users?filter=userName eq "a?b"')
+    assert (out.response.status, _ids(out)) == (200, ["u1"])
+    assert error(h.send("GET", "/Users?filter=")) == (400, "invalidFilter")
+    assert error(h.send("GET", "/Users?count=1&filter=")) == (400, "invalidFilter")
