@@ -1621,7 +1621,7 @@ def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() 
 def test_s7_a_user_the_host_gave_renders_whole_and_compact_under_any_base() -> None:
     """A SCIM user the host built the directory with (no stored resource) renders its userName, active,
     groups and meta, and nothing else, as compact JSON; locations under a base ending in X keep it."""
-    d = Directory(article_org(), [User("x", scim=True, groups=["leads"])], user_names={"x": "Xavier"})
+    d = Directory(article_org(), [User("x", scim=True, groups=["leads"])], user_names={"x": "Xavière"})
     base = "https://h.example/scimX"
     out = handle(d, ScimRequest("GET", "/Users/x", base_url=base + "/"))
     assert (
@@ -1630,12 +1630,13 @@ def test_s7_a_user_the_host_gave_renders_whole_and_compact_under_any_base() -> N
             {
                 "schemas": [CORE_USER],
                 "id": "x",
-                "userName": "Xavier",
+                "userName": "Xavière",
                 "active": True,
                 "groups": [{"value": "leads", "$ref": f"{base}/Groups/leads", "display": "leads", "type": "direct"}],
                 "meta": {"resourceType": "User", "location": f"{base}/Users/x"},
             },
             separators=(",", ":"),
+            ensure_ascii=False,
         ).encode()
     )
 
@@ -1649,3 +1650,20 @@ def test_s10_a_query_in_the_path_is_read_whole_blank_values_included() -> None:
     assert (out.response.status, _ids(out)) == (200, ["u1"])
     assert error(h.send("GET", "/Users?filter=")) == (400, "invalidFilter")
     assert error(h.send("GET", "/Users?count=1&filter=")) == (400, "invalidFilter")
+
+
+def test_s7_paths_of_ids_made_of_the_characters_trimmed_around_them() -> None:
+    """A user whose id is 'X' is /Users/X, not the list; a search with no body lists all and reads no query."""
+    h = Host(Directory(article_org(), [User("X", scim=True), User("Y", scim=True)], user_names={"X": "x", "Y": "y"}))
+    assert h.send("GET", "/Users/X").response.data["id"] == "X"
+    assert h.send("GET", "/Users/X/").response.data["id"] == "X"
+    out = h.send("POST", "/Users/.search", None, query="count=1&filter=" + 'userName eq "x"')
+    assert (out.response.status, _ids(out)) == (200, ["X", "Y"])
+
+
+def test_s1_a_refusal_inside_the_service_is_a_problem_of_the_request() -> None:
+    """ScimError, the service's own refusal, carries one problem naming the request and its status."""
+    from scim_roles.scim._errors import ScimError  # noqa: PLC0415
+
+    refused = ScimError(404, None, "no such user")
+    assert refused.problems == (Problem("request", "status 404", "no such user"),)
