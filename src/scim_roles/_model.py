@@ -429,12 +429,13 @@ class Grant:
     team: str
     role: Role
 
-    # Written out rather than generated, the fields set through their slots' own setters (object.__setattr__
-    # costs ~60 ns more a field): users are built by the hundred thousand. The row it keeps within its goal:
-    # "User(...) construction" / bare tuples (≤ 3) in benchmarks/edges.py.
+    # Written out rather than generated, so that a valid grant is checked at once (users are built by the
+    # hundred thousand): the row it keeps within its goal is "User(...) construction" / bare tuples (≤ 3) in
+    # benchmarks/edges.py.
     def __init__(self, team: str, role: Role) -> None:
-        _set_grant_team(self, team)
-        _set_grant_role(self, role)
+        _set = object.__setattr__
+        _set(self, "team", team)
+        _set(self, "role", role)
         if type(team) is not str or not team or type(role) is not Role:  # else valid: the common case, at once
             self._check()
 
@@ -444,9 +445,6 @@ class Grant:
             problems.append(Problem("grant", "team", f"must be a non-empty string, got {self.team!r}"))
         problems += _check_role(_subject("grant on team", self.team), None, "role", self.role)
         refuse(InvalidUser, problems)
-
-
-_set_grant_team, _set_grant_role = (Grant.__dict__[name].__set__ for name in ("team", "role"))
 
 
 @attrs.frozen(init=False)
@@ -480,8 +478,8 @@ class User:
     manual: frozenset[Grant] = frozenset()
 
     # Written out rather than generated: the common valid user is checked with a few C-level operations
-    # (exact types; a str subclass takes the detailed path, which finds it valid too), and the fields are set
-    # through their slots' own setters, as in Grant. The row: "User(...) construction" in benchmarks/edges.py.
+    # (exact types; a str subclass takes the detailed path, which finds it valid too). The row:
+    # "User(...) construction" in benchmarks/edges.py.
     def __init__(  # noqa: PLR0913, PLR0917 -- the fields, positional as attrs would make them
         self,
         id: str,  # noqa: A002 -- the field's name
@@ -493,12 +491,13 @@ class User:
     ) -> None:
         frozen_groups: Any = _id_set(groups)  # Any: wrong input is handed on unconverted, for _check to report
         grants: Any = _grant_set(manual)
-        _set_user_id(self, id)
-        _set_user_saml(self, saml)
-        _set_user_scim(self, scim)
-        _set_user_groups(self, frozen_groups)
-        _set_user_deprovisioned(self, deprovisioned)
-        _set_user_manual(self, grants)
+        _set = object.__setattr__
+        _set(self, "id", id)
+        _set(self, "saml", saml)
+        _set(self, "scim", scim)
+        _set(self, "groups", frozen_groups)
+        _set(self, "deprovisioned", deprovisioned)
+        _set(self, "manual", grants)
         is_saml: object = saml  # the values as given, whatever the hints say
         is_scim: object = scim
         gone: object = deprovisioned
@@ -546,14 +545,6 @@ class User:
         refuse(InvalidUser, problems)
 
 
-(
-    _set_user_id,
-    _set_user_saml,
-    _set_user_scim,
-    _set_user_groups,
-    _set_user_deprovisioned,
-    _set_user_manual,
-) = (User.__dict__[name].__set__ for name in ("id", "saml", "scim", "groups", "deprovisioned", "manual"))
 team_of = operator.attrgetter("team")  # a Grant's team, at C speed
 _is_str = str.__instancecheck__
 _is_grant = Grant.__instancecheck__

@@ -174,9 +174,6 @@ def _baseline(
 
 
 _new = object.__new__
-_set_user_id, _set_memberships, _set_overridden, _set_locked, _set_deprovisioned = (
-    Resolution.__dict__[name].__set__ for name in ("user_id", "memberships", "overridden", "locked", "deprovisioned")
-)
 
 
 def _resolution(
@@ -192,11 +189,12 @@ def _resolution(
     The row it keeps within its goal: ``resolve_all`` / baseline (≤ 3) in benchmarks/bench.py.
     """
     res: Resolution = _new(Resolution)
-    _set_user_id(res, user_id)
-    _set_memberships(res, memberships)
-    _set_overridden(res, overridden)
-    _set_locked(res, locked)
-    _set_deprovisioned(res, deprovisioned)
+    _set = object.__setattr__
+    _set(res, "user_id", user_id)
+    _set(res, "memberships", memberships)
+    _set(res, "overridden", overridden)
+    _set(res, "locked", locked)
+    _set(res, "deprovisioned", deprovisioned)
     return res
 
 
