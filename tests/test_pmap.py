@@ -112,3 +112,18 @@ def test_pmap_basics() -> None:
         clashes[Key(9)]  # its hash is there; the key is not
     assert clashes.delete(Key(9)) is clashes
     assert len(clashes.delete(Key(1)).delete(Key(0)).delete(Key(2)).delete(Key(3))) == 0
+
+
+def test_pmap_is_a_dict_up_to_small_entries_and_a_trie_past_them() -> None:
+    """Up to PMap.SMALL entries a map is a plain dict (most groups' members: copied whole at C speed);
+    past them an immutables.Map (an update costs O(log n)); growing by set or update crosses over once."""
+    import immutables  # noqa: PLC0415
+
+    small = dict.fromkeys(range(PMap.SMALL), 0)
+    assert type(PMap(small)._map) is dict
+    assert type(PMap({**small, -1: 0})._map) is immutables.Map
+    grown = PMap(dict.fromkeys(range(PMap.SMALL - 1), 0)).set(-1, 0)
+    assert (len(grown), type(grown._map)) == (PMap.SMALL, dict)
+    assert type(grown.set(-2, 0)._map) is immutables.Map
+    assert type(grown.update([(-2, 0)])._map) is immutables.Map
+    assert type(grown.delete(-1)._map) is dict
