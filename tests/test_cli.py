@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import scim_roles._cli as cli_module
 from scim_roles._cli import _Fail, _json, _json_array, _parsed, main, run
 
 from helpers import AFTER, BAD, ORG, ORG_TOML, USERS, USERS_TOML, cli, run_module
@@ -424,3 +425,47 @@ def test_a_users_document_of_another_shape_is_refused_with_its_name(tmp_path: Pa
         code, _, err = cli("check", ORG, str(path))
         assert code == 1
         assert err.startswith(f"scim-roles: {path}: ")
+
+
+def test_preview_takes_a_max_share_of_zero() -> None:
+    """--max-share 0 is a share (every change is a mass change), not a usage error."""
+    code, out, _ = cli("preview", ORG, AFTER, USERS, "--json", "--max-share", "0")
+    assert code == 0
+    assert "mass_change" in [f["kind"] for f in json.loads(out)["findings"]]
+
+
+def test_standard_input_is_read_as_bytes_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A standard input with a byte buffer is read as bytes (a BOM is fine); past the limit is refused, at it
+    read whole; a text-only input is read as text, with the same limit."""
+
+    class Stdin(io.StringIO):
+        def __init__(self, data: bytes) -> None:
+            super().__init__()
+            self.raw = io.BytesIO(data)
+
+        @property
+        def buffer(self) -> io.BytesIO:
+            return self.raw
+
+    doc = b"\xef\xbb\xbf" + Path(ORG).read_bytes()
+    out = io.StringIO()
+    assert main(["check", "-"], stdin=Stdin(doc), stdout=out) == 0
+    assert out.getvalue() == "-: ok (4 teams, 4 groups)\n"
+    monkeypatch.setattr(cli_module, "MAX_DOCUMENT", len(doc))
+    assert main(["check", "-"], stdin=Stdin(doc), stdout=io.StringIO()) == 0
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["check", "-"], stdin=Stdin(doc + b" "), stdout=io.StringIO()) == 1
+    assert err.getvalue() == f"scim-roles: -: larger than the {len(doc):,}-byte limit for a document\n"
+    text = Path(ORG).read_text()
+    monkeypatch.setattr(cli_module, "MAX_DOCUMENT", len(text))
+    assert main(["check", "-"], stdin=io.StringIO(text), stdout=io.StringIO()) == 0
+    assert main(["check", "-"], stdin=io.StringIO(text + " "), stdout=io.StringIO()) == 1
+
+
+def test_error_lines_keep_printable_text_and_escape_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Printable characters, non-ASCII and backslashes included, stay as they are; the rest are escaped."""
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    cli_module._error_line("José \\ x\ny\x1b")
+    assert err.getvalue() == "scim-roles: José \\ x\\ny\\x1b\n"

@@ -273,3 +273,28 @@ def test_each_refusal_names_subject_field_id_and_detail(
     assert str(info.value) == "; ".join(str(p) for p in expected)
     assert info.value.id == expected[0].id
     assert info.value.field == expected[0].field
+
+
+def test_v1_an_orgs_edits_refuse_what_they_cannot_apply_whole() -> None:
+    """with_group/with_team of something else, without_group/without_team of an unknown id: one problem each,
+    naming the edit or the id."""
+    org = article_org()
+    edits: list[tuple[Callable[[], object], Problem]] = [
+        (lambda: org.with_group("g"), Problem("with_group", "group", "must be an IdpGroup, got 'g'")),  # type: ignore[arg-type]
+        (lambda: org.with_team("t"), Problem("with_team", "team", "must be a Team, got 't'")),  # type: ignore[arg-type]
+        (lambda: org.without_group("nope"), Problem("group 'nope'", "id", "is not synced to the org", "nope")),
+        (lambda: org.without_team("nope"), Problem("team 'nope'", "id", "is not a team of the org", "nope")),
+    ]
+    for edit, problem in edits:
+        with pytest.raises(InvalidOrg) as refused:
+            edit()
+        assert refused.value.problems == (problem,)
+
+
+def test_got_cuts_a_long_value_at_sixty_characters() -> None:
+    """A value's repr of up to 60 characters is shown whole; a longer one is cut to 57 and '...'."""
+    from scim_roles._errors import got  # noqa: PLC0415
+
+    assert got("x" * 58) == f"got str {'x' * 58!r}"  # 60 characters with its quotes
+    assert got("x" * 59) == f"got str {('x' * 59)!r}"[:65] + "..."
+    assert len(got("x" * 59).removeprefix("got str ")) == 60

@@ -109,8 +109,9 @@ def test_odd_keys_are_one_unknown_key_named_as_is(key: str) -> None:
     (problem,) = refused.value.problems
     assert (problem.subject, problem.field, problem.id) == ("org", key, key)
     assert problem.detail.startswith("unknown key")
-    with pytest.raises(InvalidOrg, match=r"^org: 1: unknown key"):
+    with pytest.raises(InvalidOrg, match=r"^org: 1: unknown key") as refused:
         load_org({**ORG_DOC, 1: 2})  # type: ignore[dict-item]
+    assert refused.value.problems[0].id == "1"  # a key that is no string is named as it reads
 
 
 def test_odd_keys_print_escaped_in_one_line(tmp_path: Path) -> None:
@@ -240,7 +241,7 @@ WRONG_TYPES: list[tuple[str, Callable[[], object], type[ScimRolesError], str]] =
     ("load_user org", lambda: load_user({"id": "a", "saml": True}, org=1), InvalidArgument, "load_user: org"),  # type: ignore[arg-type]
     ("load_org keys", lambda: load_org({1: 2}), InvalidOrg, "1: unknown key"),  # type: ignore[dict-item]
     ("load_users keys", lambda: load_users([{1: 2}]), InvalidUser, r"users\[0\]: 1: unknown key"),  # type: ignore[dict-item]
-    ("dump_org", lambda: dump_org(None), InvalidArgument, "dump_org: org: must be an Org"),  # type: ignore[arg-type]
+    ("dump_org", lambda: dump_org(None), InvalidArgument, "^dump_org: org: must be an Org, got NoneType None$"),  # type: ignore[arg-type]
     ("dump_user", lambda: dump_user("u"), InvalidArgument, "dump_user: user: must be a User"),  # type: ignore[arg-type]
     ("dump_users", lambda: dump_users([None]), InvalidArgument, "dump_user: user"),  # type: ignore[list-item]
     ("dump_resolution", lambda: dump_resolution(A_USER), InvalidArgument, "dump_resolution: res"),  # type: ignore[arg-type]

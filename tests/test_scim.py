@@ -850,7 +850,8 @@ def test_s10_discovery_documents() -> None:
     assert slash.response.data["meta"]["location"] == "https://h.example/v2/ServiceProviderConfig"
     ends_in_x = handle(h.directory, ScimRequest("GET", "/Schemas", base_url="https://h.example/scimX/"))
     assert ends_in_x.response.data["Resources"][0]["meta"]["location"].startswith("https://h.example/scimX/Schemas/")
-    assert [h.send("GET", f"/{endpoint}").response.status for endpoint in ("Schemas", "ResourceTypes")] == [200, 200]
+    endpoints = ("ServiceProviderConfig", "Schemas", "ResourceTypes")
+    assert [h.send("GET", f"/{endpoint}").response.status for endpoint in endpoints] == [200, 200, 200]
     out = h.send("PUT", "/Schemas", {})
     assert (out.response.status, out.response.header("Allow"), out.response.data["detail"]) == (
         405,

@@ -202,7 +202,7 @@ def _structure(data: object, doc: type[T], subject: str) -> tuple[T | None, list
         ]
 
 
-def _at(subject: str, where: str, problem: Problem) -> Problem:
+def _at(subject: str, problem: Problem, where: str = "") -> Problem:
     """A model's problem, put at ``where`` in the document ``subject`` (the path says what the model's subject did)."""
     return Problem(subject, f"{where}.{problem.field}" if where else problem.field, problem.detail, problem.id)
 
@@ -256,7 +256,7 @@ def _built(field: str, builds: list[Callable[[], T]]) -> tuple[list[T], list[Pro
         try:
             built.append(build())
         except InvalidOrg as err:  # noqa: PERF203 -- each team or group that does not build is reported
-            problems += [_at("org", f"{field}[{i}]", p) for p in err.problems]
+            problems += [_at("org", p, f"{field}[{i}]") for p in err.problems]
     return built, problems
 
 
@@ -273,7 +273,7 @@ def _org_rules(doc: _OrgDoc) -> list[Problem]:
         located = org_problems(
             tuple(teams), frozenset(doc.default_teams), doc.default_role, tuple(groups), doc.manual_edits
         )
-        problems += [_at("org", where, p) for where, p in located]
+        problems += [_at("org", p, where) for where, p in located]
     return problems
 
 
@@ -397,7 +397,7 @@ def _detailed_user(
     uid = item.get("id") if isinstance(item, Mapping) else None
     if isinstance(uid, str):
         if uid in seen:
-            problems.append(_at(subject, "", repeated(uid)))
+            problems.append(_at(subject, repeated(uid)))
         seen.add(uid)
     if doc is None:
         return None, problems
@@ -419,9 +419,9 @@ def _detailed_user(
             manual=grants,
         )
     except ScimRolesError as err:
-        return None, problems + [_at(subject, "", p) for p in err.problems]
+        return None, problems + [_at(subject, p) for p in err.problems]
     if index is not None:
-        problems += [_at(subject, "", p) for p in user_problems(index, user)]
+        problems += [_at(subject, p) for p in user_problems(index, user)]
     return user, problems
 
 
