@@ -25,6 +25,7 @@ from scim_roles import (
     invite,
     resolve_memberships,
 )
+from scim_roles.io import load_org
 
 from helpers import ENG, MKT, article_org, small_org
 
@@ -309,8 +310,20 @@ def test_resolve_refuses_wrong_argument_types() -> None:
         resolve_memberships(None, User("u", saml=True))  # type: ignore[arg-type]
     with pytest.raises(InvalidUser, match="resolve_memberships: user: must be a User, got str 'u'"):
         resolve_memberships(article_org(), "u")  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgument, match="the arguments are swapped"):
+    swapped = "the arguments are swapped: a User was passed as org and an Org as user; the org comes first"
+    with pytest.raises(InvalidArgument) as refused:
         resolve_memberships(User("u", saml=True), article_org())  # type: ignore[arg-type]
+    assert refused.value.problems == (Problem("resolve_memberships", "org", swapped),)
+    for org, user in ((User("u", saml=True), User("v", saml=True)), ("u", article_org())):  # one half: no swap
+        with pytest.raises(InvalidOrg, match="resolve_memberships: org: must be an Org"):
+            resolve_memberships(org, user)  # type: ignore[arg-type]
+
+
+def test_v1_every_team_that_does_not_build_is_reported_at_its_place() -> None:
+    """Two teams of a document without ids: one problem each, each at its place."""
+    with pytest.raises(InvalidOrg) as refused:
+        load_org({"teams": [{"id": ""}, {"id": ""}], "default_teams": ["a"], "default_role": "member"})
+    assert [p.field for p in refused.value.problems] == ["teams[0].id", "teams[1].id"]
 
 
 def test_models_are_frozen_and_evolve_revalidates() -> None:
