@@ -363,3 +363,33 @@ def test_v4_fast_loading_path_agrees_with_the_detailed_one(docs: list[Any], with
         patch.setattr(scim_roles.io, "_quick_user", lambda *_: None)
         detailed = outcome()
     assert fast == detailed
+
+
+@given(worlds(max_users=6))
+def test_v4_a_plainly_valid_users_document_takes_the_quick_path(world: tuple[Org, tuple[User, ...]]) -> None:
+    """The documents dump_user writes, as json.loads gives them back, are built by the quick path itself (the
+    cattrs path is for what is not plain): the same users, with and without their org."""
+    from scim_roles._resolve import index_of  # noqa: PLC0415
+
+    org, users = world
+    for user in users:
+        doc = json.loads(json.dumps(dump_user(user)))
+        assert scim_roles.io._quick_user(doc, index_of(org)) == user
+        assert scim_roles.io._quick_user(doc, None) == user
+    not_plain = [
+        [],
+        {"id": "a", "saml": True, "colour": 1},
+        {"id": "a", "groups": "g"},
+        {"id": "a", "manual": "x"},
+        {"id": "a", "manual": [["eng", "member"]]},
+        {"id": "a", "manual": [{"team": "eng", "role": "member", "x": 1}]},
+        {"id": "a", "manual": [{"team": "eng", "role": "owner"}]},
+        {"id": "a", "manual": [{"team": "", "role": "member"}]},
+        {"id": "a", "manual": [{"team": 1, "role": "member"}]},
+        {"id": "a", "manual": [{"team": "eng", "role": 1}]},
+        {"id": "a", "manual": [{"team": "eng", "role": "member"}] * 2},
+        {"id": "a", "scim": True, "groups": ["g", "g"]},
+        {"id": "a"},
+    ]
+    for doc in not_plain:
+        assert scim_roles.io._quick_user(doc, None) is None, doc
