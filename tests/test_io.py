@@ -393,3 +393,9 @@ def test_v4_a_plainly_valid_users_document_takes_the_quick_path(world: tuple[Org
     ]
     for doc in not_plain:
         assert scim_roles.io._quick_user(doc, None) is None, doc
+    index = index_of(org)
+    for stranger in (  # V5 and V6 are the detailed path's to word
+        {"id": "a", "scim": True, "groups": ["not-a-synced-group"]},
+        {"id": "a", "manual": [{"team": "no-such-team", "role": "member"}]},
+    ):
+        assert scim_roles.io._quick_user(stranger, index) is None, stranger
