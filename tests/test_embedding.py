@@ -385,3 +385,12 @@ def test_with_org_applies_settings_without_a_rebuild() -> None:
         d.with_org(None)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="max_share"):
         d.preview(d.org, max_share=2)
+
+
+def test_to_builtins_converts_inside_mappings_and_sequences() -> None:
+    """A mapping's keys become strings and its values plain data; a list's items too."""
+    org = article_org()
+    res = resolve_memberships(org, User("ann", saml=True))
+    assert to_builtins({1: Role.MEMBER, "r": [res.memberships[0].role, None]}) == {"1": "member", "r": ["member", None]}
+    assert to_builtins({"ann": res}) == {"ann": to_builtins(res)}
+    assert to_builtins((org.team(ENG),)) == [{"id": "eng", "name": "Engineering"}]

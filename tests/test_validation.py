@@ -26,6 +26,7 @@ from scim_roles import (
     resolve_memberships,
 )
 from scim_roles.io import load_org
+from scim_roles.strategies import worlds
 
 from helpers import ENG, MKT, article_org, small_org
 
@@ -348,3 +349,18 @@ def test_org_lookups() -> None:
 def test_problem_str() -> None:
     """A problem reads as subject, field and detail."""
     assert str(Problem("user 'u'", "groups", "bad", "u")) == "user 'u': groups: bad"
+
+
+@given(worlds(max_users=8))
+def test_v4_valid_users_and_grants_are_accepted_at_once(world: tuple[Org, tuple[User, ...]]) -> None:
+    """A valid user or grant, from lists or sets, never takes the field-by-field path: the quick check accepts
+    it at once (the detailed path is for what it does not accept)."""
+    _, users = world
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(User, "_check", lambda self: pytest.fail(f"the detailed path for {self!r}"))
+        patch.setattr(Grant, "_check", lambda self: pytest.fail(f"the detailed path for {self!r}"))
+        for user in users:
+            grants = [Grant(g.team, g.role) for g in user.manual]
+            again = User(user.id, user.saml, user.scim, list(user.groups), user.deprovisioned, grants)
+            assert again == user
+            assert User(user.id, user.saml, user.scim, user.groups, user.deprovisioned, frozenset(grants)) == user
