@@ -44,14 +44,15 @@ def build_org(rng: random.Random, *, teams: int, groups: int, manual_edits: bool
         default_role=Role.MEMBER,
         groups=idp_groups,
         manual_edits=manual_edits,
+        domains=["example.com"],
     )
 
 
 MIXES = {"default": 0.1, "manual-heavy": 0.8}
 """Workload mixes: the share of users with 1-2 manual grants (SAML-only and manual-only users aside)."""
 
-Row = tuple[str, bool, bool, list[str], bool, list[tuple[str, Role]]]
-"""One user as plain data: id, saml, scim, groups, deprovisioned, manual (team, role) pairs."""
+Row = tuple[str, bool, bool, list[str], bool, list[tuple[str, Role]], str]
+"""One user as plain data: id, saml, scim, groups, deprovisioned, manual (team, role) pairs, email."""
 
 
 def user_rows(
@@ -65,6 +66,7 @@ def user_rows(
     group_ids = group_ids if group_ids is not None else [g.id for g in org.groups]
     rows: list[Row] = []
     for i in range(n):
+        email = f"user-{i:06d}@example.com"  # in the org's claimed domain (R14)
         kind = rng.random()
         manual: list[tuple[str, Role]] = []
         if rng.random() < manual_share or kind >= 0.95:
@@ -72,20 +74,19 @@ def user_rows(
         if kind < 0.85:
             saml = rng.random() < 0.5
             groups = rng.sample(group_ids, rng.randint(0, min(8, len(group_ids))))
-            rows.append((f"user-{i:06d}", saml, True, groups, False, manual))
+            rows.append((f"user-{i:06d}", saml, True, groups, False, manual, email))
         elif kind < 0.95:
-            rows.append((f"user-{i:06d}", True, False, [], False, manual))
+            rows.append((f"user-{i:06d}", True, False, [], False, manual, email))
         else:
-            rows.append((f"user-{i:06d}", False, False, [], False, manual))
+            rows.append((f"user-{i:06d}", False, False, [], False, manual, email))
     return rows
 
 
 def row_user(row: Row) -> User:
     """The :class:`User` of one row."""
-    uid, saml, scim, groups, deprovisioned, manual = row
-    return User(
-        uid, saml=saml, scim=scim, groups=groups, deprovisioned=deprovisioned, manual=[Grant(t, r) for t, r in manual]
-    )
+    uid, saml, scim, groups, deprovisioned, manual, email = row
+    grants = [Grant(t, r) for t, r in manual]
+    return User(uid, saml=saml, scim=scim, groups=groups, deprovisioned=deprovisioned, manual=grants, email=email)
 
 
 def build_users(

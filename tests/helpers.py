@@ -34,12 +34,18 @@ def article_org(*, manual_edits: bool = False, default_role: Role = Role.MEMBER)
             IdpGroup("admins-blank-teams", role=Role.ORG_ADMIN),
         ],
         manual_edits=manual_edits,
+        domains=["example.com"],
     )
 
 
 def small_org(**changes: Any) -> Org:
     """Teams a and b, defaults Member of a; ``changes`` override any field (valid or not)."""
-    fields: dict[str, Any] = {"teams": [Team("a"), Team("b")], "default_teams": ["a"], "default_role": Role.MEMBER}
+    fields: dict[str, Any] = {
+        "teams": [Team("a"), Team("b")],
+        "default_teams": ["a"],
+        "default_role": Role.MEMBER,
+        "domains": ["example.com"],
+    }
     return Org(**{**fields, **changes})
 
 

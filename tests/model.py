@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import NamedTuple
 
+import idna
+
 from scim_roles import Cause, Org, Role, Source, User
 
 
@@ -44,18 +46,31 @@ def input_records(org: Org, user: User) -> list[Record]:
     return records
 
 
+def claimed(org: Org, user: User) -> bool:
+    """R14, by a different road: the email's domain through idna itself, each claim compared in turn."""
+    if user.email is None:
+        return False
+    domain = idna.encode(user.email.rsplit("@", 1)[1], uts46=True).decode("ascii")
+    return any(domain.endswith("." + claim[2:]) if claim.startswith("*.") else domain == claim for claim in org.domains)
+
+
 Rule = Callable[[Org, User, Record, list[Record]], bool]
 
 RULES: list[tuple[Cause, Rule]] = [
     (Cause.DEPROVISIONED, lambda org, u, r, rs: u.deprovisioned),
+    (Cause.DOMAIN_NOT_CLAIMED, lambda org, u, r, rs: r.source is not Source.MANUAL and not claimed(org, u)),
     (Cause.SCIM_OVERRIDES_SAML, lambda org, u, r, rs: r.source is Source.SAML and u.scim),
     (Cause.MANUAL_OVERRIDES_DEFAULT, lambda org, u, r, rs: r.source is Source.SAML and bool(u.manual)),
-    (Cause.LOCKED, lambda org, u, r, rs: r.source is Source.MANUAL and u.scim and not org.manual_edits),
+    (
+        Cause.LOCKED,
+        lambda org, u, r, rs: r.source is Source.MANUAL and u.scim and not org.manual_edits and claimed(org, u),
+    ),
     (
         Cause.SCIM_OVERRIDES_MANUAL,
         lambda org, u, r, rs: (
             r.source is Source.MANUAL
             and u.scim
+            and claimed(org, u)
             and any(o.team == r.team and o.source in {Source.IDP_GROUP, Source.SCIM} for o in rs)
         ),
     ),
@@ -79,5 +94,5 @@ def model_resolve(org: Org, user: User) -> Outcome:
         if cause is None:
             assert roles.get(record.team, record.role) is record.role, "two effective roles on one team"
             roles[record.team] = record.role
-    locked = user.scim and not user.deprovisioned and not org.manual_edits
+    locked = user.scim and not user.deprovisioned and not org.manual_edits and claimed(org, user)
     return Outcome(roles, locked, Role.ORG_ADMIN in roles.values(), accounting)

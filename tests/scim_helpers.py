@@ -31,7 +31,17 @@ class Host:
         self.last: Outcome | None = None
 
     def send(self, method: str, path: str, body: Any = None, *, query: str = "", new_id: str | None = None) -> Outcome:
+        """Send a request; a user's POST or PUT whose plain userName is no email gets a primary email (S13).
+
+        ``{userName}@example.com``, in the domain the test orgs claim, unless
+        the body gives ``emails`` itself: the tests of other rules send plain
+        names, the tests of S13 send emails of their own.
+        """
         self.ticks += 1
+        if method in ("POST", "PUT") and path.startswith("/Users") and isinstance(body, dict):
+            name = body.get("userName")
+            if isinstance(name, str) and "@" not in name and "emails" not in body:
+                body = {**body, "emails": [{"value": f"{name}@example.com", "primary": True}]}
         request = ScimRequest(
             method,
             path,

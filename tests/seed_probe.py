@@ -101,7 +101,16 @@ def main() -> None:
         lambda: Org([Team("a")], ["a"], Role.MEMBER, groups=[IdpGroup("g", {"p", "q", "r"}), IdpGroup("g")]),
     )
     attempt("user", lambda: User("v", manual={Grant("a", Role.MEMBER), Grant("a", Role.ORG_ADMIN)}))
-    strays = [User(f"s{i}", scim=True, groups={"nope", "zip", "zap"}, manual={Grant("zz", Role.MEMBER)}) for i in "ab"]
+    strays = [
+        User(
+            f"s{i}",
+            scim=True,
+            groups={"nope", "zip", "zap"},
+            manual={Grant("zz", Role.MEMBER)},
+            email="user@example.com",
+        )
+        for i in "ab"
+    ]
     attempt("resolve_all", lambda: resolve_all(the_org, strays))
     if sys.version_info >= (3, 11):  # the scim extra needs Python 3.11
         scim_requests(the_org, the_users, strays)
@@ -111,7 +120,7 @@ def scim_requests(the_org: Org, the_users: list[User], strays: list[User]) -> No
     """The SCIM service: a refused directory, and requests whose outcomes list many users."""
     from scim_roles.scim import Directory, ScimRequest  # noqa: PLC0415 -- Python 3.11+
 
-    twins = [User(name, saml=True) for i in range(30) for name in (f"c{i}", f"C{i}")]
+    twins = [User(name, saml=True, email="user@example.com") for i in range(30) for name in (f"c{i}", f"C{i}")]
     attempt("directory", lambda: Directory(the_org, [*strays, *twins]))
 
     directory = Directory(the_org, the_users)

@@ -51,18 +51,24 @@ def test_the_admin_backend_end_to_end(tmp_path: Path) -> None:
         422,
         "user 'sam': manual: grant on unknown team 'nosuch'",
     )
-    unlocked = client.put("/settings/manual-edits", json={"on": True})
+    as_sam, as_ann = {"X-Acting-User": "sam"}, {"X-Acting-User": ann}
+    not_admin = client.put("/settings/manual-edits", json={"on": True}, headers=as_sam)  # R15: sam is no org admin
+    assert (not_admin.status_code, not_admin.json()["detail"][0]["text"]) == (
+        403,
+        "put_org: actor: user 'sam' is no org admin; settings are an org admin's (R15)",
+    )
+    unlocked = client.put("/settings/manual-edits", json={"on": True}, headers=as_ann)
     assert unlocked.status_code == 200
     assert unlocked.json()["states"] == [
         {"user": ann, "state": "locked", "before": True, "after": False, "text": f"{ann}: unlocked"}
     ]
     assert client.put(f"/users/{ann}/manual", json=grants).status_code == 200  # no longer locked
     demote = {"teams": ["it"], "role": "team_admin"}
-    refused = client.put("/settings/groups/okta-it-admins", json=demote)
+    refused = client.put("/settings/groups/okta-it-admins", json=demote, headers=as_ann)
     assert refused.status_code == 409
     assert {f["kind"] for f in refused.json()["detail"]["findings"]} >= {"no_org_admin", "loses_org_admin"}
     assert client.get(f"/users/{ann}/access").json()["org_admin"] is True  # nothing saved
-    saved = client.put("/settings/groups/okta-it-admins?confirm=true", json=demote)
+    saved = client.put("/settings/groups/okta-it-admins?confirm=true", json=demote, headers=as_ann)
     assert saved.status_code == 200
     assert client.get(f"/users/{ann}/access").json()["org_admin"] is False
     assert client.get("/drift").json() == []

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import attrs
 import pytest
 
 from scim_roles import InvalidArgument, Problem
@@ -101,12 +102,12 @@ def test_s11_a_check_token_function_or_a_token_never_both(tmp_path: Path) -> Non
 
 def test_s10_requests_route_through_the_service(app: ScimApp) -> None:
     """A create, a read and a filter over the app; ids minted, Location from the Host header."""
-    status, headers, data = call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "ann"}).encode())
+    status, headers, data = call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "ann@example.com"}).encode())
     assert status == 201
     assert headers["location"] == f"https://app.example.com/scim/v2/Users/{data['id']}"
     assert headers["content-type"] == "application/scim+json"
     assert len(data["id"]) == 32
-    status, _, listed = call(app, "GET", '/scim/v2/Users?filter=userName eq "ANN"')
+    status, _, listed = call(app, "GET", '/scim/v2/Users?filter=userName eq "ANN@example.COM"')
     assert (status, listed["totalResults"]) == (200, 1)
     assert call(app, "GET", "/scim/v2/Users/" + data["id"])[0] == 200
     assert call(app, "GET", "/scim/v2")[0] == 404
@@ -120,7 +121,7 @@ def test_s11_bad_http_is_a_clear_scim_error(app: ScimApp) -> None:
     big = b'{"userName": "' + b"a" * (1024 * 1024) + b'"}'
     assert call(app, "POST", "/scim/v2/Users", big)[0] == 413
     assert call(app, "POST", "/scim/v2/Users", big, headers={"content-length": "10"}, chunks=3)[0] == 413
-    status, _, data = call(app, "POST", "/scim/v2/Users", b'{"userName": "a"}', content_type="text/plain")
+    status, _, data = call(app, "POST", "/scim/v2/Users", b'{"userName": "a@example.com"}', content_type="text/plain")
     assert (status, data["status"]) == (415, "415")
     for body in (b"{not json", b"\xff\xfe\x00", b"[" * 100_000, b'{"userName": "a", "active": false, "active": true}'):
         status, _, data = call(app, "POST", "/scim/v2/Users", body)
@@ -131,7 +132,7 @@ def test_s11_bad_http_is_a_clear_scim_error(app: ScimApp) -> None:
     status, headers, _ = call(app, "TRACE", "/scim/v2/Users")
     assert (status, headers["allow"]) == (405, "GET, POST")
     status, _, _ = call(
-        app, "POST", "/scim/v2/Users", b'{"userName": "b"}', content_type="application/json; charset=utf-8"
+        app, "POST", "/scim/v2/Users", b'{"userName": "b@example.com"}', content_type="application/json; charset=utf-8"
     )
     assert status == 201
 
@@ -139,7 +140,7 @@ def test_s11_bad_http_is_a_clear_scim_error(app: ScimApp) -> None:
 def test_s1_ids_with_slashes_stay_whole(tmp_path: Path) -> None:
     """The raw path is used, so a percent-encoded '/' in an id is not a path separator."""
     app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN, mint_id=lambda: "a/b")
-    status, headers, _ = call(app, "POST", "/Users", b'{"userName": "ann"}')
+    status, headers, _ = call(app, "POST", "/Users", b'{"userName": "ann@example.com"}')
     assert (status, headers["location"]) == (201, "https://app.example.com/Users/a%2Fb")
     assert call(app, "GET", "/Users/a%2Fb")[0] == 200
     assert call(app, "GET", "/Users/a/b")[0] == 404
@@ -148,7 +149,7 @@ def test_s1_ids_with_slashes_stay_whole(tmp_path: Path) -> None:
 def test_the_app_mounts_under_a_root_path(tmp_path: Path) -> None:
     """Mounted at /scim/v2 by a framework (root_path), it answers below it and says so in locations."""
     app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
-    status, headers, _ = call(app, "POST", "/Users", b'{"userName": "ann"}', root_path="/scim/v2")
+    status, headers, _ = call(app, "POST", "/Users", b'{"userName": "ann@example.com"}', root_path="/scim/v2")
     assert status == 201
     assert headers["location"].startswith("https://app.example.com/scim/v2/Users/")
     assert call(app, "GET", "/ServiceProviderConfig", root_path="/scim/v2")[0] == 200
@@ -174,7 +175,7 @@ def test_lifespan_and_other_scopes(app: ScimApp) -> None:
 def test_one_log_line_per_request_never_a_token_or_a_body(app: ScimApp, caplog: pytest.LogCaptureFixture) -> None:
     """Method, path (escaped), status, duration, changes; the token and the body never appear."""
     caplog.set_level(logging.INFO, logger="scim_roles.serve")
-    call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "secret-name"}).encode())
+    call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "secret-name@example.com"}).encode())
     call(app, "GET", "/scim/v2/Users/x%0Aforged")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
@@ -201,13 +202,14 @@ def test_a_lost_race_is_retried_on_the_new_state(tmp_path: Path) -> None:
             from scim_roles.scim import ScimRequest, handle  # noqa: PLC0415
 
             assert other.commit(
-                theirs, handle(theirs.directory, ScimRequest("POST", "/Users", {"userName": "bob"}, new_id="b"))
+                theirs,
+                handle(theirs.directory, ScimRequest("POST", "/Users", {"userName": "bob@example.com"}, new_id="b")),
             )
         return real_commit(snapshot, outcome)
 
     store.commit = commit  # type: ignore[method-assign,assignment]
     app = ScimApp(store, token=TOKEN, mint_id=lambda: "a")
-    status, _, data = call(app, "POST", "/Users", b'{"userName": "ann"}', headers={"host": ""})
+    status, _, data = call(app, "POST", "/Users", b'{"userName": "ann@example.com"}', headers={"host": ""})
     assert (status, data["meta"]["location"]) == (201, "https://localhost:80/Users/a")
     assert set(SqliteStore(tmp_path / "s.db", article_org()).load().directory.users) == {"a", "b"}
 
@@ -242,7 +244,9 @@ def exchange(
 
 def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path) -> None:
     """Every refusal of the HTTP edge: its status, SCIM error body and headers; what is read and what is not."""
-    store = SqliteStore(tmp_path / "s.db", article_org())
+    store = SqliteStore(
+        tmp_path / "s.db", attrs.evolve(article_org(), domains=["x.io"])
+    )  # short emails: 24-byte bodies
     now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
     app = ScimApp(store, token=TOKEN, base_path="/scim/v2/", max_body=24, clock=lambda: now, mint_id=lambda: "a")
     auth = {"authorization": f"Bearer {TOKEN}", "host": "h.example.com"}
@@ -259,7 +263,7 @@ def test_s11_the_edge_answers_each_refusal_exactly(tmp_path: Path) -> None:
             error(status, detail, scim_type),
         )
 
-    body = b'{"userName":"ann-abcde"}'  # exactly max_body bytes
+    body = b'{"userName":"anni@x.io"}'  # exactly max_body bytes
     assert len(body) == 24
     refused(exchange(app, "GET", "/scim/v2/Users", {}, []), 401, "a valid bearer token is required")
     assert exchange(app, "GET", "/scim/v2/Users", {}, [])[1]["www-authenticate"] == 'Bearer realm="SCIM"'
@@ -313,12 +317,14 @@ def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
     """A body of exactly the limit, declared or streamed; a scope without its optional keys (query string, raw
     path, root path, scheme, server) and no Host header; a GET's body never read; a token with a space; the
     app's own refusal; one log line with its duration."""
-    store = SqliteStore(tmp_path / "s.db", article_org())
+    store = SqliteStore(
+        tmp_path / "s.db", attrs.evolve(article_org(), domains=["x.io"])
+    )  # short emails: 24-byte bodies
     now = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
     app = ScimApp(store, token=TOKEN, base_path="/scim/v2/", max_body=24, clock=lambda: now, mint_id=lambda: "a")
     auth = {"authorization": f"Bearer {TOKEN}", "host": "h.example.com"}
     post = {**auth, "content-type": "application/scim+json"}
-    body = b'{"userName":"ann-abcde"}'
+    body = b'{"userName":"anni@x.io"}'
     # Accepted: a body of exactly the limit, declared or streamed in chunks without "more_body" at the end,
     # no query_string, raw_path, root_path, scheme or server in the scope, no Host header.
     split: list[dict[str, Any]] = [
@@ -341,7 +347,7 @@ def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
     status, _, data = exchange(app, "GET", "/scim/v2/Users/a", no_host, [], server=("10.0.0.1", 8080))
     assert (status, data["meta"]["location"]) == (200, "http://10.0.0.1:8080/scim/v2/Users/a")
     at_limit = {**post, "content-length": "24"}  # declared at the limit exactly: read
-    other = [{"type": "http.request", "body": b'{"userName":"bob-abcde"}'}]
+    other = [{"type": "http.request", "body": b'{"userName":"bobi@x.io"}'}]
     minting_b = ScimApp(store, token=TOKEN, base_path="/scim/v2", max_body=24, mint_id=lambda: "b")
     assert exchange(minting_b, "POST", "/scim/v2/Users", at_limit, other)[0] == 201
     get_with_body = [{"type": "http.request", "body": b"{not json"}]
@@ -376,7 +382,7 @@ def test_t2_a_write_the_store_cannot_make_durable_is_503_and_one_log_line(
 
     store.commit = unavailable  # type: ignore[method-assign,assignment]
     caplog.set_level(logging.INFO, logger="scim_roles.serve")
-    status, headers, data = call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann"}')
+    status, headers, data = call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann@example.com"}')
     assert (status, headers["content-type"], data["detail"]) == (
         503,
         "application/scim+json",
@@ -396,5 +402,5 @@ def test_a_store_that_never_stops_changing_is_a_server_error(tmp_path: Path) -> 
 
     store.commit = always_lost  # type: ignore[method-assign,assignment]
     with pytest.raises(RuntimeError, match=r"^the store kept changing under the request$"):
-        call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann"}')
+        call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann@example.com"}')
     assert len(lost) == 20

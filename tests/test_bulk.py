@@ -57,7 +57,9 @@ def test_resolve_all_accepts_subclasses_of_user() -> None:
         pass
 
     org = article_org()
-    assert resolve_all(org, [HostUser("h", saml=True)])["h"] == resolve_memberships(org, User("h", saml=True))
+    assert resolve_all(org, [HostUser("h", saml=True, email="h@example.com")])["h"] == resolve_memberships(
+        org, User("h", saml=True, email="h@example.com")
+    )
 
 
 def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
@@ -66,7 +68,12 @@ def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
     with pytest.raises(InvalidUser) as info:
         resolve_all(
             org,
-            [User("a", saml=True), User("a", scim=True), User("b", scim=True, groups=["nope"]), "c"],  # type: ignore[list-item]
+            [
+                User("a", saml=True, email="a@example.com"),
+                User("a", scim=True, email="a@example.com"),
+                User("b", scim=True, groups=["nope"], email="b@example.com"),
+                "c",  # type: ignore[list-item]
+            ],
         )
     assert [str(p) for p in info.value.problems] == [
         "user 'a': id: appears more than once among the users",
@@ -85,7 +92,10 @@ def test_resolve_all_refuses_duplicate_ids_and_reports_every_problem() -> None:
 def test_resolutions_is_a_frozen_hashable_picklable_mapping() -> None:
     """The result of resolve_all is read-only, hashable, picklable and compares by value."""
     org = article_org()
-    result = resolve_all(org, [User("a", saml=True), User("b", scim=True, groups=["leads"])])
+    result = resolve_all(
+        org,
+        [User("a", saml=True, email="a@example.com"), User("b", scim=True, groups=["leads"], email="b@example.com")],
+    )
     again = pickle.loads(pickle.dumps(result))  # noqa: S301 -- our own data
     assert again == result
     assert hash(again) == hash(result) == hash(frozenset(result.items()))
@@ -130,7 +140,10 @@ def test_diff_refuses_two_different_users() -> None:
     """Diffing the resolutions of two users is a mistake, refused with InvalidUser."""
     org = article_org()
     with pytest.raises(InvalidUser, match="cannot diff against the resolution of another user"):
-        diff(resolve_memberships(org, User("a", saml=True)), resolve_memberships(org, User("b", saml=True)))
+        diff(
+            resolve_memberships(org, User("a", saml=True, email="a@example.com")),
+            resolve_memberships(org, User("b", saml=True, email="b@example.com")),
+        )
 
 
 def test_change_kinds_and_descriptions() -> None:
@@ -202,10 +215,10 @@ def test_preview_of_no_change_changes_nothing(world: tuple[Org, tuple[User, ...]
 def test_preview_resolves_only_the_users_a_group_edit_can_affect(monkeypatch: pytest.MonkeyPatch) -> None:
     """Editing one group's mapping re-resolves that group's members only, counted by a spy."""
     org = article_org()
-    crowd = [User(f"s{i}", saml=True) for i in range(50)] + [
-        User(f"g{i}", scim=True, groups=["leads"]) for i in range(50)
+    crowd = [User(f"s{i}", saml=True, email="user@example.com") for i in range(50)] + [
+        User(f"g{i}", scim=True, groups=["leads"], email="user@example.com") for i in range(50)
     ]
-    crowd.append(User("m", scim=True, groups=["marketing"]))
+    crowd.append(User("m", scim=True, groups=["marketing"], email="m@example.com"))
     after = attrs.evolve(org, groups=[attrs.evolve(g, role=TA) if g.id == "marketing" else g for g in org.groups])
     seen: list[str] = []
     real = resolve_indexed
@@ -228,7 +241,7 @@ def test_preview_group_removed_falls_back_to_defaults() -> None:
     """Removing a group from the org removes it from its members, who fall back as R3 says."""
     org = article_org()
     after = attrs.evolve(org, groups=[g for g in org.groups if g.id != "marketing"])
-    result = preview(org, after, [User("u", scim=True, groups=["marketing"])], max_share=1)
+    result = preview(org, after, [User("u", scim=True, groups=["marketing"], email="u@example.com")], max_share=1)
     assert result.changes == (Change("u", ENG, None, M), Change("u", MKT, M, None))
     assert result.summary().splitlines() == [
         "Teams or roles change for 1 of 1 user: 1 added to a team, 1 removed from one, 0 role changes.",
@@ -240,7 +253,11 @@ def test_preview_group_removed_falls_back_to_defaults() -> None:
 def test_preview_summary_counts_users_whose_lock_alone_changes() -> None:
     """The toggle unlocks SCIM users without changing their teams: the headline counts them apart."""
     org = article_org()
-    users = [User("a", scim=True, groups=["marketing"]), User("b", scim=True), User("c", saml=True)]
+    users = [
+        User("a", scim=True, groups=["marketing"], email="a@example.com"),
+        User("b", scim=True, email="b@example.com"),
+        User("c", saml=True, email="c@example.com"),
+    ]
     result = preview(org, attrs.evolve(org, manual_edits=True), users)
     head = "Teams or roles change for 0 of 3 users: 0 added to a team, 0 removed from one, 0 role changes."
     assert (result.affected, result.summary().splitlines()) == (
@@ -272,7 +289,7 @@ def test_preview_accepts_users_already_in_an_added_group() -> None:
     """A user may list a group the change adds: it counts under the new org only."""
     org = article_org()
     after = attrs.evolve(org, groups=[*org.groups, IdpGroup("new", [OPS], TA)])
-    result = preview(org, after, [User("u", scim=True, groups=["new"])], max_share=1)
+    result = preview(org, after, [User("u", scim=True, groups=["new"], email="u@example.com")], max_share=1)
     assert result.changes == (Change("u", ENG, M, None), Change("u", OPS, None, TA))
 
 
@@ -280,7 +297,10 @@ def test_guardrail_no_org_admin() -> None:
     """A change that leaves no org admin among the users is reported, with each admin lost."""
     org = article_org()
     after = attrs.evolve(org, groups=[attrs.evolve(g, role=TA) if g.id == "it-admins" else g for g in org.groups])
-    crowd = [User("root", scim=True, groups=["it-admins"]), User("ann", saml=True)]
+    crowd = [
+        User("root", scim=True, groups=["it-admins"], email="root@example.com"),
+        User("ann", saml=True, email="ann@example.com"),
+    ]
     result = preview(org, after, crowd, max_share=1)
     assert [(f.kind, f.user_id) for f in result.findings] == [
         (FindingKind.LOSES_ORG_ADMIN, "root"),
@@ -294,7 +314,10 @@ def test_guardrail_loses_org_admin_with_another_admin_left() -> None:
     """Losing one org admin while another remains is a LOSES_ORG_ADMIN finding only."""
     org = article_org()
     after = attrs.evolve(org, groups=[attrs.evolve(g, role=TA) if g.id == "it-admins" else g for g in org.groups])
-    crowd = [User("root", scim=True, groups=["it-admins"]), User("boss", manual=[Grant(OPS, OA)])]
+    crowd = [
+        User("root", scim=True, groups=["it-admins"], email="root@example.com"),
+        User("boss", manual=[Grant(OPS, OA)]),
+    ]
     result = preview(org, after, crowd, max_share=1)
     assert [(f.kind, f.user_id) for f in result.findings] == [(FindingKind.LOSES_ORG_ADMIN, "root")]
 
@@ -303,17 +326,26 @@ def test_guardrail_loses_all_teams() -> None:
     """A user who had teams and ends with none is reported."""
     org = attrs.evolve(article_org(), manual_edits=True)
     after = attrs.evolve(org, manual_edits=False)
-    crowd = [User("x", scim=True, deprovisioned=True), User("y", saml=True)]
+    crowd = [
+        User("x", scim=True, deprovisioned=True, email="x@example.com"),
+        User("y", saml=True, email="y@example.com"),
+    ]
     assert preview(org, after, crowd).findings == ()
     org2 = article_org()
     after2 = attrs.evolve(org2, groups=[attrs.evolve(g, teams=[IT]) if g.id == "marketing" else g for g in org2.groups])
-    result = preview(org2, after2, [User("m", scim=True, groups=["marketing"])], max_share=1)
+    result = preview(org2, after2, [User("m", scim=True, groups=["marketing"], email="m@example.com")], max_share=1)
     assert result.findings == ()  # moved, not emptied
-    empty_after = Org(teams=[Team(ENG), Team(MKT)], default_teams=[ENG], default_role=M)
+    empty_after = Org(teams=[Team(ENG), Team(MKT)], default_teams=[ENG], default_role=M, domains=["example.com"])
     result = preview(
-        Org(teams=[Team(ENG), Team(MKT)], default_teams=[ENG], default_role=M, groups=[IdpGroup("g", [MKT])]),
+        Org(
+            teams=[Team(ENG), Team(MKT)],
+            default_teams=[ENG],
+            default_role=M,
+            groups=[IdpGroup("g", [MKT])],
+            domains=["example.com"],
+        ),
         empty_after,
-        [User("u", manual=[Grant(MKT, M)]), User("v", scim=True, groups=["g"])],
+        [User("u", manual=[Grant(MKT, M)]), User("v", scim=True, groups=["g"], email="v@example.com")],
         max_share=1,
     )
     assert [f.kind for f in result.findings] == []
@@ -324,7 +356,9 @@ def test_guardrail_mass_change() -> None:
     """More than max_share of the users losing a team or a role is one MASS_CHANGE finding."""
     org = article_org()
     after = attrs.evolve(org, default_role=TA, default_teams=[MKT])
-    crowd = [User(f"u{i}", saml=True) for i in range(4)] + [User(f"m{i}", manual=[Grant(OPS, M)]) for i in range(6)]
+    crowd = [User(f"u{i}", saml=True, email="user@example.com") for i in range(4)] + [
+        User(f"m{i}", manual=[Grant(OPS, M)]) for i in range(6)
+    ]
     result = preview(org, after, crowd, max_share=0.3)
     assert result.affected == 4
     assert [f.kind for f in result.findings] == [FindingKind.MASS_CHANGE]
@@ -339,11 +373,11 @@ def test_preview_validates_its_inputs() -> None:
     with pytest.raises(InvalidOrg):
         preview(org, "org", [])  # type: ignore[arg-type]
     with pytest.raises(InvalidUser, match="IdP group 'ghost' is not synced"):
-        preview(org, org, [User("u", scim=True, groups=["ghost"])])
+        preview(org, org, [User("u", scim=True, groups=["ghost"], email="u@example.com")])
     with pytest.raises(InvalidUser, match="grant on unknown team 'ghost'"):
         preview(org, org, [User("u", manual=[Grant("ghost", M)])])
     with pytest.raises(InvalidUser, match="appears more than once"):
-        preview(org, org, [User("u", saml=True), User("u", saml=True)])
+        preview(org, org, [User("u", saml=True, email="u@example.com"), User("u", saml=True, email="u@example.com")])
     with pytest.raises(InvalidUser, match="must be a User"):
         preview(org, org, [None])  # type: ignore[list-item]
     for bad in (-0.1, 1.5, True, "0.1"):

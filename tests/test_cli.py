@@ -20,7 +20,7 @@ from scim_roles._cli import _Fail, _json, _json_array, _parsed, main, run
 
 from helpers import AFTER, BAD, ORG, ORG_TOML, USERS, USERS_TOML, cli, run_module
 
-KNOWN = "default_role, default_teams, groups, manual_edits, teams"
+KNOWN = "default_role, default_teams, domains, groups, manual_edits, teams"
 
 
 def test_demo_prints_a_table_of_user_team_role_and_why() -> None:

@@ -22,7 +22,10 @@ def test_explain_and_check_read_a_live_state(tmp_path: Path) -> None:
 
     db = tmp_path / "state.db"
     store = SqliteStore(db, load_org(json.loads(Path(ORG).read_text(encoding="utf-8"))))
-    store.put_user(User("sam", saml=True, manual=[Grant("ops", Role.TEAM_ADMIN)]), user_name="sam@example.com")
+    store.put_user(
+        User("sam", saml=True, manual=[Grant("ops", Role.TEAM_ADMIN)], email="sam@example.com"),
+        user_name="sam@example.com",
+    )
     snapshot = store.load()
     body = {"userName": "ann@example.com"}
     assert store.commit(snapshot, handle(snapshot.directory, ScimRequest("POST", "/Users", body, new_id="u-ann")))
@@ -124,7 +127,7 @@ def _state_with_users(tmp_path: Path) -> Path:
 
     db = tmp_path / "state.db"
     with SqliteStore(db, load_org(json.loads(Path(ORG).read_text(encoding="utf-8")))) as store:
-        store.put_user(User("sam", saml=True), user_name="sam@example.com")
+        store.put_user(User("sam", saml=True, email="sam@example.com"), user_name="sam@example.com")
         for method, path, body, new_id in [
             ("POST", "/Users", {"userName": "ann@example.com"}, "u-ann"),
             (

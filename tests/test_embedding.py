@@ -83,7 +83,7 @@ def test_to_builtins_equals_the_command_lines_json() -> None:
 def test_to_builtins_gives_json_for_every_value() -> None:
     """Every result and model value becomes dict/list/str/int/bool/None, and json.dumps takes it."""
     org = article_org()
-    user = User("ann", saml=True, scim=True, groups=["leads"], manual=[Grant(OPS, TA)])
+    user = User("ann", saml=True, scim=True, groups=["leads"], manual=[Grant(OPS, TA)], email="ann@example.com")
     res = resolve_memberships(org, user)
     values: list[Any] = [
         org, user, res, resolve_all(org, [user]), Change("ann", ENG, None, M), StateChange("a", "locked", True, False),  # noqa: FBT003
@@ -113,7 +113,9 @@ def test_overridden_describe_is_the_sentence_explain_prints() -> None:
         o = Overridden(ENG, Reason(Source.MANUAL, M), cause)
         assert o.describe()
         assert "\n" not in o.describe()
-    res = resolve_memberships(article_org(), User("ann", saml=True, scim=True, manual=[Grant(OPS, TA)]))
+    res = resolve_memberships(
+        article_org(), User("ann", saml=True, scim=True, manual=[Grant(OPS, TA)], email="ann@example.com")
+    )
     lines = res.explain().splitlines()
     for o in res.overridden:
         assert f"    {o.describe()}" in lines
@@ -122,7 +124,13 @@ def test_overridden_describe_is_the_sentence_explain_prints() -> None:
 def test_reconcile_lists_every_drift() -> None:
     """Every (user, team) where the stored rows and the rules differ; users the rules drop lose every row."""
     org = article_org()
-    rules = resolve_all(org, [User("ann", saml=True), User("bob", scim=True, groups=["leads"])])
+    rules = resolve_all(
+        org,
+        [
+            User("ann", saml=True, email="ann@example.com"),
+            User("bob", scim=True, groups=["leads"], email="bob@example.com"),
+        ],
+    )
     stored = {"ann": {ENG: M}, "bob": {ENG: M, MKT: TA}, "cy": {IT: OA}}
     assert reconcile(stored, rules) == (
         Change("bob", ENG, M, TA),
@@ -200,6 +208,7 @@ def test_r8_r9_the_toggle_shares_the_index_and_resolves_as_an_org_built_whole(wo
         default_role=org.default_role,
         groups=org.groups,
         manual_edits=on,
+        domains=org.domains,
     )
     assert (toggled, hash(toggled), pickle.loads(pickle.dumps(toggled))) == (whole, hash(whole), whole)  # noqa: S301
     assert [resolve_memberships(toggled, u) for u in users] == [resolve_memberships(whole, u) for u in users]
@@ -216,7 +225,7 @@ def test_r1_new_defaults_share_the_index_and_resolve_as_an_org_built_whole(world
     org, users = world
     teams = data.draw(st.lists(st.sampled_from([*sorted(t.id for t in org.teams), "nosuch"]), max_size=3))
     role = data.draw(st.sampled_from([*Role, "member"]))
-    fields = {"teams": org.teams, "groups": org.groups, "manual_edits": org.manual_edits}
+    fields = {"teams": org.teams, "groups": org.groups, "manual_edits": org.manual_edits, "domains": org.domains}
     whole, problems = _built(default_teams=teams, default_role=role, **fields)
     if whole is None:
         with pytest.raises(InvalidOrg) as edited:
@@ -323,7 +332,10 @@ def test_t4_with_org_and_preview_refuse_with_every_problem_at_once() -> None:
 
     from scim_roles.scim import ScimRequest, handle  # noqa: PLC0415
 
-    d = Directory(article_org(), [User("a", scim=True, groups=["leads"]), User("m", manual=[Grant(OPS, M)])])
+    d = Directory(
+        article_org(),
+        [User("a", scim=True, groups=["leads"], email="a@example.com"), User("m", manual=[Grant(OPS, M)])],
+    )
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     d = handle(d, ScimRequest("POST", "/Groups", {"displayName": "Design"}, new_id="g1", now=now)).directory
     after = (
@@ -354,7 +366,10 @@ def test_t4_with_org_and_preview_refuse_with_every_problem_at_once() -> None:
 
 def test_a_mapping_edit_resolves_only_the_groups_members() -> None:
     """A group's mapping edit: its members resolved, and no one else."""
-    people = [User(f"u{i:03}", scim=True, groups=["leads"] if i < 5 else ["marketing"]) for i in range(200)]
+    people = [
+        User(f"u{i:03}", scim=True, groups=["leads"] if i < 5 else ["marketing"], email="user@example.com")
+        for i in range(200)
+    ]
     d = Directory(article_org(), people)
     after = d.org.with_group(IdpGroup("leads", [IT], OA))
     result = d.preview(after)
@@ -369,7 +384,10 @@ def test_a_mapping_edit_resolves_only_the_groups_members() -> None:
 
 def test_with_org_applies_settings_without_a_rebuild() -> None:
     """with_org: new groups start empty, dropped ones must be; a dropped team must hold no manual grant."""
-    d = Directory(article_org(), [User("a", scim=True, groups=["leads"]), User("m", manual=[Grant(OPS, M)])])
+    d = Directory(
+        article_org(),
+        [User("a", scim=True, groups=["leads"], email="a@example.com"), User("m", manual=[Grant(OPS, M)])],
+    )
     added = d.with_org(d.org.with_group(IdpGroup("new", [ENG], TA)))
     assert (dict(added.members("new")), added.group_resource("new")) == ({}, {"displayName": "new"})
     assert Directory(added.org, added.users.values()) == added
@@ -390,7 +408,7 @@ def test_with_org_applies_settings_without_a_rebuild() -> None:
 def test_to_builtins_converts_inside_mappings_and_sequences() -> None:
     """A mapping's keys become strings and its values plain data; a list's items too."""
     org = article_org()
-    res = resolve_memberships(org, User("ann", saml=True))
+    res = resolve_memberships(org, User("ann", saml=True, email="ann@example.com"))
     assert to_builtins({1: Role.MEMBER, "r": [res.memberships[0].role, None]}) == {"1": "member", "r": ["member", None]}
     assert to_builtins({"ann": res}) == {"ann": to_builtins(res)}
     assert to_builtins((org.team(ENG),)) == [{"id": "eng", "name": "Engineering"}]

@@ -127,7 +127,7 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
     ),
     (
         "user flags",
-        lambda: User("u", saml=bad(1), scim=True, groups=bad(3), manual=bad(None)),
+        lambda: User("u", saml=bad(1), scim=True, groups=bad(3), manual=bad(None), email="u@example.com"),
         InvalidUser,
         [
             Problem("user 'u'", "saml", "must be True or False, got 1", "u"),
@@ -172,7 +172,7 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
     (
         "user against org",
         lambda: resolve_memberships(
-            article_org(), User("u", scim=True, groups=["zz", "leads"], manual=[Grant("q", M)])
+            article_org(), User("u", scim=True, groups=["zz", "leads"], manual=[Grant("q", M)], email="u@example.com")
         ),
         InvalidUser,
         [
@@ -212,7 +212,14 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
     ),
     (
         "resolve_all keeps looking after a problem",
-        lambda: resolve_all(article_org(), [A, User("x", scim=True, groups=["zz"]), User("x", saml=True)]),
+        lambda: resolve_all(
+            article_org(),
+            [
+                A,
+                User("x", scim=True, groups=["zz"], email="x@example.com"),
+                User("x", saml=True, email="x@example.com"),
+            ],
+        ),
         InvalidUser,
         [
             Problem("resolve_all", "user", "must be a User, got str 'a'"),
@@ -222,7 +229,11 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
     ),
     (
         "preview users",
-        lambda: preview(article_org(), article_org(), [A, User("x", saml=True), User("x", saml=True)]),
+        lambda: preview(
+            article_org(),
+            article_org(),
+            [A, User("x", saml=True, email="x@example.com"), User("x", saml=True, email="x@example.com")],
+        ),
         InvalidUser,
         [
             Problem("preview", "user", "must be a User, got str 'a'"),
@@ -234,7 +245,12 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
         lambda: preview(
             article_org(),
             article_org(),
-            [User("x", saml=True), User("x", saml=True), User("y", saml=True), User("y", saml=True)],
+            [
+                User("x", saml=True, email="x@example.com"),
+                User("x", saml=True, email="x@example.com"),
+                User("y", saml=True, email="y@example.com"),
+                User("y", saml=True, email="y@example.com"),
+            ],
         ),
         InvalidUser,
         [
@@ -251,8 +267,8 @@ CASES: list[tuple[str, Callable[[], object], type[ScimRolesError], list[Problem]
     (
         "diff of two users",
         lambda: diff(
-            resolve_memberships(article_org(), User("a", saml=True)),
-            resolve_memberships(article_org(), User("b", saml=True)),
+            resolve_memberships(article_org(), User("a", saml=True, email="a@example.com")),
+            resolve_memberships(article_org(), User("b", saml=True, email="b@example.com")),
         ),
         InvalidUser,
         [Problem("user 'b'", "user_id", "cannot diff against the resolution of another user, 'a'", "b")],

@@ -35,9 +35,9 @@ QUERIES = [
 DIRECTORY = Directory(
     article_org(manual_edits=True),
     [
-        User("u1", scim=True, groups=["leads"]),
-        User("u2", scim=True, deprovisioned=True),
-        User("s", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)]),
+        User("u1", scim=True, groups=["leads"], email="u1@example.com"),
+        User("u2", scim=True, deprovisioned=True, email="u2@example.com"),
+        User("s", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)], email="s@example.com"),
     ],
     user_names={"u1": "ann", "u2": "bob", "s": "sam"},
 )

@@ -122,7 +122,7 @@ def test_odd_keys_print_escaped_in_one_line(tmp_path: Path) -> None:
     assert code == 1
     assert one_clean_line(err) == (
         f"scim-roles: {path}: org: \\x00evil\\n\\x1b[31m: unknown key "
-        "(known: default_role, default_teams, groups, manual_edits, teams)\n"
+        "(known: default_role, default_teams, domains, groups, manual_edits, teams)\n"
     )
 
 
@@ -155,7 +155,8 @@ def test_forged_lines_cannot_appear_in_text_output(tmp_path: Path) -> None:
     """A user id with a newline and a fake line, or an ANSI escape: escaped in explain and preview text."""
     forged = "ann\n  gus: added to it as Org Admin"
     users = tmp_path / "users.json"
-    users.write_text(json.dumps([{"id": forged, "saml": True}, {"id": "\x1b[2Jbob", "saml": True}]), encoding="utf-8")
+    saml = {"saml": True, "email": "ann@example.com"}
+    users.write_text(json.dumps([{"id": forged, **saml}, {"id": "\x1b[2Jbob", **saml}]), encoding="utf-8")
     code, out, _ = cli("explain", ORG, str(users))
     assert code == 0
     assert not any(line.startswith("  gus:") for line in out.splitlines())
@@ -223,7 +224,7 @@ def test_interrupts_and_write_errors_end_quietly(tmp_path: Path) -> None:
 
 
 A_ORG = Org(teams=[Team("a")], default_teams=["a"], default_role=Role.MEMBER)
-A_USER = User("u", saml=True)
+A_USER = User("u", saml=True, email="u@example.com")
 WRONG_TYPES: list[tuple[str, Callable[[], object], type[ScimRolesError], str]] = [
     (
         "resolve_all users",

@@ -52,7 +52,7 @@ def test_json_and_toml_examples_are_the_same() -> None:
     users_json = load_users(json.loads((EXAMPLES / "users.json").read_text()), org_json)
     users_toml = load_users(tomllib.loads((EXAMPLES / "users.toml").read_text()), org_json)
     assert users_json == users_toml
-    assert users_json[0] == User("ann", saml=True)
+    assert users_json[0] == User("ann", saml=True, email="ann@example.com")
     assert org_json.group("okta-everyone").role is None
 
 
@@ -79,7 +79,7 @@ def test_bad_org_document_reports_every_problem_of_its_shape_at_its_path() -> No
     assert problems(err)[0] == "org: teams[2]: expected a table of keys and values"
 
 
-ORG_KEYS = ("default_role", "default_teams", "groups", "manual_edits", "teams")
+ORG_KEYS = ("default_role", "default_teams", "domains", "groups", "manual_edits", "teams")
 
 
 def test_v1_v3_an_org_documents_rules_are_the_models_each_at_its_path() -> None:
@@ -134,6 +134,7 @@ def test_dump_org_omits_blanks() -> None:
             "default_teams": ["mkt", "eng"],
             "default_role": "team_admin",
             "groups": [{"id": "g2", "teams": ["mkt", "eng"]}, {"id": "g1", "role": "org_admin"}],
+            "domains": ["Example.COM", "*.bücher.example"],
         }
     )
     assert dump_org(org) == {
@@ -142,7 +143,9 @@ def test_dump_org_omits_blanks() -> None:
         "default_role": "team_admin",
         "groups": [{"id": "g1", "role": "org_admin"}, {"id": "g2", "teams": ["eng", "mkt"]}],
         "manual_edits": False,
+        "domains": ["*.xn--bcher-kva.example", "example.com"],  # normalized (V8), always written
     }
+    assert load_org(dump_org(org)) == org
 
 
 def test_bad_org_documents_of_other_shapes() -> None:
@@ -244,7 +247,10 @@ def test_users_of_any_iterable_checked_or_counted_and_each_problem_once() -> Non
     from scim_roles.io import check_users  # noqa: PLC0415
 
     docs = [{"id": "a", "saml": True}, {"id": "b", "scim": True}]
-    assert load_users(iter(docs)) == (User("a", saml=True), User("b", scim=True))
+    assert load_users(iter(docs)) == (
+        User("a", saml=True),
+        User("b", scim=True),
+    )
     assert (check_users(iter(docs)), check_users({"users": docs}), check_users([])) == (2, 2, 0)
     twice = {"id": "a", "manual": [{"team": "eng", "role": "member"}, {"team": "eng", "role": "member"}]}
     for load in (load_users, check_users):
@@ -261,7 +267,9 @@ def test_users_of_any_iterable_checked_or_counted_and_each_problem_once() -> Non
 def test_dump_resolution_is_plain_lower_case_data() -> None:
     """A resolution dumps to JSON-ready data with lower-case enum values, its user and readable texts."""
     org = load_org(json.loads((EXAMPLES / "org.json").read_text()))
-    res = resolve_memberships(org, User("fay", saml=True, scim=True, groups=["okta-marketing"]))
+    res = resolve_memberships(
+        org, User("fay", saml=True, scim=True, groups=["okta-marketing"], email="fay@example.com")
+    )
     assert dump_resolution(res) == {
         "user_id": "fay",
         "memberships": [
@@ -292,6 +300,7 @@ def test_dump_resolution_is_plain_lower_case_data() -> None:
         "locked": True,
         "deprovisioned": False,
         "org_admin": False,
+        "unclaimed": None,
     }
 
 
@@ -348,6 +357,7 @@ def test_v4_fast_loading_path_agrees_with_the_detailed_one(docs: list[Any], with
             "default_teams": ["eng"],
             "default_role": "member",
             "groups": [{"id": "g1"}, {"id": "g2", "teams": ["mkt"]}],
+            "domains": ["example.com"],
         }
     )
     chosen = org if with_org else None

@@ -37,9 +37,14 @@ from scim_roles.strategies import orgs, users, worlds
 from helpers import run_module
 
 CAUSES_BY_SOURCE = {
-    Source.SAML: {Cause.SCIM_OVERRIDES_SAML, Cause.MANUAL_OVERRIDES_DEFAULT, Cause.DEPROVISIONED},
-    Source.SCIM: {Cause.DEPROVISIONED},
-    Source.IDP_GROUP: {Cause.LOWER_ROLE, Cause.DEPROVISIONED},
+    Source.SAML: {
+        Cause.SCIM_OVERRIDES_SAML,
+        Cause.MANUAL_OVERRIDES_DEFAULT,
+        Cause.DEPROVISIONED,
+        Cause.DOMAIN_NOT_CLAIMED,
+    },
+    Source.SCIM: {Cause.DEPROVISIONED, Cause.DOMAIN_NOT_CLAIMED},
+    Source.IDP_GROUP: {Cause.LOWER_ROLE, Cause.DEPROVISIONED, Cause.DOMAIN_NOT_CLAIMED},
     Source.MANUAL: {Cause.LOCKED, Cause.SCIM_OVERRIDES_MANUAL, Cause.DEPROVISIONED},
 }
 
@@ -79,6 +84,7 @@ def test_r12_order_of_inputs_never_matters(world: tuple[Org, User], random: rand
         default_role=org.default_role,
         groups=[attrs.evolve(g, teams=shuffled(g.teams)) for g in shuffled(org.groups)],
         manual_edits=org.manual_edits,
+        domains=shuffled(org.domains),
     )
     user2 = attrs.evolve(user, groups=shuffled(user.groups), manual=shuffled(user.manual))
     assert org2 == org
@@ -134,7 +140,9 @@ def test_r8_locked_users_manual_grants_never_change_access(world: tuple[Org, Use
     """For a locked user, any manual grants (none, or others) leave the roles unchanged."""
     org, user = world
     res = resolve_memberships(org, user)
-    assert res.locked == (user.scim and not user.deprovisioned and not org.manual_edits)
+    assert res.locked == (
+        user.scim and not user.deprovisioned and not org.manual_edits and org.claims(user.email or "")
+    )
     if res.locked:
         bare = resolve_memberships(org, attrs.evolve(user, manual=()))
         assert res.roles == bare.roles
@@ -261,3 +269,20 @@ def test_r12_results_and_errors_do_not_depend_on_hash_seeds() -> None:
     if sys.version_info >= (3, 11):  # the SCIM part needs the scim extra
         assert "'c0' is the userName of 'C0' too (S2)" in output
         assert "not SCIM users of this org, so not members: 'ghost', 'ph'" in output
+
+
+@given(org_and_user)
+def test_r14_nobody_outside_the_claimed_domains_gets_anything_from_saml_or_scim(world: tuple[Org, User]) -> None:
+    """No membership comes from a SAML or SCIM input unless the org claims the user's email; outside, the
+    manual grants stand as for a manual-only user, unlocked, and every SAML and SCIM input is set aside."""
+    org, user = world
+    res = resolve_memberships(org, user)
+    if org.claims(user.email or "") or user.deprovisioned or not (user.saml or user.scim):
+        assert res.unclaimed is None  # R10 first; a manual-only user has nothing for R14 to set aside
+        return
+    assert all(r.source is Source.MANUAL for m in res.memberships for r in m.reasons)
+    assert not res.locked
+    assert res.unclaimed == (user.email or "")
+    manual_only = resolve_memberships(org, User(user.id, manual=user.manual)) if user.manual else None
+    assert res.roles == (manual_only.roles if manual_only else {})
+    assert {o.cause for o in res.overridden} <= {Cause.DOMAIN_NOT_CLAIMED}

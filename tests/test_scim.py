@@ -43,12 +43,12 @@ def test_s1_the_host_mints_ids_and_the_idp_never_chooses_them() -> None:
     assert out.response.data["id"] == "u-1"
     assert out.response.header("Location") == "https://app.example.com/scim/v2/Users/u-1"
     assert h.directory.user_name("u-1") == "ann@example.com"
-    assert h.directory.user("ANN@example.com") == User("u-1", scim=True)
+    assert h.directory.user("ANN@example.com") == User("u-1", scim=True, email="ann@example.com")
 
 
 def test_s1_a_creating_request_without_an_id_is_the_hosts_mistake() -> None:
     """No new_id (or an empty one), or one in use, raises InvalidArgument: the host must mint a fresh one."""
-    h = host(User("taken", saml=True))
+    h = host(User("taken", saml=True, email="taken@example.com"))
     for path, body in (("/Users", {"userName": "x"}), ("/Groups", {"displayName": "x"})):
         for new_id in (None, "", 7):
             with pytest.raises(InvalidArgument) as err:
@@ -124,7 +124,7 @@ def test_s1_request_parts_of_the_host_are_checked() -> None:
 )
 def test_s2_user_names_compare_by_rfc8265(held: str, sent: str, same: bool) -> None:  # noqa: FBT001
     """Case, width and NFC/NFD fold together; what the profile keeps apart stays apart."""
-    h = host(User("saml", saml=True, manual=[Grant(OPS, TA)]), saml=held)
+    h = host(User("saml", saml=True, manual=[Grant(OPS, TA)], email="saml@example.com"), saml=held)
     try:
         user_name_key(sent)
     except InvalidUser:
@@ -140,7 +140,7 @@ def test_s2_user_names_compare_by_rfc8265(held: str, sent: str, same: bool) -> N
 @pytest.mark.parametrize("name", ["oﬃce", "ſam", "", " ann", "ann  lee", "a\u0000b", "a\tb", "\u200bann"])
 def test_s2_names_the_profile_refuses_are_invalid_values(name: str) -> None:
     """Compatibility characters, controls, empty parts: 400 invalidValue, nothing created."""
-    h = host(User("s", saml=True), s="office")
+    h = host(User("s", saml=True, email="s@example.com"), s="office")
     out = h.send("POST", "/Users", {"userName": name}, new_id="new")
     assert error(out) == (400, "invalidValue")
     assert set(out.directory.users) == {"s"}
@@ -153,11 +153,19 @@ def test_s2_names_the_profile_refuses_are_invalid_values(name: str) -> None:
 def test_s2_a_directory_refuses_two_users_with_one_user_name() -> None:
     """Two users whose userNames compare equal cannot be in one directory: InvalidUser names both."""
     with pytest.raises(InvalidUser, match=r"user 'b': userName: 'ANN' is the userName of 'a' too"):
-        Directory(article_org(), [User("a", saml=True), User("b", scim=True)], user_names={"a": "ann", "b": "ANN"})
+        Directory(
+            article_org(),
+            [User("a", saml=True, email="a@example.com"), User("b", scim=True, email="b@example.com")],
+            user_names={"a": "ann", "b": "ANN"},
+        )
     with pytest.raises(InvalidUser, match=r"user 'b': userName: not a valid user name"):
-        Directory(article_org(), [User("b", scim=True)], user_names={"b": "oﬃce"})
-    d = Directory(article_org(), [User("a", saml=True), User("b", scim=True)], user_names={"a": "maße", "b": "MASSE"})
-    assert d.user("masse") == User("b", scim=True)
+        Directory(article_org(), [User("b", scim=True, email="b@example.com")], user_names={"b": "oﬃce"})
+    d = Directory(
+        article_org(),
+        [User("a", saml=True, email="a@example.com"), User("b", scim=True, email="b@example.com")],
+        user_names={"a": "maße", "b": "MASSE"},
+    )
+    assert d.user("masse") == User("b", scim=True, email="b@example.com")
     assert d.user("MASSE") is not d.user("MAßE")
     assert d.user("oﬃce") is None
 
@@ -207,14 +215,14 @@ def test_s2_the_ascii_fast_path_gives_the_profiles_key_or_its_refusal(name: str)
 def test_s3_post_links_a_saml_or_manual_user_and_refuses_a_scim_one() -> None:
     """The SAML user becomes SCIM-managed under its id (R5, R8); a SCIM holder, active or not, is a 409."""
     h = host(
-        User("s", saml=True, manual=[Grant(OPS, TA)]),
+        User("s", saml=True, manual=[Grant(OPS, TA)], email="s@example.com"),
         User("m", manual=[Grant(MKT, M)]),
         s="sam@example.com",
         m="mia@example.com",
     )
     out = h.send("POST", "/Users", {"userName": "SAM@example.com"}, new_id="unused")
     assert (out.response.status, out.response.data["id"]) == (201, "s")
-    assert h.directory.users["s"] == User("s", saml=True, scim=True, manual=[Grant(OPS, TA)])
+    assert h.directory.users["s"] == User("s", saml=True, scim=True, manual=[Grant(OPS, TA)], email="SAM@example.com")
     assert out.touched["s"] is not None
     assert out.touched["s"].locked
     assert described(out) == ["s: added to eng as Member", "s: removed from ops (was Team Admin)"]
@@ -226,10 +234,10 @@ def test_s3_post_links_a_saml_or_manual_user_and_refuses_a_scim_one() -> None:
 
 def test_s3_a_linked_user_posted_inactive_keeps_nothing() -> None:
     """POST with active false links and deprovisions at once: no access, no manual grants kept (R10)."""
-    h = host(User("s", saml=True, manual=[Grant(OPS, TA)]), s="sam")
+    h = host(User("s", saml=True, manual=[Grant(OPS, TA)], email="s@example.com"), s="sam")
     out = h.send("POST", "/Users", {"userName": "sam", "active": False}, new_id="x")
     assert out.response.status == 201
-    assert h.directory.users["s"] == User("s", scim=True, deprovisioned=True)
+    assert h.directory.users["s"] == User("s", scim=True, deprovisioned=True, email="sam@example.com")
     assert described(out) == ["s: removed from ops (was Team Admin)"]
 
 
@@ -261,7 +269,7 @@ def test_s4_a_rename_keeps_the_id_and_the_access(request_body: tuple[str, dict[s
 
 def test_s4_a_rename_to_a_taken_name_is_a_conflict() -> None:
     """Taken by another user (SCIM or not, in any spelling): 409 uniqueness; a case change of one's own is fine."""
-    h = host(User("s", saml=True), s="sam")
+    h = host(User("s", saml=True, email="s@example.com"), s="sam")
     h.create("ann", "u1")
     assert error(h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "SAM"}))) == (
         409,
@@ -307,7 +315,15 @@ DEACTIVATIONS = [
     ("PUT", {"userName": "ann", "Active": False}),
     ("PUT", {"userName": "ann", "ACTIVE": "False"}),
     ("PUT", {"userName": "ann", URN_ACTIVE: False}),
-    ("PUT", {"schemas": [CORE_USER], "UserName": "ann", URN_ACTIVE.upper(): "false"}),
+    (
+        "PUT",
+        {
+            "schemas": [CORE_USER],
+            "UserName": "ann",
+            "Emails": [{"value": "ann@example.com"}],
+            URN_ACTIVE.upper(): "false",
+        },
+    ),
 ]
 
 
@@ -322,7 +338,7 @@ def test_s5_deactivation_in_every_spelling_deprovisions(method: str, body: dict[
         [
             *[u for u in h.directory.users.values() if u.id != "u1"],
             h.directory.users["u1"].__class__(
-                "u1", saml=True, scim=True, groups=["it-admins"], manual=[Grant(OPS, TA)]
+                "u1", saml=True, scim=True, groups=["it-admins"], manual=[Grant(OPS, TA)], email="ann@example.com"
             ),
         ],
         resources={"u1": h.directory.resource("u1") or {}},
@@ -335,7 +351,9 @@ def test_s5_deactivation_in_every_spelling_deprovisions(method: str, body: dict[
     res = out.touched["u1"]
     assert res is not None
     assert (res.memberships, res.is_org_admin, res.deprovisioned) == ((), False, True)
-    assert h.directory.users["u1"] == User("u1", scim=True, groups=["it-admins"], deprovisioned=True)
+    assert h.directory.users["u1"] == User(
+        "u1", scim=True, groups=["it-admins"], deprovisioned=True, email="ann@example.com"
+    )
     assert h.send("GET", "/Users/u1").response.data["active"] is False
 
 
@@ -390,14 +408,14 @@ def test_s5_a_put_without_active_keeps_the_state() -> None:
 )
 def test_s6_reactivation_is_a_new_provisioning(method: str, body: dict[str, Any]) -> None:
     """Back under the same id with the IdP's groups; manual grants and SAML from before do not come back."""
-    h = host(User("s", saml=True, manual=[Grant(OPS, TA)]), manual_edits=True, s="ann")
+    h = host(User("s", saml=True, manual=[Grant(OPS, TA)], email="s@example.com"), manual_edits=True, s="ann")
     h.create("ann", "unused")
     h.send("PATCH", "/Groups/marketing", patch({"op": "add", "path": "members", "value": [{"value": "s"}]}))
     assert h.roles("s") == {MKT: "MEMBER", OPS: "TEAM_ADMIN"}
     h.send("PATCH", "/Users/s", patch({"op": "replace", "path": "active", "value": False}))
     out = h.send(method, "/Users/s", body)
     assert out.response.status == 200
-    assert h.directory.users["s"] == User("s", scim=True, groups=["marketing"])
+    assert h.directory.users["s"] == User("s", scim=True, groups=["marketing"], email="ann@example.com")
     assert h.roles("s") == {MKT: "MEMBER"}
     assert described(out) == ["s: added to mkt as Member"]
 
@@ -438,7 +456,7 @@ def test_s7_delete_after_deactivation_and_twice() -> None:
 
 def test_s7_non_scim_users_are_not_scim_resources() -> None:
     """A SAML or manual user is 404 to every SCIM request by id, and absent from lists."""
-    h = host(User("s", saml=True), User("m", manual=[Grant(OPS, M)]))
+    h = host(User("s", saml=True, email="s@example.com"), User("m", manual=[Grant(OPS, M)]))
     for uid in ("s", "m", "ghost"):
         for method, body in (("GET", None), ("DELETE", None), ("PUT", {"userName": uid}), ("PATCH", patch())):
             assert h.send(method, f"/Users/{uid}", body).response.status == 404
@@ -534,7 +552,7 @@ def test_s9_renames_keep_the_id_and_the_mapping() -> None:
 
 def test_s9_members_are_scim_users_of_the_org() -> None:
     """An unknown member, a SAML-only user, a nested group: 400 naming it; deprovisioned users are members."""
-    h = host(User("s", saml=True))
+    h = host(User("s", saml=True, email="s@example.com"))
     h.create("ann", "u1")
     h.send("PATCH", "/Users/u1", patch({"op": "replace", "path": "active", "value": False}))
     for members in ([{"value": "ghost"}, {"value": "s"}], [{"value": "u1"}, {"value": "leads", "type": "Group"}]):
@@ -629,12 +647,12 @@ def test_s9_member_operations_in_every_form() -> None:
 
 def test_s9_a_patch_of_a_large_group_answers_without_its_members() -> None:
     """Past 1,000 members a group PATCH is a 204 (its cost stays flat), or 200 without members when asked."""
-    people = [User(f"m{i:04}", scim=True, groups=["leads"]) for i in range(1001)]
-    at_the_cap = Host(Directory(article_org(), [*people[:999], User("new", scim=True)]))
+    people = [User(f"m{i:04}", scim=True, groups=["leads"], email="user@example.com") for i in range(1001)]
+    at_the_cap = Host(Directory(article_org(), [*people[:999], User("new", scim=True, email="new@example.com")]))
     add = patch({"op": "add", "path": "members", "value": [{"value": "new"}]})
     out = at_the_cap.send("PATCH", "/Groups/leads", add)
     assert (out.response.status, len(out.response.data["members"])) == (200, 1000)  # 1,000 still render
-    h = Host(Directory(article_org(), [*people, User("new", scim=True)]))
+    h = Host(Directory(article_org(), [*people, User("new", scim=True, email="new@example.com")]))
     out = h.send("PATCH", "/Groups/leads", add)
     assert (out.response.status, out.response.body, len(h.directory.members("leads"))) == (204, b"", 1002)
     out = h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "new"]'}))
@@ -669,7 +687,9 @@ def test_s10_meta_times_are_utc_whatever_the_clock_and_machine_zone(monkeypatch:
     time.tzset()
     try:
         now = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=-5)))
-        out = handle(Directory(article_org()), ScimRequest("POST", "/Users", {"userName": "a"}, new_id="a", now=now))
+        out = handle(
+            Directory(article_org()), ScimRequest("POST", "/Users", {"userName": "a@example.com"}, new_id="a", now=now)
+        )
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -681,10 +701,10 @@ def test_s9_leaving_a_group_keeps_the_users_manual_grants() -> None:
     """With manual edits on, a SCIM user taken out of a group keeps the grants an admin gave it."""
     h = host(manual_edits=True)
     h.create("ann", "u1")
-    h.directory = h.directory.with_user(User("u1", scim=True, manual=[Grant(OPS, TA)]))
+    h.directory = h.directory.with_user(User("u1", scim=True, manual=[Grant(OPS, TA)], email="u1@example.com"))
     h.send("PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
     h.send("PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "u1"]'}))
-    assert h.directory.users["u1"] == User("u1", scim=True, manual=[Grant(OPS, TA)])
+    assert h.directory.users["u1"] == User("u1", scim=True, manual=[Grant(OPS, TA)], email="u1@example.com")
 
 
 def test_s10_resources_carry_what_the_idp_sent_plus_id_and_meta() -> None:
@@ -733,13 +753,13 @@ def _ids(out: Any) -> list[str]:
 def test_s10_filters_on_every_listed_attribute() -> None:
     """eq, and, or on userName, externalId, displayName, id, emails.value, active; userName compares as S2 does."""
     h = host()
-    h.create("ann@x.com", "u1", externalId="e1", displayName="Ann", emails=[{"value": "ann@x.com"}])
-    h.create("bob@x.com", "u2", externalId="e2", displayName="Bob", emails=[{"value": "bob@y.com"}])
+    h.create("ann@example.com", "u1", externalId="e1", displayName="Ann", emails=[{"value": "ann@example.com"}])
+    h.create("bob@example.com", "u2", externalId="e2", displayName="Bob", emails=[{"value": "bob@y.com"}])
     h.create("JOSÉ", "u3", active=False)
     cases = {
-        'userName eq "ANN@X.COM"': ["u1"],
+        'userName eq "ANN@EXAMPLE.COM"': ["u1"],
         'userName eq "jose\u0301"': ["u3"],
-        'USERNAME eq "bob@x.com"': ["u2"],
+        'USERNAME eq "bob@example.com"': ["u2"],
         'externalId eq "e2"': ["u2"],
         'displayName eq "Ann" or displayName eq "Bob"': ["u1", "u2"],
         'id eq "u3"': ["u3"],
@@ -748,7 +768,7 @@ def test_s10_filters_on_every_listed_attribute() -> None:
         'emails[value co "ann"]': ["u1"],
         "active eq false": ["u3"],
         'active eq true and userName sw "b"': ["u2"],
-        f'{USER_URN}userName eq "ann@x.com"': ["u1"],
+        f'{USER_URN}userName eq "ann@example.com"': ["u1"],
         "not (active eq false)": ["u1", "u2"],
         'userName eq "oﬃce"': [],
     }
@@ -992,7 +1012,7 @@ def test_s12_each_refusal_names_its_status_scim_type_and_detail(
 ) -> None:
     """A refused request answers the RFC 7644 error: status, scimType and a detail naming what is wrong;
     the directory is unchanged."""
-    h = host(User("s", saml=True), s="sam")
+    h = host(User("s", saml=True, email="s@example.com"), s="sam")
     h.create("ann", "u1")
     h.create("bob", "u2")
     before = h.directory
@@ -1061,7 +1081,7 @@ def test_s12_a_body_names_each_attribute_once_in_any_spelling() -> None:
     """Two keys for one attribute are refused naming both; the core schema's URN as a key holds the core
     attributes (its own ``schemas`` key left out); ``active`` as a word is a boolean, anything else is named."""
     h = host()
-    nested = {"schemas": [CORE_USER], CORE_USER: {"schemas": [CORE_USER], "userName": "a"}}
+    nested = {"schemas": [CORE_USER], CORE_USER: {"schemas": [CORE_USER], "userName": "a@example.com"}}
     assert h.send("POST", "/Users", nested, new_id="u1").response.status == 201
     for body, detail in (
         (
@@ -1083,7 +1103,7 @@ def test_s12_a_stored_resource_the_models_refuse_is_the_hosts_500() -> None:
     """A resource the host stored broken is answered 500 naming it and what is wrong, not blamed on the IdP."""
     d = Directory(
         article_org(),
-        [User("u1", scim=True)],
+        [User("u1", scim=True, email="u1@example.com")],
         resources={"u1": {"userName": "a", "emails": "x"}},
         groups={"leads": {"displayName": "L", "externalId": 3}},
     )
@@ -1196,7 +1216,7 @@ def test_s12_a_request_applies_wholly_or_not_at_all() -> None:
 
 def test_s12_same_request_same_state_same_outcome() -> None:
     """Equal inputs give equal outcomes, responses byte for byte."""
-    h = host(User("s", saml=True))
+    h = host(User("s", saml=True, email="s@example.com"))
     h.create("ann", "u1")
     request = ScimRequest(
         "PATCH",
@@ -1214,7 +1234,7 @@ def test_s12_same_request_same_state_same_outcome() -> None:
 
 def test_directory_keeps_what_a_host_stores() -> None:
     """resource(), group_resource() and members() give back, through the constructor, an equal directory."""
-    h = host(User("s", saml=True, manual=[Grant(OPS, M)]), s="sam")
+    h = host(User("s", saml=True, manual=[Grant(OPS, M)], email="s@example.com"), s="sam")
     h.create("ann", "u1", name={"givenName": "Ann"})
     h.send(
         "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "A"}]})
@@ -1241,7 +1261,9 @@ def test_directory_keeps_what_a_host_stores() -> None:
     assert d.resource("s") is None
     assert d.resource("nobody") is None
     assert d.group_resource("nosuch") is None
-    assert Directory(article_org(), [User("x", scim=True, deprovisioned=True)]).resource("x") == {
+    assert Directory(article_org(), [User("x", scim=True, deprovisioned=True, email="x@example.com")]).resource(
+        "x"
+    ) == {
         "userName": "x",
         "active": False,
     }
@@ -1258,36 +1280,46 @@ A = "user 'a'"
     ("kwargs", "problem"),
     [
         (
-            {"users": [User("a", scim=True, groups=["nosuch"])]},
+            {"users": [User("a", scim=True, groups=["nosuch"], email="a@example.com")]},
             _p(A, "groups", "IdP group 'nosuch' is not synced to the org"),
         ),
         (
-            {"users": [User("a", saml=True), User("a", scim=True)]},
+            {"users": [User("a", saml=True, email="a@example.com"), User("a", scim=True, email="a@example.com")]},
             _p(A, "id", "appears more than once among the users"),
         ),
         ({"users": [1]}, _p("users", "user", "must be a User, got int 1", None)),
         (
-            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "active": False}}},
+            {
+                "users": [User("a", scim=True, email="a@example.com")],
+                "resources": {"a": {"userName": "a", "active": False}},
+            },
             _p(A, "resources", "active is False but deprovisioned is False"),
         ),
         (
-            {"users": [User("a", scim=True)], "resources": {"a": {"name": {}}}},
+            {"users": [User("a", scim=True, email="a@example.com")], "resources": {"a": {"name": {}}}},
             _p(A, "resources", "must be a SCIM resource with a string userName"),
         ),
         (
-            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a", "id": "b"}}},
+            {"users": [User("a", scim=True, email="a@example.com")], "resources": {"a": {"userName": "a", "id": "b"}}},
             _p(A, "resources", "its id 'b' is not the user's id"),
         ),
         (
-            {"users": [User("a", saml=True)], "resources": {"a": {"userName": "a"}}},
+            {"users": [User("a", saml=True, email="a@example.com")], "resources": {"a": {"userName": "a"}}},
             _p(A, "resources", "is not a SCIM user of the directory"),
         ),
         (
-            {"users": [User("a", scim=True)], "resources": {"a": {"userName": "a"}}, "user_names": {"a": "b"}},
+            {
+                "users": [User("a", scim=True, email="a@example.com")],
+                "resources": {"a": {"userName": "a"}},
+                "user_names": {"a": "b"},
+            },
             _p(A, "user_names", "'b' is not the resource's userName 'a'"),
         ),
         ({"users": [], "user_names": {"a": "b"}}, _p(A, "user_names", "is not a user of the directory")),
-        ({"users": [User("a", saml=True)], "user_names": {"a": 3}}, _p(A, "user_names", "must be a string, got 3")),
+        (
+            {"users": [User("a", saml=True, email="a@example.com")], "user_names": {"a": 3}},
+            _p(A, "user_names", "must be a string, got 3"),
+        ),
         (
             {"users": [], "groups": {"nosuch": {"displayName": "x"}}},
             _p("group 'nosuch'", "groups", "is not a group synced to the org", "nosuch"),
@@ -1320,7 +1352,11 @@ def test_directory_reports_every_problem_once_in_id_order() -> None:
     with pytest.raises(InvalidUser) as err:
         Directory(
             article_org(),
-            [User("a", saml=True), User("b", scim=True), User("c", saml=True)],
+            [
+                User("a", saml=True, email="a@example.com"),
+                User("b", scim=True, email="b@example.com"),
+                User("c", saml=True, email="c@example.com"),
+            ],
             user_names={"z": "x", 1: "y", "a": "A@example.com"},  # type: ignore[dict-item]
             resources={"c": {"userName": "c"}, 2: {"userName": "c"}, "b": {"userName": "a@example.com"}},  # type: ignore[dict-item]
             groups={
@@ -1346,7 +1382,10 @@ def test_directory_keeps_the_display_of_members_and_drops_ids_from_stored_resour
     stored user or group resource is not stored twice."""
     d = Directory(
         article_org(),
-        [User("a", scim=True, groups=["leads"]), User("b", scim=True, groups=["leads"])],
+        [
+            User("a", scim=True, groups=["leads"], email="a@example.com"),
+            User("b", scim=True, groups=["leads"], email="b@example.com"),
+        ],
         resources={"a": {"userName": "a", "id": "a"}, "b": {"userName": "b"}},
         groups={
             "leads": {
@@ -1367,7 +1406,7 @@ def test_directory_refuses_arguments_of_the_wrong_kind() -> None:
 
     with pytest.raises(InvalidOrg):
         Directory("org")  # type: ignore[arg-type]
-    for bad in ("ab", 3, {"a": User("a", saml=True)}):
+    for bad in ("ab", 3, {"a": User("a", saml=True, email="a@example.com")}):
         with pytest.raises(InvalidArgument) as err:
             Directory(article_org(), bad)  # type: ignore[arg-type]
         assert err.value.problems == (Problem("Directory", "users", f"must be an iterable of User, got {bad!r}"),)
@@ -1393,7 +1432,7 @@ def test_outcome_and_response_are_frozen_values() -> None:
 
 def test_a_directory_built_by_requests_matches_one_built_whole() -> None:
     """The indexes a request leaves equal those the constructor builds from the same state."""
-    h = host(User("s", saml=True), s="sam")
+    h = host(User("s", saml=True, email="s@example.com"), s="sam")
     h.create("ann", "u1")
     h.create("sam", "ignored")
     h.send(
@@ -1410,7 +1449,15 @@ def test_a_directory_built_by_requests_matches_one_built_whole() -> None:
 
 def test_s10_users_known_without_a_stored_resource() -> None:
     """A SCIM user given without a resource reads as its userName and state, and can be deleted."""
-    h = Host(Directory(article_org(), [User("x", scim=True), User("y", scim=True, deprovisioned=True)]))
+    h = Host(
+        Directory(
+            article_org(),
+            [
+                User("x", scim=True, email="x@example.com"),
+                User("y", scim=True, deprovisioned=True, email="y@example.com"),
+            ],
+        )
+    )
     data = h.send("GET", "/Users/x", query="unknownParameter=1").response.data
     assert (data["userName"], data["active"], data["meta"]["resourceType"]) == ("x", True, "User")
     assert "version" not in data["meta"]
@@ -1421,7 +1468,11 @@ def test_s10_users_known_without_a_stored_resource() -> None:
 
 def test_s12_a_broken_stored_resource_is_the_hosts_error() -> None:
     """A resource the host stored that the models refuse: 500 naming it, never a traceback or a 400."""
-    d = Directory(article_org(), [User("x", scim=True)], resources={"x": {"userName": "x", "name": "not an object"}})
+    d = Directory(
+        article_org(),
+        [User("x", scim=True, email="x@example.com")],
+        resources={"x": {"userName": "x", "name": "not an object"}},
+    )
     h = Host(d)
     assert h.send("GET", "/Users/x").response.status == 200  # served as stored
     for method, path, body, query in (
@@ -1536,14 +1587,18 @@ def test_s10_group_filters_that_read_members_or_combine() -> None:
 
 def test_with_user_changes_one_user_the_app_owns() -> None:
     """An admin's edit or a SAML sign-in: added or changed, checked against the org and the userNames."""
-    d = Directory(article_org(manual_edits=True), [User("s", scim=True, groups=["leads"])], user_names={"s": "sam"})
-    d2 = d.with_user(User("a", saml=True), user_name="Ann")
-    assert (d2.user("ANN"), d.user("ann")) == (User("a", saml=True), None)
-    d3 = d2.with_user(User("a", saml=True, manual=[Grant(OPS, TA)]))
+    d = Directory(
+        article_org(manual_edits=True),
+        [User("s", scim=True, groups=["leads"], email="s@example.com")],
+        user_names={"s": "sam"},
+    )
+    d2 = d.with_user(User("a", saml=True, email="a@example.com"), user_name="Ann")
+    assert (d2.user("ANN"), d.user("ann")) == (User("a", saml=True, email="a@example.com"), None)
+    d3 = d2.with_user(User("a", saml=True, manual=[Grant(OPS, TA)], email="a@example.com"))
     assert d3.user_name("a") == "Ann"
-    d4 = d3.with_user(User("a", saml=True), user_name="ann2")
-    assert (d4.user("ann"), d4.user("ann2")) == (None, User("a", saml=True))
-    edited = d4.with_user(User("s", scim=True, groups=["leads"], manual=[Grant(MKT, M)]))
+    d4 = d3.with_user(User("a", saml=True, email="a@example.com"), user_name="ann2")
+    assert (d4.user("ann"), d4.user("ann2")) == (None, User("a", saml=True, email="a@example.com"))
+    edited = d4.with_user(User("s", scim=True, groups=["leads"], manual=[Grant(MKT, M)], email="s@example.com"))
     assert edited.users["s"].manual == frozenset({Grant(MKT, M)})
     assert dict(edited.members("leads")) == {"s": None}
     assert Directory(edited.org, edited.users.values(), user_names={"a": "ann2", "s": "sam"}) == edited
@@ -1551,15 +1606,19 @@ def test_with_user_changes_one_user_the_app_owns() -> None:
     scim_owns = Problem(s, "scim", "SCIM owns scim, groups and deprovisioned of a SCIM user", "s")
     for user, name, problem in (
         (
-            User("b", scim=True),
+            User("b", scim=True, email="b@example.com"),
             None,
             Problem(b, "scim", "a SCIM user is provisioned by the IdP, through a request", "b"),
         ),
-        (User("s", scim=True), None, scim_owns),
-        (User("s", scim=True, groups=["leads"], deprovisioned=True), None, scim_owns),
-        (User("b", saml=True), "SAM", Problem(b, "userName", "'SAM' is the userName of 's' too (S2)", "b")),
+        (User("s", scim=True, email="s@example.com"), None, scim_owns),
+        (User("s", scim=True, groups=["leads"], deprovisioned=True, email="s@example.com"), None, scim_owns),
         (
-            User("b", saml=True),
+            User("b", saml=True, email="b@example.com"),
+            "SAM",
+            Problem(b, "userName", "'SAM' is the userName of 's' too (S2)", "b"),
+        ),
+        (
+            User("b", saml=True, email="b@example.com"),
             "oﬃce",
             Problem(b, "userName", "not a valid user name (RFC 8265): DISALLOWED/has_compat", "b"),
         ),
@@ -1581,13 +1640,13 @@ def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() 
     from scim_roles.scim._work import Work  # noqa: PLC0415
 
     h = host()
-    h.create("ann@x.com", "u1")
-    h.create("bob@x.com", "u2", active=False)
+    h.create("ann@example.com", "u1")
+    h.create("bob@example.com", "u2", active=False)
     work = Work(h.directory, ScimRequest("GET", "/Users"))
     group_urn = "urn:ietf:params:scim:schemas:core:2.0:Group:"
     indexed = {
-        ('userName eq "ANN@x.com"', USERS): ["u1"],
-        (f'{USER_URN}UserName eq "bob@x.com"', USERS): ["u2"],
+        ('userName eq "ANN@example.com"', USERS): ["u1"],
+        (f'{USER_URN}UserName eq "bob@example.com"', USERS): ["u2"],
         ('userName eq "nobody"', USERS): [],
         ('userName eq "o\ufb03ce"', USERS): [],
         ('ID eq "u2"', USERS): ["u2"],
@@ -1597,10 +1656,10 @@ def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() 
         ('id eq "u1"', GROUPS): [],
     }
     scanned = [
-        ('userName eq "ann@x.com"', GROUPS),
+        ('userName eq "ann@example.com"', GROUPS),
         ('displayName eq "Leads"', GROUPS),
-        ('userName ne "ann@x.com"', USERS),
-        ('userName eq "ann@x.com" or id eq "u2"', USERS),
+        ('userName ne "ann@example.com"', USERS),
+        ('userName eq "ann@example.com" or id eq "u2"', USERS),
         ('name.givenName eq "Ann"', USERS),
         ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1"', USERS),
         ("active eq false", USERS),
@@ -1616,13 +1675,15 @@ def test_s10_username_and_id_filters_take_the_indexes_and_agree_with_the_scan() 
         assert _ids(h.send("GET", endpoint, query="filter=" + expression)) == expected, expression
     for expression, kind in scanned:
         assert _by_index(work, kind, parsed(expression)) is None, expression
-    assert error(h.send("GET", "/Groups", query='filter=userName eq "ann@x.com"')) == (400, "invalidFilter")
+    assert error(h.send("GET", "/Groups", query='filter=userName eq "ann@example.com"')) == (400, "invalidFilter")
 
 
 def test_s7_a_user_the_host_gave_renders_whole_and_compact_under_any_base() -> None:
     """A SCIM user the host built the directory with (no stored resource) renders its userName, active,
     groups and meta, and nothing else, as compact JSON; locations under a base ending in X keep it."""
-    d = Directory(article_org(), [User("x", scim=True, groups=["leads"])], user_names={"x": "Xavière"})
+    d = Directory(
+        article_org(), [User("x", scim=True, groups=["leads"], email="x@example.com")], user_names={"x": "Xavière"}
+    )
     base = "https://h.example/scimX"
     out = handle(d, ScimRequest("GET", "/Users/x", base_url=base + "/"))
     assert (
@@ -1655,7 +1716,13 @@ def test_s10_a_query_in_the_path_is_read_whole_blank_values_included() -> None:
 
 def test_s7_paths_of_ids_made_of_the_characters_trimmed_around_them() -> None:
     """A user whose id is 'X' is /Users/X, not the list; a search with no body lists all and reads no query."""
-    h = Host(Directory(article_org(), [User("X", scim=True), User("Y", scim=True)], user_names={"X": "x", "Y": "y"}))
+    h = Host(
+        Directory(
+            article_org(),
+            [User("X", scim=True, email="X@example.com"), User("Y", scim=True, email="Y@example.com")],
+            user_names={"X": "x", "Y": "y"},
+        )
+    )
     assert h.send("GET", "/Users/X").response.data["id"] == "X"
     assert h.send("GET", "/Users/X/").response.data["id"] == "X"
     out = h.send("POST", "/Users/.search", None, query="count=1&filter=" + 'userName eq "x"')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 
 from scim_roles import Grant, Role, User, resolve_memberships
@@ -20,11 +21,13 @@ def start(recording: dict[str, Any]) -> Host:
             u["id"],
             saml=u.get("saml", False),
             manual=[Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])],
+            email=u["userName"],
         )
         for u in recording["users"]
     ]
     names = {u["id"]: u["userName"] for u in recording["users"]}
     org = article_org(manual_edits=recording.get("manual_edits", False))
+    org = attrs.evolve(org, domains=recording.get("domains", org.domains))  # the domains the IdP's users are in
     return Host(Directory(org, users, user_names=names))
 
 

@@ -21,7 +21,7 @@ class ScimLife(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         users = [
-            User("saml1", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)]),
+            User("saml1", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)], email="saml1@example.com"),
             User("man1", manual=[Grant(OPS, Role.MEMBER)]),
         ]
         self.host = Host(Directory(article_org(manual_edits=True), users, user_names={"saml1": "sam", "man1": "ann"}))

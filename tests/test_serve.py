@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from scim_roles import Grant, Role, User
@@ -46,10 +47,13 @@ def test_s1_s12_t1_idp_lifecycles_over_http_with_a_restart(name: str, tmp_path: 
     state checks clean."""
     recording = json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
     path = tmp_path / "state.db"
-    with SqliteStore(path, article_org(manual_edits=recording.get("manual_edits", False))) as store:
+    org = article_org(manual_edits=recording.get("manual_edits", False))
+    org = attrs.evolve(org, domains=recording.get("domains", org.domains))  # the domains the IdP's users are in
+    with SqliteStore(path, org) as store:
         for u in recording["users"]:
             grants = [Grant(g["team"], Role(g["role"])) for g in u.get("manual", [])]
-            store.put_user(User(u["id"], saml=u.get("saml", False), manual=grants), user_name=u["userName"])
+            user = User(u["id"], saml=u.get("saml", False), manual=grants, email=u["userName"])
+            store.put_user(user, user_name=u["userName"])
         expected: dict[str, dict[str, str]] = {uid: dict(roles) for uid, roles in _roles(store).items()}
     steps = list(enumerate(recording["steps"]))
     for part in (steps[: len(steps) // 2], steps[len(steps) // 2 :]):

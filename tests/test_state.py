@@ -139,7 +139,7 @@ class StoredState(RuleBasedStateMachine):
         else:
             return
         previewed = self.store.preview_org(after)
-        saved = self.store.put_org(after)
+        saved = self.store.put_org(after, actor=None)
         assert saved == previewed  # T4: what the preview shows is what is saved
 
     @rule()
@@ -167,7 +167,7 @@ def test_t1_group_writes_that_do_not_list_members_keep_them_on_disk(tmp_path: Pa
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
     for i in range(3):
-        send(store, "POST", "/Users", {"userName": f"user{i}"}, new_id=f"u{i}")
+        send(store, "POST", "/Users", {"userName": f"user{i}@example.com"}, new_id=f"u{i}")
     send(store, "POST", "/Groups", {"displayName": "Eng", "members": [{"value": "u0"}, {"value": "u1"}]}, new_id="g")
     writes = [
         ("PATCH", patch({"op": "replace", "value": {"id": "g", "displayName": "Eng 2"}})),
@@ -186,7 +186,7 @@ def test_t1_a_deactivated_user_keeps_nothing_in_the_table_apps_read(tmp_path: Pa
     """An org admin through a group, deactivated: no row left, check clean."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "PATCH", "/Groups/it-admins", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
     send(store, "PATCH", "/Groups/it-admins", patch({"op": "replace", "value": {"displayName": "IT admins"}}))
     assert store.memberships() == {"u1": {IT: Role.ORG_ADMIN}}
@@ -201,7 +201,7 @@ def test_t3_members_in_every_spelling_are_applied_and_a_repeated_attribute_refus
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
     for i in range(4):
-        send(store, "POST", "/Users", {"userName": f"user{i}"}, new_id=f"u{i}")
+        send(store, "POST", "/Users", {"userName": f"user{i}@example.com"}, new_id=f"u{i}")
     spellings: list[dict[str, Any]] = [
         {"op": "add", "path": CORE_GROUP + ":members", "value": [{"value": "u0"}]},
         {"op": "add", "value": {CORE_GROUP: {"members": [{"value": "u1"}]}}},
@@ -260,13 +260,13 @@ def test_s9_entra_creates_groups_with_its_own_schema_and_display_names_are_uniqu
 def test_t4_preview_and_save_refuse_the_same_edit_with_the_same_message(tmp_path: Path) -> None:
     """Dropping a group that still has members: the preview refuses it as the save does, word for word."""
     store = SqliteStore(tmp_path / "s.db", article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
     after = store.org.without_group("leads")
     with pytest.raises(InvalidUser) as previewed:
         store.preview_org(after)
     with pytest.raises(InvalidUser) as saved:
-        store.put_org(after)
+        store.put_org(after, actor=None)
     assert previewed.value.problems == saved.value.problems
     assert str(saved.value) == "user 'u1': groups: is a member of 'leads', which the new org drops"
 
@@ -277,8 +277,10 @@ def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Pat
     strict refuses the save."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    store.put_user(User("sam", saml=True, manual=[Grant(IT, Role.ORG_ADMIN)]), user_name="sam")
-    send(store, "POST", "/Users", {"userName": "sam"}, new_id="x")  # S3: sam is now SCIM-managed, locked
+    store.put_user(
+        User("sam", saml=True, manual=[Grant(IT, Role.ORG_ADMIN)], email="sam@example.com"), user_name="sam@example.com"
+    )
+    send(store, "POST", "/Users", {"userName": "sam@example.com"}, new_id="x")  # S3: sam is now SCIM-managed, locked
     sam = store.load().directory.users["sam"]
     with pytest.raises(LockedUser) as locked:
         store.put_user(attrs.evolve(sam, manual=[Grant(OPS, Role.ORG_ADMIN)]))
@@ -296,12 +298,14 @@ def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Pat
     previewed = store.preview_org(toggle)
     assert [(f.kind, f.user_id) for f in previewed.findings] == [(FindingKind.GAINS_ORG_ADMIN, "sam")]
     with pytest.raises(GuardrailFired, match="gains_org_admin: user 'sam' would become an org admin") as refused:
-        store.put_org(toggle, strict=True)
+        store.put_org(toggle, actor=None, strict=True)
     assert refused.value.preview == previewed
     assert not store.org.manual_edits
     send(store, "PATCH", "/Users/sam", patch({"op": "replace", "path": "active", "value": False}))
     with pytest.raises(LockedUser) as locked:
-        store.put_user(User("sam", scim=True, deprovisioned=True, manual=[Grant(OPS, Role.MEMBER)]))
+        store.put_user(
+            User("sam", scim=True, deprovisioned=True, manual=[Grant(OPS, Role.MEMBER)], email="sam@example.com")
+        )
     assert locked.value.problems == (
         Problem(
             "user 'sam'",
@@ -317,9 +321,9 @@ def test_t4_t5_locked_means_locked_and_waking_a_grant_is_a_finding(tmp_path: Pat
 def test_t4_a_mapping_raised_to_org_admin_is_a_finding(tmp_path: Path) -> None:
     """Mapping a group to Org Admin makes its members org admins: each one a gains_org_admin finding."""
     store = SqliteStore(tmp_path / "s.db", article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
-    result = store.put_org(store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN)))
+    result = store.put_org(store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN)), actor=None)
     assert [f.detail for f in result.findings] == ["user 'u1' would become an org admin"]
     assert store.memberships() == {"u1": {ENG: Role.ORG_ADMIN}}
 
@@ -335,7 +339,7 @@ def test_t4_a_document_never_replaces_stored_settings(tmp_path: Path) -> None:
         SqliteStore(path, toggled)
     assert SqliteStore(path, article_org()).org == first.org  # the seeding document, a pushed group aside
     second = SqliteStore(path)
-    second.put_org(second.org.with_manual_edits(on=True))
+    second.put_org(second.org.with_manual_edits(on=True), actor=None)
     assert first.org.manual_edits
     assert first.org.group("p") == IdpGroup("p")
     send(first, "DELETE", "/Groups/leads")
@@ -347,7 +351,7 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
     and appends the feed entries that take a mirror there."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org(), clock=Clock())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]))
     with behind_the_store(path) as db:
         db.execute("INSERT INTO memberships VALUES ('u1', 'it', 'org_admin')")
@@ -374,9 +378,9 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
 def test_t7_every_change_is_in_the_feed_with_its_origin(tmp_path: Path) -> None:
     """SCIM, admin and settings changes each appended with their origin, time and roles; read after a seq."""
     store = SqliteStore(tmp_path / "s.db", article_org(), clock=Clock())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     store.put_user(User("m", manual=[Grant(OPS, Role.TEAM_ADMIN)]))
-    store.put_org(store.org.with_defaults([OPS], Role.MEMBER))
+    store.put_org(store.org.with_defaults([OPS], Role.MEMBER), actor=None)
     entries = [e.to_builtins() for e in store.changes()]
     assert entries == [
         {"seq": 1, "at": "2026-01-01T00:00:01Z", "user_id": "u1", "team": "eng", "before": None,
@@ -402,7 +406,7 @@ def test_t7_a_state_from_0_1_is_upgraded_with_its_rows_as_the_first_feed_entries
     repair), once, so that the feed folds to them; check then says whether they are what the rules give."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     store.close()
     with behind_the_store(path) as db:  # as 0.1 left it: no feed, no schema mark
         db.execute("DELETE FROM changes")
@@ -456,7 +460,7 @@ def test_t2_a_state_that_cannot_be_read_is_unavailable_and_the_refusal_pickles(t
 
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     with behind_the_store(path) as db:
         db.execute("DROP TABLE manual")
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
@@ -479,7 +483,7 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("TZ", "Asia/Tokyo")  # the machine's own zone is never the feed's
     time.tzset()
     try:
-        out = send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+        out = send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -498,14 +502,15 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch:
     assert fresh._settings_org(text) is fresh._settings_org(text)
     for where in (":memory:", ""):
         with SqliteStore(where, article_org()) as scratch:
-            assert send(scratch, "POST", "/Users", {"userName": "bob"}, new_id="b").status == 201
+            assert send(scratch, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b").status == 201
             assert scratch.memberships() == {"b": {ENG: Role.MEMBER}}
     with behind_the_store(path) as db:
         db.execute("DELETE FROM meta WHERE key = 'schema'")
     with pytest.raises(StoreUnavailable) as older:
         SqliteStore(path, readonly=True)
     assert str(older.value) == (
-        f"{path}: an older state (no change feed): open it once for writing (`scim-roles repair --db STATE`)"
+        f"{path}: an older state (schema 1, this release writes 3): open it once for writing"
+        " (`scim-roles repair --db STATE`)"
         " to upgrade it"
     )
 
@@ -515,22 +520,22 @@ def test_t4_the_guardrail_refusal_names_each_finding_and_the_threshold_is_the_ca
     apply max_share; put_org adding and dropping groups writes them (reopened, they are there and gone)."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
     demote = store.org.with_group(IdpGroup("leads", [ENG], Role.MEMBER))
     assert store.preview_org(demote, max_share=1).findings == ()
     assert [f.kind for f in store.preview_org(demote).findings] == [FindingKind.MASS_CHANGE]
     with pytest.raises(GuardrailFired) as fired:
-        store.put_org(demote, strict=True)
+        store.put_org(demote, actor=None, strict=True)
     detail = "1 of 1 user would lose a team or a role (100%, more than 10%)"
     assert fired.value.problems == (Problem("edit", "mass_change", detail, None),)
-    assert store.put_org(demote, max_share=1, strict=True).findings == ()
+    assert store.put_org(demote, actor=None, max_share=1, strict=True).findings == ()
     raise_ = store.org.with_group(IdpGroup("leads", [ENG], Role.ORG_ADMIN))
     with pytest.raises(GuardrailFired) as fired:
-        store.put_org(raise_, strict=True)
+        store.put_org(raise_, actor=None, strict=True)
     assert fired.value.problems == (Problem("edit", "gains_org_admin", "user 'u1' would become an org admin", "u1"),)
     grown = store.org.with_group(IdpGroup("new-group", [IT], Role.MEMBER)).without_group("marketing")
-    store.put_org(grown)
+    store.put_org(grown, actor=None)
     with SqliteStore(path) as again:
         directory = again.load().directory
         assert directory.group_resource("new-group") == {"displayName": "new-group"}
@@ -543,8 +548,8 @@ def test_t6_a_feed_that_removes_what_it_never_added_is_drift_not_a_crash(tmp_pat
     brings the feed back to the memberships."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
-    send(store, "POST", "/Users", {"userName": "bob"}, new_id="u2")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "bob@example.com"}, new_id="u2")
     send(store, "DELETE", "/Users/u1")
     with behind_the_store(path) as db:
         db.execute("DELETE FROM changes WHERE after IS NOT NULL")

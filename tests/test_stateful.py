@@ -32,14 +32,19 @@ teams = st.sampled_from(TEAMS)
 team_sets = st.lists(teams, max_size=3, unique=True)
 roles = st.sampled_from(Role)
 default_roles = st.sampled_from([Role.MEMBER, Role.TEAM_ADMIN])
+CLAIMS = ("example.com", "*.example.org", "contractor.io")
+emails = st.sampled_from(["user@example.com", "user@EU.example.org", "user@example.org", "user@contractor.io", None])
 
 
 class OrgLife(RuleBasedStateMachine):
-    """SAML sign-ins, SCIM provisioning, group pushes, mapping edits, toggles, invites, edits, deprovisioning."""
+    """SAML sign-ins, SCIM provisioning, group pushes, mapping edits, domain claims, toggles, invites, edits,
+    deprovisioning."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.org = Org(teams=[Team(t) for t in TEAMS], default_teams=["eng"], default_role=Role.MEMBER)
+        self.org = Org(
+            teams=[Team(t) for t in TEAMS], default_teams=["eng"], default_role=Role.MEMBER, domains=["example.com"]
+        )
         self.users: dict[str, User] = {}
 
     # -- org settings: each change is previewed first, and the preview must come true
@@ -73,6 +78,11 @@ class OrgLife(RuleBasedStateMachine):
         """An admin changes the default access."""
         self.change_org(attrs.evolve(self.org, default_teams=defaults, default_role=role))
 
+    @rule(claimed=st.lists(st.sampled_from(CLAIMS), unique=True))
+    def claim_domains(self, claimed: list[str]) -> None:
+        """An admin claims or unclaims email domains (R14): previewed like any settings edit."""
+        self.change_org(attrs.evolve(self.org, domains=claimed))
+
     @rule()
     def flip_toggle(self) -> None:
         """An admin flips "Editing users manually"."""
@@ -83,25 +93,25 @@ class OrgLife(RuleBasedStateMachine):
     def fresh(self, uid: str) -> bool:
         return uid not in self.users or self.users[uid].deprovisioned
 
-    @rule(uid=st.sampled_from(USER_IDS))
-    def saml_sign_in(self, uid: str) -> None:
+    @rule(uid=st.sampled_from(USER_IDS), email=emails)
+    def saml_sign_in(self, uid: str, email: str | None) -> None:
         """A user signs in through SAML: created just in time, or marked SAML."""
         user = self.users.get(uid)
         if self.fresh(uid):
-            self.users[uid] = User(uid, saml=True)
+            self.users[uid] = User(uid, saml=True, email=email)
         elif user is not None:
             self.users[uid] = attrs.evolve(user, saml=True)
 
-    @rule(uid=st.sampled_from(USER_IDS), data=st.data())
-    def scim_provision(self, uid: str, data: st.DataObject) -> None:
+    @rule(uid=st.sampled_from(USER_IDS), data=st.data(), email=emails)
+    def scim_provision(self, uid: str, data: st.DataObject, email: str | None) -> None:
         """The IdP provisions a user, in some of the synced groups; a returning user is a new user."""
         groups = data.draw(st.lists(st.sampled_from([g.id for g in self.org.groups] or ["-"]), unique=True))
         groups = [g for g in groups if g != "-"]
         user = self.users.get(uid)
         if self.fresh(uid) or user is None:
-            self.users[uid] = User(uid, scim=True, groups=groups)
+            self.users[uid] = User(uid, scim=True, groups=groups, email=email)
         else:
-            self.users[uid] = attrs.evolve(user, scim=True, groups=groups)
+            self.users[uid] = attrs.evolve(user, scim=True, groups=groups, email=email)
 
     @precondition(lambda self: any(u.scim and not u.deprovisioned for u in self.users.values()))
     @rule(data=st.data())
@@ -157,6 +167,9 @@ class OrgLife(RuleBasedStateMachine):
                 baseline = resolve_memberships(self.org, attrs.evolve(user, manual=()))
                 assert res.roles == baseline.roles
                 assert all(r.source in {Source.IDP_GROUP, Source.SCIM} for m in res.memberships for r in m.reasons)
+            if not self.org.claims(user.email or ""):  # R14: SAML and SCIM grant nothing, manual grants stand
+                assert all(r.source is Source.MANUAL for m in res.memberships for r in m.reasons)
+                assert not res.locked
             if user.deprovisioned:
                 assert res.memberships == ()
                 assert not res.is_org_admin

@@ -48,7 +48,7 @@ def test_t4_the_documents_groups_are_synced_and_pushed_groups_are_mapped_by_an_e
     Reopening with the seeding document (pushed groups aside) is fine; with another one it is refused (T4)."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "POST", "/Groups", {"displayName": "Design", "members": [{"value": "u1"}]}, new_id="g-design")
     assert store.load().directory.org.group("g-design") == IdpGroup("g-design")
     assert SqliteStore(path, article_org()).org == store.org  # the document it was seeded with, and a pushed group
@@ -56,7 +56,7 @@ def test_t4_the_documents_groups_are_synced_and_pushed_groups_are_mapped_by_an_e
     mapped = attrs.evolve(org, groups=[*org.groups, IdpGroup("g-design", teams=[OPS], role=Role.TEAM_ADMIN)])
     with pytest.raises(SettingsDiffer, match="scim-roles edit"):
         SqliteStore(path, mapped)
-    store.put_org(mapped)
+    store.put_org(mapped, actor=None)
     reopened = SqliteStore(path, mapped).load().directory
     assert reopened.org.group("g-design").role is Role.TEAM_ADMIN
     assert reopened.group_resource("g-design") is not None
@@ -68,8 +68,8 @@ def test_a_commit_against_an_old_snapshot_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     first, second = SqliteStore(path, article_org()), SqliteStore(path, article_org())
     a, b = first.load(), second.load()
-    out_a = handle(a.directory, ScimRequest("POST", "/Users", {"userName": "ann"}, new_id="u1"))
-    out_b = handle(b.directory, ScimRequest("POST", "/Users", {"userName": "ann"}, new_id="u2"))
+    out_a = handle(a.directory, ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="u1"))
+    out_b = handle(b.directory, ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="u2"))
     assert first.commit(a, out_a)
     assert not second.commit(b, out_b)
     fresh = second.load()
@@ -82,7 +82,7 @@ def test_readonly_opens_never_write(tmp_path: Path) -> None:
     """A read-only store reads the live state; it refuses to commit and never creates a file."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     reader = SqliteStore(path, article_org(), readonly=True)
     snapshot = reader.load()
     assert set(snapshot.directory.users) == {"u1"}
@@ -106,7 +106,7 @@ def test_t6_stored_state_that_no_longer_fits_its_settings_is_refused_and_reporte
         org, teams=[t for t in org.teams if t.id != OPS], groups=[g for g in org.groups if OPS not in g.teams]
     )
     with pytest.raises(InvalidUser, match="user 'm': manual: has a manual grant on 'ops'"):
-        store.put_org(smaller)
+        store.put_org(smaller, actor=None)
     with behind_the_store(path) as db:  # another writer, not through the store
         db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(to_builtins(smaller)),))
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
@@ -119,7 +119,7 @@ def test_member_displays_and_renames_survive_a_reopen(tmp_path: Path) -> None:
     """What a group PATCH changes without changing access (display, displayName) is stored too."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(
         store,
         "PATCH",
@@ -133,11 +133,11 @@ def test_member_displays_and_renames_survive_a_reopen(tmp_path: Path) -> None:
         patch({"op": "add", "path": "members", "value": [{"value": "u1", "display": "B"}]}),
     )
     send(store, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "displayName", "value": "Leads"}))
-    send(store, "PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "ann2"}))
+    send(store, "PATCH", "/Users/u1", patch({"op": "replace", "path": "userName", "value": "ann2@example.com"}))
     loaded = SqliteStore(path, article_org()).load().directory
     assert dict(loaded.members("leads")) == {"u1": "B"}
     assert loaded.group_resource("leads")["displayName"] == "Leads"  # type: ignore[index]
-    assert loaded.user_name("u1") == "ann2"
+    assert loaded.user_name("u1") == "ann2@example.com"
     send(store, "DELETE", "/Groups/leads")
     send(store, "DELETE", "/Users/u1")
     loaded = SqliteStore(path, article_org()).load().directory
@@ -156,10 +156,12 @@ def test_put_user_saves_an_app_edit_and_its_membership_changes(tmp_path: Path, m
         return len(calls) > 1 and real_commit(snapshot, outcome, origin=origin)
 
     monkeypatch.setattr(store, "commit", once_refused)
-    resolution = store.put_user(User("a", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)]), user_name="ann")
+    resolution = store.put_user(
+        User("a", saml=True, manual=[Grant(OPS, Role.TEAM_ADMIN)], email="a@example.com"), user_name="ann"
+    )
     assert (dict(resolution.roles), len(calls)) == ({OPS: Role.TEAM_ADMIN}, 2)
     assert store.memberships() == {"a": {OPS: Role.TEAM_ADMIN}}
-    store.put_user(User("a", saml=True))
+    store.put_user(User("a", saml=True, email="a@example.com"))
     assert store.memberships() == {"a": {"eng": Role.MEMBER}}
     assert SqliteStore(tmp_path / "s.db", article_org()).load().directory.user_name("a") == "ann"
 
@@ -168,7 +170,7 @@ def test_put_org_saves_settings_and_their_changes(tmp_path: Path, monkeypatch: p
     """put_org: the settings and the preview's changes written; kept across a reopen; retried on a lost race."""
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
     other = SqliteStore(path)  # the settings come from the file
     assert other.org == store.org == article_org()
@@ -179,12 +181,12 @@ def test_put_org_saves_settings_and_their_changes(tmp_path: Path, monkeypatch: p
         snapshot = real_load()
         if not raced:  # another writer commits right after this load
             raced.append(True)
-            send(other, "POST", "/Users", {"userName": "bob"}, new_id="u2")
+            send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="u2")
         return snapshot
 
     edited = store.org.with_group(IdpGroup("leads", [OPS], Role.ORG_ADMIN))
     monkeypatch.setattr(store, "load", load)
-    result = store.put_org(edited)
+    result = store.put_org(edited, actor=None)
     assert raced == [True]
     assert [c.describe() for c in result.changes] == [
         "u1: removed from eng (was Team Admin)",

@@ -13,12 +13,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, FastAPI, Header, HTTPException
 
 from scim_roles import Grant, IdpGroup, InvalidUser, LockedUser, Org, Role, User, resolve_all, to_builtins
 from scim_roles.asgi import ScimApp
 from scim_roles.io import load_org
-from scim_roles.store import GuardrailFired, SqliteStore
+from scim_roles.store import GuardrailFired, NotOrgAdmin, SqliteStore
+
+# Who is acting: the app's own sign-in says it; this example takes the user's id from a header.
+Actor = Annotated[str, Header(alias="X-Acting-User")]
 
 
 def mirror(store: SqliteStore, path: str) -> int:
@@ -78,36 +81,43 @@ def create_app(db: str, org: Org | None, scim_token: str, app_db: str | None = N
         old = store.load().directory.users.get(uid, User(uid, saml=True))
         manual = [Grant(g["team"], Role(g["role"])) for g in grants]
         try:
-            edited = User(uid, saml=old.saml, scim=old.scim, groups=old.groups, manual=manual)
+            edited = User(uid, saml=old.saml, scim=old.scim, groups=old.groups, manual=manual, email=old.email)
             return to_builtins(store.put_user(edited, user_name=user_name))
         except LockedUser as err:  # T5: SCIM manages this user and manual edits are off (R8)
             raise HTTPException(409, to_builtins(list(err.problems))) from None
         except InvalidUser as err:
             raise HTTPException(422, to_builtins(list(err.problems))) from None
 
-    def save(after: Org, *, confirm: bool) -> Any:  # noqa: ANN401
-        """Preview and save in one computation (T4); a guardrail finding refuses it unless confirmed."""
+    def save(after: Org, *, actor: str, confirm: bool) -> Any:  # noqa: ANN401
+        """Preview and save in one computation (T4), by an org admin only (R15).
+
+        A guardrail finding refuses it unless confirmed.
+        """
         try:
-            return to_builtins(store.put_org(after, strict=not confirm))
+            return to_builtins(store.put_org(after, actor=actor, strict=not confirm))
+        except NotOrgAdmin as err:
+            raise HTTPException(403, to_builtins(list(err.problems))) from None
         except GuardrailFired as err:
             refused = {"refused": "a guardrail fired; send confirm=true", **to_builtins(err.preview)}
             raise HTTPException(409, refused) from None
 
     @app.put("/settings/manual-edits")
-    def toggle(on: Annotated[bool, Body(embed=True)], *, confirm: bool = False) -> Any:  # noqa: ANN401
+    def toggle(on: Annotated[bool, Body(embed=True)], actor: Actor, *, confirm: bool = False) -> Any:  # noqa: ANN401
         """The "Editing users manually" toggle: previewed, refused when a guardrail fires unless confirmed."""
-        return save(store.load().directory.org.with_manual_edits(on=on), confirm=confirm)
+        return save(store.load().directory.org.with_manual_edits(on=on), actor=actor, confirm=confirm)
 
     @app.put("/settings/groups/{gid}")
     def map_group(
         gid: str,
         teams: Annotated[list[str], Body()],
+        actor: Actor,
         role: Annotated[Role | None, Body()] = None,
         *,
         confirm: bool = False,
     ) -> Any:  # noqa: ANN401 -- JSON
         """Map an IdP group to teams and a role (blank fields fall back to the defaults, R2)."""
-        return save(store.load().directory.org.with_group(IdpGroup(gid, teams, role)), confirm=confirm)
+        org = store.load().directory.org.with_group(IdpGroup(gid, teams, role))
+        return save(org, actor=actor, confirm=confirm)
 
     @app.get("/drift")
     def drift() -> list[str]:

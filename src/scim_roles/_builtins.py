@@ -40,8 +40,8 @@ def to_builtins(value: object) -> Any:  # noqa: ANN401 -- JSON: dict, list, str,
         InvalidArgument: ``value`` is none of these.
 
     >>> from scim_roles import Org, Role, Team, User, resolve_memberships
-    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
-    >>> data = to_builtins(resolve_memberships(org, User("ann", saml=True)))
+    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER, domains=["example.com"])
+    >>> data = to_builtins(resolve_memberships(org, User("ann", saml=True, email="ann@example.com")))
     >>> data["memberships"][0]["reasons"]
     [{'source': 'saml', 'role': 'member', 'group': None, 'text': 'SAML sign-in defaults (Member)'}]
     """
@@ -82,6 +82,7 @@ def _resolution(res: Resolution) -> dict[str, Any]:
         "locked": res.locked,
         "deprovisioned": res.deprovisioned,
         "org_admin": res.is_org_admin,
+        "unclaimed": res.unclaimed,
     }
 
 
@@ -138,6 +139,7 @@ def _org(org: Org) -> dict[str, Any]:
         "default_role": org.default_role.value,
         "groups": [_group(g) for g in org.groups],
         "manual_edits": org.manual_edits,
+        "domains": sorted(org.domains),
     }
 
 
@@ -156,6 +158,8 @@ def _user(user: User) -> dict[str, Any]:
         out["deprovisioned"] = True
     if user.manual:
         out["manual"] = [_grant(g) for g in sorted(user.manual, key=lambda g: g.team)]
+    if user.email is not None:
+        out["email"] = user.email
     return out
 
 

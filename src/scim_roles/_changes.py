@@ -146,8 +146,9 @@ def reconcile(stored: Mapping[str, Mapping[str, Role]], resolutions: Mapping[str
             is keyed by another user's id.
 
     >>> from scim_roles import Org, Role, Team, User, resolve_all
-    >>> org = Org(teams=[Team("eng"), Team("mkt")], default_teams=["eng"], default_role=Role.MEMBER)
-    >>> rules = resolve_all(org, [User("ann", saml=True)])
+    >>> org = Org(teams=[Team("eng"), Team("mkt")], default_teams=["eng"], default_role=Role.MEMBER,
+    ...           domains=["example.com"])
+    >>> rules = resolve_all(org, [User("ann", saml=True, email="ann@example.com")])
     >>> [c.describe() for c in reconcile({"ann": {"mkt": Role.MEMBER}, "gone": {"eng": Role.MEMBER}}, rules)]
     ['ann: added to eng as Member', 'ann: removed from mkt (was Member)', 'gone: removed from eng (was Member)']
     """

@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -287,10 +288,15 @@ def _prefixed(name: str, err: ScimRolesError) -> _Fail:
 
 
 def _load_org(read: _Reader, name: str) -> Org:
+    """The org of a document; what loading it warns (a document without ``domains``) is a line of its own."""
     try:
-        org: Org = _io().load_org(read(name))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            org: Org = _io().load_org(read(name))
     except ScimRolesError as err:
         raise _prefixed(name, err) from err
+    for warning in caught:
+        _error_line(f"WARNING {name}: {warning.message}")
     return org
 
 

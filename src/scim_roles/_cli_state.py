@@ -15,7 +15,8 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -87,6 +88,13 @@ def open_state(name: str, org: Org | None = None, *, readonly: bool = True, load
     module = _store_module()
     if readonly and not Path(name).is_file():
         raise _Fail([f"{name}: no such state file"])
+    with warnings.catch_warnings():
+        # Stored settings that claim no domain: check and serve say so in their own words (_NO_DOMAINS).
+        warnings.filterwarnings("ignore", message="the org document claims no domain")
+        yield from _opened(module, name, org, readonly=readonly, load=load)
+
+
+def _opened(module: Any, name: str, org: Org | None, *, readonly: bool, load: bool) -> Iterator[Any]:  # noqa: ANN401
     try:
         store = module.SqliteStore(name, org, readonly=readonly)
         if load:
@@ -114,6 +122,20 @@ def _org_if_given(read: _Reader, name: str | None) -> Org | None:
 # -- the commands
 
 
+def _unclaimed(store: Any, drift: Sequence[Any], db: str) -> list[str]:  # noqa: ANN401 -- a SqliteStore
+    """The line that says a state's org claims no domain; none when it claims one, or its users do not load."""
+    if any(d.what == "state" for d in drift) or store.org.domains:
+        return []
+    return [_NO_DOMAINS.format(db=db)]
+
+
+_NO_DOMAINS = (
+    "{db}: the org claims no domain: under R14 nobody gets access through SAML or SCIM and every SCIM user"
+    " write is refused (S13); claim the org's domains with `scim-roles edit --db {db} AFTER` (previewed);"
+    " `scim-roles check --db {db}` then lists who still holds access the rules no longer give"
+)
+
+
 def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
     token = os.environ.get("SCIM_ROLES_TOKEN", "")
     if not token.strip():
@@ -134,9 +156,14 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         raise _Fail([f"{args.db}: no such state file; give the org document to create it"], USAGE_ERROR)
     with open_state(args.db, org, readonly=False) as store:
         drift = store.check()
+        unclaimed = _unclaimed(store, drift, args.db)
         if drift:
             lines = [f"{args.db}: {d}" for d in drift]
-            raise _Fail([*lines, f"{args.db}: the state has drifted: see `scim-roles repair --db {args.db}`"])
+            raise _Fail(
+                [*lines, *unclaimed, f"{args.db}: the state has drifted: see `scim-roles repair --db {args.db}`"]
+            )
+        for line in unclaimed:
+            sys.stderr.write(f"scim-roles: WARNING {line}\n")
         _log_to_stderr()
         app = ScimApp(store, token=token, base_path="/scim/v2")
         sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
@@ -167,7 +194,7 @@ def _edit(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     with open_state(args.db, readonly=not args.apply) as store:
         try:
             if args.apply:
-                result = store.put_org(after, max_share=args.max_share, strict=args.strict)
+                result = store.put_org(after, actor=None, max_share=args.max_share, strict=args.strict)
             else:
                 result = store.preview_org(after, max_share=args.max_share)
         except module.GuardrailFired as refused:
@@ -218,8 +245,11 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     with open_state(args.db, _org_if_given(read, args.org), load=False) as store:
         drift = store.check()
         directory = store.load().directory if not drift else None
+        unclaimed = _unclaimed(store, drift, args.db)
     if directory is None:
-        raise _Fail([f"{args.db}: {d}" for d in drift])
+        raise _Fail([*(f"{args.db}: {d}" for d in drift), *unclaimed])
+    for line in unclaimed:
+        sys.stderr.write(f"scim-roles: WARNING {line}\n")
     scim = sum(1 for u in directory.users.values() if u.scim)
     org = directory.org
     sizes = f"{counted(len(org.teams), 'team')}, {counted(len(org.groups), 'group')}"

@@ -20,19 +20,28 @@ def demo_org(*, manual_edits: bool) -> Org:
             IdpGroup("okta-newsletter", teams=["mkt"], role=Role.MEMBER),
         ],
         manual_edits=manual_edits,
+        domains=["example.com"],
     )
 
 
 def demo_users() -> tuple[User, ...]:
     """Example users, one per situation the rules describe."""
     return (
-        User("ann", saml=True),
-        User("ben", saml=True, manual=invite(["mkt", "ops"], Role.MEMBER)),
-        User("cat", manual=[Grant("ops", Role.TEAM_ADMIN)]),
-        User("dan", saml=True, scim=True),
-        User("eve", scim=True, groups=["okta-eng-leads", "okta-marketing", "okta-everyone"]),
-        User("fay", saml=True, scim=True, groups=["okta-marketing"], manual=[Grant("ops", Role.TEAM_ADMIN)]),
-        User("gus", scim=True, groups=["okta-it-admins"]),
-        User("hal", saml=True, scim=True, groups=["okta-eng-leads"], deprovisioned=True),
-        User("isaac", scim=True, groups=["okta-marketing", "okta-newsletter"]),
+        User("ann", saml=True, email="ann@example.com"),
+        User("ben", saml=True, manual=invite(["mkt", "ops"], Role.MEMBER), email="ben@example.com"),
+        User("cat", manual=[Grant("ops", Role.TEAM_ADMIN)], email="cat@example.com"),
+        User("dan", saml=True, scim=True, email="dan@example.com"),
+        User("eve", scim=True, groups=["okta-eng-leads", "okta-marketing", "okta-everyone"], email="eve@example.com"),
+        User(
+            "fay",
+            saml=True,
+            scim=True,
+            groups=["okta-marketing"],
+            manual=[Grant("ops", Role.TEAM_ADMIN)],
+            email="fay@example.com",
+        ),
+        User("gus", scim=True, groups=["okta-it-admins"], email="gus@example.com"),
+        User("hal", saml=True, scim=True, groups=["okta-eng-leads"], deprovisioned=True, email="hal@example.com"),
+        User("isaac", scim=True, groups=["okta-marketing", "okta-newsletter"], email="isaac@example.com"),
+        User("jo", saml=True, manual=[Grant("mkt", Role.MEMBER)], email="jo@contractor.io"),
     )

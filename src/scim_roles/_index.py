@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ._domains import Claims
 from ._result import Membership, Overridden, Reason
 from ._roles import Cause, Role, Source
 
@@ -84,9 +85,14 @@ class GroupEntries(dict[str, tuple[Input, ...]]):
         return entry
 
 
-_SAML_CAUSES = (Cause.SCIM_OVERRIDES_SAML, Cause.MANUAL_OVERRIDES_DEFAULT, Cause.DEPROVISIONED)
-_GROUP_CAUSES = (Cause.LOWER_ROLE, Cause.DEPROVISIONED)
-_SCIM_CAUSES = (Cause.DEPROVISIONED,)
+_SAML_CAUSES = (
+    Cause.SCIM_OVERRIDES_SAML,
+    Cause.MANUAL_OVERRIDES_DEFAULT,
+    Cause.DEPROVISIONED,
+    Cause.DOMAIN_NOT_CLAIMED,
+)
+_GROUP_CAUSES = (Cause.LOWER_ROLE, Cause.DEPROVISIONED, Cause.DOMAIN_NOT_CLAIMED)
+_SCIM_CAUSES = (Cause.DEPROVISIONED, Cause.DOMAIN_NOT_CLAIMED)
 _MANUAL_CAUSES = (Cause.LOCKED, Cause.SCIM_OVERRIDES_MANUAL, Cause.DEPROVISIONED)
 
 
@@ -94,6 +100,7 @@ class OrgIndex:
     """The index of one org. Built by ``Org`` itself; never changed after."""
 
     __slots__ = (
+        "claims",
         "group_ids",
         "group_of",
         "groups",
@@ -124,6 +131,7 @@ class OrgIndex:
     scim_memberships: tuple[Membership, ...]
     manual_edits: bool
     manual: dict[Role, dict[str, Input]]
+    claims: Claims
 
     def __init__(self, org: Org) -> None:
         self.teams = {t.id: t for t in org.teams}
@@ -132,6 +140,7 @@ class OrgIndex:
         self.group_of = {g.id: g for g in org.groups}
         self.group_ids = frozenset(self.group_of)
         self.manual = {role: {} for role in Role}
+        self.claims = Claims(org.domains)
         self._set_defaults(org.default_teams, org.default_role)
 
     def _set_defaults(self, teams: frozenset[str], role: Role) -> None:

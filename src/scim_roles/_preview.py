@@ -158,11 +158,12 @@ class Edit:
     toggle: bool
     groups: frozenset[str]
     teams: frozenset[str]
+    domains: bool = False
 
     @property
     def everyone(self) -> bool:
-        """The defaults or the toggle changed: any user may be affected."""
-        return self.defaults or self.toggle
+        """The defaults, the toggle or the claimed domains changed: any user may be affected."""
+        return self.defaults or self.toggle or self.domains
 
     @classmethod
     def of(cls, before: Org, after: Org) -> Edit:
@@ -178,7 +179,8 @@ class Edit:
                 if old.group_of.get(gid) != new.group_of.get(gid)  # added, removed or mapped anew
             )
         toggle = before.manual_edits is not after.manual_edits
-        return cls(defaults, toggle, groups, frozenset(old.teams.keys() - new.teams.keys()))
+        domains = before.domains != after.domains
+        return cls(defaults, toggle, groups, frozenset(old.teams.keys() - new.teams.keys()), domains)
 
     def may_change(self, user: User) -> bool:
         """The user is in a touched group, or has a manual grant on a removed team."""

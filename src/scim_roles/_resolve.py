@@ -13,6 +13,7 @@ from ._roles import Cause
 
 LOWER_ROLE, LOCKED = Cause.LOWER_ROLE, Cause.LOCKED
 SCIM_OVERRIDES_MANUAL, DEPROVISIONED = Cause.SCIM_OVERRIDES_MANUAL, Cause.DEPROVISIONED
+DOMAIN_NOT_CLAIMED = Cause.DOMAIN_NOT_CLAIMED
 
 
 def resolve_memberships(org: Org, user: User) -> Resolution:
@@ -38,10 +39,12 @@ def resolve_memberships(org: Org, user: User) -> Resolution:
     >>> org = Org(
     ...     teams=[Team("eng"), Team("mkt")], default_teams=["eng"], default_role=Role.MEMBER,
     ...     groups=[IdpGroup("okta-mkt", teams=["mkt"], role=Role.TEAM_ADMIN)],
+    ...     domains=["example.com"],
     ... )
-    >>> dict(resolve_memberships(org, User("ann", saml=True)).roles)
+    >>> dict(resolve_memberships(org, User("ann", saml=True, email="ann@example.com")).roles)
     {'eng': <Role.MEMBER: 'member'>}
-    >>> dict(resolve_memberships(org, User("ann", saml=True, scim=True, groups=["okta-mkt"])).roles)
+    >>> ann = User("ann", saml=True, scim=True, groups=["okta-mkt"], email="ann@example.com")
+    >>> dict(resolve_memberships(org, ann).roles)
     {'mkt': <Role.TEAM_ADMIN: 'team_admin'>}
     """
     if isinstance(org, User) and isinstance(user, Org):
@@ -96,6 +99,8 @@ def resolve_indexed(index: OrgIndex, user: User) -> Resolution:
     """Resolve a user already checked against the org."""
     if user.deprovisioned:
         return _deprovisioned(index, user)
+    if (user.saml or user.scim) and not index.claims.email(user.email):
+        return _unclaimed(index, user)
     if user.scim:
         return _scim(index, user)
     if not user.manual:  # R6: a SAML-only user keeps the defaults
@@ -195,6 +200,7 @@ def _resolution(
     _set(res, "overridden", overridden)
     _set(res, "locked", locked)
     _set(res, "deprovisioned", deprovisioned)
+    _set(res, "unclaimed", None)
     return res
 
 
@@ -216,6 +222,20 @@ def _deprovisioned(index: OrgIndex, user: User) -> Resolution:
         overridden += [i.over[DEPROVISIONED] for i in index.scim]
     overridden += [index.manual_input(g).over[DEPROVISIONED] for g in user.manual]
     return Resolution(user.id, (), _sorted(overridden), deprovisioned=True)
+
+
+def _unclaimed(index: OrgIndex, user: User) -> Resolution:
+    """R14: a user outside the claimed domains gets nothing from SAML or SCIM.
+
+    The manual grants stand as for a manual-only user (R7), unlocked.
+    """
+    overridden = [i.over[DOMAIN_NOT_CLAIMED] for i in index.saml] if user.saml else []
+    if user.scim and user.groups:
+        overridden += [i.over[DOMAIN_NOT_CLAIMED] for g in user.groups for i in index.groups[g]]
+    elif user.scim:
+        overridden += [i.over[DOMAIN_NOT_CLAIMED] for i in index.scim]
+    memberships = tuple([index.manual_input(g).alone for g in sorted(user.manual, key=_grant_team)])
+    return Resolution(user.id, memberships, _sorted(overridden), unclaimed=user.email or "")
 
 
 def _grant_team(grant: Grant) -> str:

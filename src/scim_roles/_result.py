@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 import attrs
 
+from ._domains import email_domain
 from ._errors import shown
 from ._roles import Cause, Role, Source
 
@@ -78,6 +79,13 @@ class Overridden:
         return _CAUSE_TEXT[self.cause]
 
 
+def unclaimed(email: str) -> str:
+    """Why R14 applies, in an admin's words (a user's email is valid: V8)."""
+    if not email:
+        return "the user has no email"
+    return f"{shown(email)}: the org has not claimed {shown(email_domain(email))}"
+
+
 _CAUSE_TEXT = {
     Cause.LOWER_ROLE: "another IdP group grants a higher role on this team",
     Cause.SCIM_OVERRIDES_SAML: "the user is managed by SCIM, which overrides the SAML defaults",
@@ -85,6 +93,7 @@ _CAUSE_TEXT = {
     Cause.LOCKED: 'the user is managed by SCIM and "Editing users manually" is off',
     Cause.SCIM_OVERRIDES_MANUAL: "SCIM grants this team; on a conflict SCIM wins",
     Cause.DEPROVISIONED: "the user was deprovisioned by the IdP",
+    Cause.DOMAIN_NOT_CLAIMED: "the user's email is in no domain the org has claimed",
 }
 
 
@@ -101,6 +110,8 @@ class Resolution:
             host application must refuse manual edits of their role, teams
             and password access.
         deprovisioned: The IdP deprovisioned the user (R10).
+        unclaimed: When R14 set the user's SAML and SCIM inputs aside, the
+            user's email (``""`` if they have none); else ``None``.
     """
 
     user_id: str
@@ -108,6 +119,7 @@ class Resolution:
     overridden: tuple[Overridden, ...] = ()
     locked: bool = False
     deprovisioned: bool = False
+    unclaimed: str | None = None
 
     @property
     def is_org_admin(self) -> bool:
@@ -148,6 +160,8 @@ class Resolution:
         if self.deprovisioned:
             state.append("deprovisioned (no access)")
         lines = [f"User {self.user_id!r}: {', '.join(state)}"]
+        if self.unclaimed is not None:
+            lines.append(f"  {unclaimed(self.unclaimed)}; SAML and SCIM grant nothing (R14)")
         for m in self.memberships:
             lines.append(f"  {shown(m.team)}: {m.role.label}")
             lines.extend(f"    because {r.describe()}" for r in m.reasons)

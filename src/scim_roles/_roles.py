@@ -91,3 +91,5 @@ class Cause(enum.Enum):
     """A manual grant on a team the SCIM baseline covers (R9)."""
     DEPROVISIONED = "deprovisioned"
     """Any input grant of a deprovisioned user (R10)."""
+    DOMAIN_NOT_CLAIMED = "domain_not_claimed"
+    """A SAML or SCIM input grant of a user whose email is in no claimed domain (R14)."""

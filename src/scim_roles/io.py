@@ -20,6 +20,7 @@ scim_roles.InvalidOrg: org: default_role: 'owner' is not one of member, team_adm
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, TypeVar, cast, get_origin
@@ -76,6 +77,7 @@ class _OrgDoc:
     default_role: Role
     groups: list[_GroupDoc] = attrs.Factory(list)
     manual_edits: bool = False
+    domains: list[str] | None = None  # None: the key is missing (a document from before claimed domains)
 
 
 @attrs.define
@@ -92,6 +94,7 @@ class _UserDoc:
     groups: list[str] = attrs.Factory(list)
     deprovisioned: bool = False
     manual: list[_GrantDoc] = attrs.Factory(list)
+    email: str | None = None
 
 
 for _doc in (_TeamDoc, _GroupDoc, _OrgDoc, _GrantDoc, _UserDoc):
@@ -226,8 +229,11 @@ def load_org(data: Mapping[str, Any]) -> Org:
 
     Keys: ``teams`` (``[{"id", "name"}]``), ``default_teams``, ``default_role``
     (``member``, ``team_admin``), ``groups`` (``[{"id", "teams", "role"}]``,
-    blanks omitted) and ``manual_edits``; omitted keys take the model's
-    defaults, unknown keys are an error.
+    blanks omitted), ``manual_edits`` and ``domains`` (the claimed domains,
+    R14); omitted keys take the model's defaults, unknown keys are an error.
+    A document without ``domains`` (written before claimed domains) claims
+    none and warns :class:`NoClaimedDomains`: under R14 such an org admits
+    nobody through SAML or SCIM.
 
     Raises:
         InvalidOrg: with every problem of the document, each at its path:
@@ -245,7 +251,28 @@ def load_org(data: Mapping[str, Any]) -> Org:
         default_role=doc.default_role,
         groups=[IdpGroup(g.id, g.teams, g.role) for g in doc.groups],
         manual_edits=doc.manual_edits,
+        domains=_claimed(doc),
     )
+
+
+class NoClaimedDomains(UserWarning):
+    """An org document without ``domains``, written before claimed domains.
+
+    Under R14 it admits nobody through SAML or SCIM until the org claims its
+    domains (``scim-roles edit`` previews who gains access).
+    """
+
+
+def _claimed(doc: _OrgDoc) -> list[str]:
+    if doc.domains is None:
+        warnings.warn(
+            "the org document claims no domain ('domains' is missing): under R14 nobody gets access through "
+            "SAML or SCIM until the org claims its email domains",
+            NoClaimedDomains,
+            stacklevel=3,
+        )
+        return []
+    return doc.domains
 
 
 def _built(field: str, builds: list[Callable[[], T]]) -> tuple[list[T], list[Problem]]:
@@ -271,7 +298,12 @@ def _org_rules(doc: _OrgDoc) -> list[Problem]:
     problems += found
     if len(teams) == len(doc.teams) and len(groups) == len(doc.groups):  # else the org's rules would guess
         located = org_problems(
-            tuple(teams), frozenset(doc.default_teams), doc.default_role, tuple(groups), doc.manual_edits
+            tuple(teams),
+            frozenset(doc.default_teams),
+            doc.default_role,
+            tuple(groups),
+            doc.manual_edits,
+            tuple(doc.domains or ()),
         )
         problems += [_at("org", p, where) for where, p in located]
     return problems
@@ -417,6 +449,7 @@ def _detailed_user(
             groups=doc.groups,
             deprovisioned=doc.deprovisioned,
             manual=grants,
+            email=doc.email,
         )
     except ScimRolesError as err:
         return None, problems + [_at(subject, p) for p in err.problems]
@@ -460,6 +493,7 @@ def _quick_user(item: object, index: OrgIndex | None) -> User | None:
             groups=listed,
             deprovisioned=item.get("deprovisioned", False),
             manual=grants,
+            email=item.get("email"),
         )
     except InvalidUser:
         return None

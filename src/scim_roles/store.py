@@ -42,13 +42,15 @@ from ._preview import Preview
 from ._resolve import index_of, resolve_indexed
 from ._result import Resolution
 from ._roles import Role
-from .scim import Directory, Outcome, ScimResponse, user_name_key
+from .saml import Attributes, SignIn, sign_in
+from .scim import Directory, Outcome, ScimResponse, email_of, user_name_key
 from .scim._pmap import PMap
 
 __all__ = [
     "Drift",
     "FeedEntry",
     "GuardrailFired",
+    "NotOrgAdmin",
     "SettingsDiffer",
     "Snapshot",
     "SqliteStore",
@@ -56,8 +58,8 @@ __all__ = [
     "StoreUnavailable",
 ]
 
-SCHEMA_VERSION = 2  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth
-ORIGINS = ("scim", "admin", "settings", "repair")
+SCHEMA_VERSION = 3  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth; 3: emails
+ORIGINS = ("scim", "admin", "saml", "settings", "repair")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,7 +70,9 @@ CREATE TABLE IF NOT EXISTS users (
     saml INTEGER NOT NULL,
     scim INTEGER NOT NULL,
     deprovisioned INTEGER NOT NULL,
-    resource TEXT                      -- the SCIM resource the IdP sent, with meta (SCIM users)
+    resource TEXT,                     -- the SCIM resource the IdP sent, with meta (SCIM users)
+    -- the user's email (R14), or NULL; added by schema 3
+    email TEXT
 );
 CREATE TABLE IF NOT EXISTS manual (
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -131,7 +135,11 @@ class _Sql:
     OTHER_MEMBERS = (
         "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE NOT u.scim ORDER BY 1, 2"
     )
-    USERS = "SELECT id, user_name, saml, scim, deprovisioned, resource FROM users"
+    USERS = "SELECT id, user_name, saml, scim, deprovisioned, resource, email FROM users"
+    USER_COLUMNS = "SELECT name FROM pragma_table_info('users')"
+    ADD_EMAIL = "ALTER TABLE users ADD COLUMN email TEXT"
+    NAMES_AND_RESOURCES = "SELECT id, user_name, resource FROM users"
+    SET_EMAIL = "UPDATE users SET email = ? WHERE id = ?"
     GROUPS = "SELECT id, resource FROM groups"
     MEMBERSHIPS = "SELECT user_id, team, role FROM memberships ORDER BY 1, 2"
     FEED = "SELECT seq, at, user_id, team, before, after, origin FROM changes WHERE seq > ? ORDER BY seq"
@@ -143,9 +151,11 @@ class _Sql:
     )
     DELETE_USER = "DELETE FROM users WHERE id = ?"
     PUT_USER = (
-        "INSERT INTO users (id, key, user_name, saml, scim, deprovisioned, resource) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO users (id, key, user_name, saml, scim, deprovisioned, resource, email)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET key = excluded.key, user_name = excluded.user_name, saml = excluded.saml,"
-        " scim = excluded.scim, deprovisioned = excluded.deprovisioned, resource = excluded.resource"
+        " scim = excluded.scim, deprovisioned = excluded.deprovisioned, resource = excluded.resource,"
+        " email = excluded.email"
     )
     DELETE_MANUAL = "DELETE FROM manual WHERE user_id = ?"
     ADD_MANUAL = "INSERT INTO manual (user_id, team, role) VALUES (?, ?, ?)"
@@ -200,6 +210,10 @@ class GuardrailFired(ScimRolesError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (GuardrailFired, (self.preview,))
+
+
+class NotOrgAdmin(ScimRolesError):
+    """A settings edit by a user who is not an org admin (R15): nothing was saved."""
 
 
 @attrs.frozen
@@ -371,8 +385,8 @@ class SqliteStore:
         else:
             if readonly and self._schema() < SCHEMA_VERSION:
                 msg = (
-                    f"{self._path}: an older state (no change feed): open it once for writing"
-                    " (`scim-roles repair --db STATE`) to upgrade it"
+                    f"{self._path}: an older state (schema {self._schema()}, this release writes"
+                    f" {SCHEMA_VERSION}): open it once for writing (`scim-roles repair --db STATE`) to upgrade it"
                 )
                 raise StoreUnavailable(msg)
             if not readonly:
@@ -387,17 +401,32 @@ class SqliteStore:
             self._db.executemany(_Sql.SEED_GROUP, [(g.id, json.dumps({"displayName": g.id})) for g in org.groups])
 
     def _upgrade(self) -> None:
-        """A state from 0.1 (no feed): its stored memberships become the feed's first entries (origin "repair").
+        """An older state, brought to this schema in one transaction, nothing lost.
 
-        So that folding the feed gives the stored memberships (T7) from the
-        start; ``check`` then says whether those rows are what the rules give.
+        From 0.1 (no feed): the stored memberships become the feed's first
+        entries (origin "repair"), so that folding the feed gives the stored
+        memberships (T7) from the start; ``check`` then says whether those
+        rows are what the rules give. Without emails (schema 2 and older):
+        each user's email is read from what is stored, as S13 reads it from a
+        request: the userName when it is an email address, else the
+        resource's primary email.
         """
-        if self._schema() >= SCHEMA_VERSION:
+        schema = self._schema()
+        if schema >= SCHEMA_VERSION:
             return
+        db = self._db
         with self._transaction():
-            rows = self._db.execute(_Sql.MEMBERSHIPS).fetchall()
-            self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
-            self._db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
+            if schema < 2:
+                rows = db.execute(_Sql.MEMBERSHIPS).fetchall()
+                self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
+            if "email" not in {row[0] for row in db.execute(_Sql.USER_COLUMNS)}:
+                db.execute(_Sql.ADD_EMAIL)
+            emails = [
+                (email_of(name, json.loads(resource) if resource else {}), uid)
+                for uid, name, resource in db.execute(_Sql.NAMES_AND_RESOURCES)
+            ]
+            db.executemany(_Sql.SET_EMAIL, emails)
+            db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
 
     def _schema(self) -> int:
         row = self._db.execute(_Sql.SCHEMA).fetchone()
@@ -529,8 +558,8 @@ class SqliteStore:
             groups.setdefault(uid, set()).add(gid)
             members.setdefault(gid, []).append({"value": uid, "display": display})
         users, names, resources = [], {}, {}
-        for uid, name, saml, scim, gone, resource in db.execute(_Sql.USERS):
-            users.append(User(uid, bool(saml), bool(scim), groups.get(uid, ()), bool(gone), manual.get(uid, ())))
+        for uid, name, saml, scim, gone, resource, email in db.execute(_Sql.USERS):
+            users.append(User(uid, bool(saml), bool(scim), groups.get(uid, ()), bool(gone), manual.get(uid, ()), email))
             if resource is None:
                 names[uid] = name
             else:
@@ -625,7 +654,8 @@ class SqliteStore:
         """A user's row, manual grants and member rows (cost ∝ the user's groups, never a group's size)."""
         db, uid = self._db, user.id
         name, resource = after.user_name(uid), after.resource(uid)  # None: not a SCIM user
-        row = (uid, user_name_key(name), name, user.saml, user.scim, user.deprovisioned, _json(resource))
+        key = user_name_key(name)
+        row = (uid, key, name, user.saml, user.scim, user.deprovisioned, _json(resource), user.email)
         db.execute(_Sql.PUT_USER, row)
         db.execute(_Sql.DELETE_MANUAL, (uid,))
         db.executemany(_Sql.ADD_MANUAL, [(uid, g.team, g.role.value) for g in user.manual])
@@ -651,7 +681,7 @@ class SqliteStore:
         )
 
     def put_user(self, user: User, *, user_name: str | None = None) -> Resolution:
-        """Save a change the app makes to one user (an admin's edit, a SAML sign-in): cost ∝ that user.
+        """Save a change the app makes to one user (an admin's edit): cost ∝ that user.
 
         Applied with :meth:`Directory.with_user <scim_roles.scim.Directory.with_user>`
         and committed like a SCIM request: the user's record, the changes to
@@ -678,6 +708,29 @@ class SqliteStore:
             if self.commit(snapshot, outcome, origin="admin"):
                 return resolution
 
+    def sign_in(
+        self, name_id: str, attributes: Attributes, *, new_id: str, email_attribute: str | None = None
+    ) -> SignIn:
+        """A SAML sign-in (S14), saved like a SCIM write: the user, their changes, feed entries (origin ``"saml"``).
+
+        What :func:`scim_roles.saml.sign_in` decides, on the stored state; a
+        refused sign-in stores nothing.
+
+        Raises:
+            InvalidArgument: as :func:`scim_roles.saml.sign_in` says.
+            StoreUnavailable: the write could not be made durable.
+        """
+        while True:
+            snapshot = self.load()
+            result = sign_in(snapshot.directory, name_id, attributes, new_id=new_id, email_attribute=email_attribute)
+            if result.refused is not None:
+                return result
+            assert result.user_id is not None  # noqa: S101 -- signed in: both are set
+            assert result.resolution is not None  # noqa: S101
+            touched = PMap({result.user_id: result.resolution})
+            if self.commit(snapshot, Outcome(result.directory, _NO_RESPONSE, result.changes, touched), origin="saml"):
+                return result
+
     def preview_org(self, org: Org, *, max_share: float = 0.1) -> Preview:
         """The preview of replacing the stored settings with ``org``: what :meth:`put_org` would save.
 
@@ -690,8 +743,13 @@ class SqliteStore:
         """
         return self.load().directory.preview(org, max_share=max_share)
 
-    def put_org(self, org: Org, *, max_share: float = 0.1, strict: bool = False) -> Preview:
+    def put_org(self, org: Org, *, actor: str | None, max_share: float = 0.1, strict: bool = False) -> Preview:
         """Preview an edit of the settings and save exactly what it previewed, in one transaction (T4).
+
+        Only an org admin may edit the settings (R15): ``actor`` is the user
+        making the edit, refused unless they are an org admin when the edit
+        is saved. ``None`` is the operator's edit (``scim-roles edit --db``),
+        made with access to the state itself rather than through the app.
 
         One computation: the preview's refusals are the save's, its
         membership changes are the ones stored (with their feed entries,
@@ -699,7 +757,9 @@ class SqliteStore:
         refuses the save. Cost ∝ the users the edit affects.
 
         Args:
-            org: The new settings (teams, defaults, toggle, group mappings).
+            org: The new settings (teams, defaults, toggle, group mappings,
+                claimed domains).
+            actor: The id of the user making the edit; ``None``: the operator.
             max_share: The mass-change guardrail's threshold, as in
                 :func:`scim_roles.preview`.
             strict: Refuse the edit when a guardrail fires.
@@ -713,11 +773,16 @@ class SqliteStore:
                 still has manual grants (``Directory.with_org``).
             GuardrailFired: ``strict`` and the preview has findings; nothing
                 was saved.
+            NotOrgAdmin: ``actor`` is no org admin (R15); nothing was saved.
             StoreUnavailable: the write could not be made durable.
         """
+        if actor is not None and not isinstance(actor, str):
+            raise InvalidArgument(Problem("put_org", "actor", f"must be a user id or None, got {actor!r}"))
         while True:
             snapshot = self.load()
             before = snapshot.directory
+            if actor is not None:
+                _check_admin(before, actor)
             result = before.preview(org, max_share=max_share)
             if strict and result.findings:
                 raise GuardrailFired(result)
@@ -812,6 +877,19 @@ class SqliteStore:
             )
             self._feed(changes, "repair")
         return changes
+
+
+def _check_admin(directory: Directory, actor: str) -> None:
+    """R15: the actor is an org admin of the stored state, or NotOrgAdmin."""
+    user = directory.users.get(actor)
+    if user is None:
+        raise NotOrgAdmin(
+            Problem("put_org", "actor", f"{actor!r} is no user of this org; settings are an org admin's (R15)", actor)
+        )
+    if not resolve_indexed(index_of(directory.org), user).is_org_admin:
+        raise NotOrgAdmin(
+            Problem("put_org", "actor", f"user {actor!r} is no org admin; settings are an org admin's (R15)", actor)
+        )
 
 
 def _differences(have: Mapping[str, Mapping[str, Role]], want: Mapping[str, Mapping[str, Role]]) -> tuple[Change, ...]:

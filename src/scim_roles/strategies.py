@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ._model import Grant, IdpGroup, Org, Team, User
 from ._roles import Role
 
-__all__ = ["grants", "ids", "orgs", "roles", "users", "worlds"]
+__all__ = ["domains", "emails", "grants", "ids", "orgs", "roles", "users", "worlds"]
 
 _DEFAULT_ROLES = (Role.MEMBER, Role.TEAM_ADMIN)
 
@@ -32,6 +32,27 @@ def ids() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(["eng", "mkt", "ops", "it", "sales", "g1", "g2", "okta-all"]),
         st.text(min_size=1, max_size=6),
+    )
+
+
+_DOMAINS = ("example.com", "Example.COM", "eu.example.com", "example.org", "a.eu.example.org", "bücher.example")
+_CLAIMS = ("example.com", "*.example.com", "*.Example.org", "example.org", "xn--bcher-kva.example", "contractor.io")
+
+
+def domains() -> st.SearchStrategy[str]:
+    """Domains an org may claim (V8): exact names and ``*.`` ones, ASCII and not, in any case."""
+    label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?\Z").filter(lambda x: x[2:4] != "--")
+    made = st.builds(lambda a, b: f"{a}.{b}", label, label)
+    return st.one_of(st.sampled_from(_CLAIMS), made, made.map(lambda d: "*." + d))
+
+
+def emails() -> st.SearchStrategy[str]:
+    """Valid emails (V8), in the domains the orgs of :func:`orgs` claim and in others, subdomains included."""
+    local = st.sampled_from(["ann", "bob", "x.y", "Zoë", "o'neil"])
+    return st.builds(
+        lambda a, b: f"{a}@{b}",
+        local,
+        st.one_of(st.sampled_from(_DOMAINS), domains().filter(lambda d: not d.startswith("*."))),
     )
 
 
@@ -63,6 +84,9 @@ def orgs(
         max_groups: The most synced IdP groups (blank, partly blank, mapped;
             org-admin mappings and conflicting groups included).
         manual_edits: Fix the toggle; ``None`` draws it.
+
+    Most orgs claim ``example.com`` (the domain most users' emails are in,
+    see :func:`users`); some claim other domains or none.
     """
     team_ids = draw(st.lists(ids(), min_size=max(min_teams, 1), max_size=max(max_teams, min_teams, 1), unique=True))
     teams = [Team(t, draw(st.sampled_from(["", t.upper(), f"Team {t}"]))) for t in team_ids]
@@ -75,7 +99,14 @@ def orgs(
         default_role=draw(st.sampled_from(_DEFAULT_ROLES)),
         groups=groups,
         manual_edits=draw(st.booleans()) if manual_edits is None else manual_edits,
+        domains=draw(st.one_of(st.just(["example.com"]), st.lists(domains(), max_size=3, unique_by=_claimed))),
     )
+
+
+def _claimed(domain: str) -> str:
+    from ._domains import normalized_claim  # noqa: PLC0415 -- the one place strategies normalize
+
+    return normalized_claim(domain)
 
 
 @st.composite
@@ -84,7 +115,8 @@ def users(draw: st.DrawFn, org: Org, *, user_id: str | None = None, max_manual: 
 
     SAML only, SCIM in no group or in several, manual only, any combination,
     deprovisioned; groups are the org's synced groups, manual grants name the
-    org's teams, at most one per team.
+    org's teams, at most one per team. Most emails are in ``example.com``;
+    others in domains the org may or may not claim; some users have none.
 
     Args:
         draw: Supplied by hypothesis.
@@ -106,6 +138,7 @@ def users(draw: st.DrawFn, org: Org, *, user_id: str | None = None, max_manual: 
         groups=groups,
         deprovisioned=scim and draw(st.integers(0, 4)) == 0,
         manual=[Grant(t, draw(roles())) for t in manual_teams],
+        email=draw(st.one_of(st.just("ann@example.com"), emails(), st.none())),
     )
 
 

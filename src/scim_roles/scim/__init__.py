@@ -8,7 +8,7 @@ Needs the ``scim`` extra. See ``docs/scim.md``.
 
 >>> from datetime import datetime, timezone
 >>> from scim_roles import Org, Role, Team
->>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+>>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER, domains=["example.com"])
 >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> out = handle(Directory(org), ScimRequest("POST", "/Users", {"userName": "Ann@example.com"}, new_id="u1", now=now))
 >>> out.response.status, out.response.header("Location"), out.response.data["meta"]["version"]
@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from ._directory import Directory
 from ._messages import Outcome, ScimRequest, ScimResponse
-from ._names import user_name_key
+from ._names import email_of, user_name_key
 from ._service import handle
 
 for _cls in (Directory, Outcome, ScimRequest, ScimResponse):
     _cls.__module__ = "scim_roles.scim"
 del _cls
 
-__all__ = ["Directory", "Outcome", "ScimRequest", "ScimResponse", "handle", "user_name_key"]
+__all__ = ["Directory", "Outcome", "ScimRequest", "ScimResponse", "email_of", "handle", "user_name_key"]

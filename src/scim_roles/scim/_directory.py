@@ -260,8 +260,8 @@ class Directory:
         """The dry run of a settings change over this directory, resolving only the users it can affect.
 
         Found through the indexes: a mapping edit resolves its group's members;
-        the toggle, the SCIM users; a defaults edit, everyone; a dropped team,
-        the users with manual grants on it. The same :class:`~scim_roles.Preview`
+        the toggle, the SCIM users; a defaults edit or claimed domains,
+        everyone; a dropped team, the users with manual grants on it. The same :class:`~scim_roles.Preview`
         as :func:`scim_roles.preview` gives for these users.
 
         Raises:
@@ -274,7 +274,7 @@ class Directory:
         self._refuse(after, "preview: after")
         check_share(max_share)
         edit = Edit.of(self.org, after)
-        if edit.defaults:
+        if edit.defaults or edit.domains:
             affected = list(self.users.values())
         else:
             ids = {uid for gid in edit.groups for uid in self.members(gid)}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from precis_i18n import get_profile
 
+from scim_roles._domains import is_email
 from scim_roles._errors import InvalidUser, Problem
 
 _PROFILE = get_profile("UsernameCaseMapped")
@@ -73,3 +76,21 @@ def display_name_key(display_name: str) -> str:
     True
     """
     return unicodedata.normalize("NFC", display_name).casefold()
+
+
+def email_of(user_name: str, resource: Mapping[str, Any]) -> str | None:
+    """A SCIM user's email (S13, R14): the userName when it is an email address, else the primary email.
+
+    The primary email is the one marked ``primary``, else the first given;
+    ``None`` when the resource gives none.
+
+    >>> email_of("ann@example.com", {})
+    'ann@example.com'
+    >>> email_of("ann", {"emails": [{"value": "a@example.org"}, {"value": "ann@example.com", "primary": True}]})
+    'ann@example.com'
+    """
+    if is_email(user_name):
+        return user_name
+    emails = [e for e in resource.get("emails") or () if isinstance(e, Mapping) and isinstance(e.get("value"), str)]
+    emails.sort(key=lambda e: e.get("primary") is not True)  # stable: the primary first, else the first given
+    return str(emails[0]["value"]) if emails else None

@@ -87,7 +87,7 @@ def handle(directory: Directory, request: ScimRequest) -> Outcome:
 
     >>> from datetime import datetime, timezone
     >>> from scim_roles import IdpGroup, Org, Role, Team
-    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER)
+    >>> org = Org(teams=[Team("eng")], default_teams=["eng"], default_role=Role.MEMBER, domains=["example.com"])
     >>> out = handle(Directory(org), ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="u1"))
     >>> out.response.status, out.response.data["id"], [c.describe() for c in out.changes]
     (201, 'u1', ['u1: added to eng as Member'])

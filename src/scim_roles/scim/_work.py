@@ -34,12 +34,12 @@ _VERSION = re.compile(r'^W/"(\d+)"$')
 
 def deprovisioned(user: User) -> User:
     """S5, R10: a deactivated user keeps their IdP groups and nothing app-side (no SAML, no manual grants)."""
-    return User(user.id, scim=True, groups=user.groups, deprovisioned=True)
+    return User(user.id, scim=True, groups=user.groups, deprovisioned=True, email=user.email)
 
 
 def reactivated(user: User) -> User:
     """S6: a new provisioning under the same id: the IdP's groups count again; nothing app-side comes back."""
-    return User(user.id, scim=True, groups=user.groups)
+    return User(user.id, scim=True, groups=user.groups, email=user.email)
 
 
 class Work:
@@ -167,7 +167,8 @@ class Work:
         """Put a user in a group (or change the ``display`` the IdP gave it)."""
         user = self.users[uid]
         if gid not in user.groups:
-            self.put_user(User(user.id, user.saml, user.scim, user.groups | {gid}, user.deprovisioned, user.manual))
+            groups = user.groups | {gid}
+            self.put_user(User(user.id, user.saml, user.scim, groups, user.deprovisioned, user.manual, user.email))
         elif self.members[gid][uid] == display:
             return
         self.members = self.members.set(gid, self.members[gid].set(uid, display))
@@ -176,7 +177,8 @@ class Work:
     def remove_member(self, gid: str, uid: str) -> None:
         """Take a user out of a group."""
         user = self.users[uid]
-        self.put_user(User(user.id, user.saml, user.scim, user.groups - {gid}, user.deprovisioned, user.manual))
+        groups = user.groups - {gid}
+        self.put_user(User(user.id, user.saml, user.scim, groups, user.deprovisioned, user.manual, user.email))
 
     def _stamped(self, before: str | None, data: dict[str, Any]) -> str:
         meta = dict(json.loads(before).get("meta", {})) if before is not None else {}

@@ -21,7 +21,7 @@ from scim_roles._model import IdpGroup, User
 from ._directory import NO_MEMBERS
 from ._errors import ScimError
 from ._messages import ScimResponse, response
-from ._names import user_name_key
+from ._names import email_of, user_name_key
 from ._render import group_data, patched_group, resource_response, user_data
 from ._resources import (
     CORE_GROUP,
@@ -61,15 +61,18 @@ def create_user(work: Work, body: object) -> ScimResponse:
     holder = work.keys.get(key)
     if holder is not None and work.users[holder].scim:
         raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the SCIM user {holder!r}")
+    data = stored(model)
+    uid = holder if holder is not None else work.new_id(work.users)
+    email = _email(work, name, data, None)
     if holder is not None:  # S3, R5: the same user, now managed by SCIM
         old = work.users[holder]
-        user = User(old.id, old.saml, True, old.groups, False, old.manual)  # noqa: FBT003 -- scim=True
+        user = User(old.id, old.saml, True, old.groups, False, old.manual, email)  # noqa: FBT003 -- scim=True
     else:
-        user = User(work.new_id(work.users), scim=True)
+        user = User(uid, scim=True, email=email)
     active = model.active is not False
     work.put_user(user if active else deprovisioned(user))
     work.set_name(user.id, name, key)
-    work.set_resource(user.id, {**stored(model), "active": active})
+    work.set_resource(user.id, {**data, "active": active})
     return resource_response(201, user_data(work, user.id))
 
 
@@ -107,14 +110,18 @@ def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: A
     holder = work.keys.get(key)
     if holder is not None and holder != user.id:
         raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the user {holder!r}")
+    data = stored(model)
+    email = _email(work, name, data, user.email)
     was_active = not user.deprovisioned
     active = was_active if model.active is None else bool(model.active)  # not sent or removed: the state stays
-    data = stored(model)
     if not active:
         data["active"] = False  # a deprovisioned user always reads as inactive
     old = work.resources.get(user.id)
     if old is not None and unstamped(old) == canonical(data):
         return resource_response(200, user_data(work, user.id))  # nothing changed: no write
+    if email != user.email:
+        user = attrs.evolve(user, email=email)
+        work.put_user(user)
     if was_active and not active:
         work.put_user(deprovisioned(user))
     elif active and not was_active:
@@ -122,6 +129,20 @@ def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: A
     work.set_name(user.id, name, key)
     work.set_resource(user.id, data)
     return resource_response(200, user_data(work, user.id))
+
+
+def _email(work: Work, name: str, data: Mapping[str, Any], was: str | None) -> str | None:
+    """S13: the email a user's resource gives them (``email_of``), in a claimed domain unless it is the one they had.
+
+    A resource that gives no email gives the user none: nothing outside the
+    claimed domains, and no access through SAML or SCIM either (R14).
+    """
+    email = email_of(name, data)
+    if email is not None and email != was and not work.org.claims(email):
+        domain = email.rpartition("@")[2]
+        msg = f"the email {email!r} is outside the org's claimed domains: {domain!r} is not claimed (S13)"
+        raise ScimError(400, "invalidValue", msg)
+    return email
 
 
 def _user_model(work: Work, uid: str) -> Any:  # noqa: ANN401
