@@ -215,18 +215,13 @@ class Org:
     _index: OrgIndex = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
-        problems = self._problems()
-        refuse(InvalidOrg, problems)
-        object.__setattr__(self, "domains", frozenset(normalized_claim(d) for d in self.domains))
+        domains, domain_found = claimed_domains(self.domains)  # each domain normalized once: V8 and the field
+        located = org_problems(self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits)
+        refuse(InvalidOrg, [problem for _, problem in located] + domain_found)
+        object.__setattr__(self, "domains", domains)
         from ._index import OrgIndex  # noqa: PLC0415 -- the index module imports this one
 
         object.__setattr__(self, "_index", OrgIndex(self))
-
-    def _problems(self) -> list[Problem]:
-        located = org_problems(
-            self.teams, self.default_teams, self.default_role, self.groups, self.manual_edits, self.domains
-        )
-        return [problem for _, problem in located]
 
     @property
     def default_grants(self) -> frozenset[Grant]:
@@ -403,14 +398,14 @@ def org_problems(  # noqa: PLR0913, PLR0917 -- an org's fields, in their order
         located.append(("", Problem("org", "groups", f"must be a collection of IdpGroup, got {groups!r}")))
     problems = _default_problems(default_teams, default_role, team_ids if teams_ok else None)
     problems += _check_bools("org", None, manual_edits=manual_edits)
-    problems += domain_problems(domains)
+    problems += claimed_domains(domains)[1]
     return located + [("", problem) for problem in problems]
 
 
-def domain_problems(domains: object) -> list[Problem]:
-    """V8: each claimed domain a DNS name (or ``*.`` and one), no two the same once normalized."""
+def claimed_domains(domains: object) -> tuple[frozenset[str], list[Problem]]:
+    """V8: the claimed domains normalized, and the problems: each a DNS name (or ``*.`` and one), none twice."""
     if not isinstance(domains, tuple):
-        return [Problem("org", "domains", f"must be a collection of domain names, got {domains!r}")]
+        return frozenset(), [Problem("org", "domains", f"must be a collection of domain names, got {domains!r}")]
     problems = []
     seen: dict[str, object] = {}
     for claim in domains:
@@ -422,7 +417,7 @@ def domain_problems(domains: object) -> list[Problem]:
         if name in seen:
             problems.append(Problem("org", "domains", f"{claim!r} is {seen[name]!r} again, once normalized", name))
         seen.setdefault(name, claim)
-    return problems
+    return frozenset(seen), problems
 
 
 def _default_problems(teams: object, role: object, team_ids: Collection[str] | None) -> list[Problem]:
