@@ -119,13 +119,13 @@ def _update_user(work: Work, user: User, model: Any) -> ScimResponse:  # noqa: A
     old = work.resources.get(user.id)
     if old is not None and unstamped(old) == canonical(data):
         return resource_response(200, user_data(work, user.id))  # nothing changed: no write
-    if email != user.email:
-        user = attrs.evolve(user, email=email)
-        work.put_user(user)
+    new = user if email == user.email else attrs.evolve(user, email=email)
     if was_active and not active:
-        work.put_user(deprovisioned(user))
+        new = deprovisioned(new)
     elif active and not was_active:
-        work.put_user(reactivated(user))
+        new = reactivated(new)
+    if new is not user:
+        work.put_user(new)
     work.set_name(user.id, name, key)
     work.set_resource(user.id, data)
     return resource_response(200, user_data(work, user.id))
