@@ -3,12 +3,14 @@ run in-process or in a real subprocess, and generated documents for fuzzing."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 from hypothesis import strategies as st
@@ -145,3 +147,13 @@ def mutated(document: Any) -> st.SearchStrategy[Any]:
         return doc
 
     return build()
+
+
+def example_module(name: str, relative: str) -> ModuleType:
+    """An example application under examples/ (not a package), loaded as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

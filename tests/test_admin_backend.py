@@ -5,7 +5,6 @@ FastAPI's TestClient needs httpx2; the dev extra installs both.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 from contextlib import closing
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from scim_roles.io import load_org
 
+from helpers import example_module
 from serve_helpers import ROOT
 
 ORG = load_org(json.loads((ROOT / "examples" / "org.json").read_text(encoding="utf-8")))
@@ -23,12 +23,7 @@ SCIM = {"Authorization": "Bearer scim-token"}
 
 
 def backend() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("admin_backend", ROOT / "examples" / "admin_backend" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("admin_backend", "admin_backend/app.py")
 
 
 def test_the_admin_backend_end_to_end(tmp_path: Path) -> None:

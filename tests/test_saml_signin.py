@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import importlib.util
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +34,9 @@ from saml2.sigver import get_xmlsec_binary, pre_signature_part
 from scim_roles import Role, User
 from scim_roles.store import SqliteStore
 
-from helpers import ENG, article_org
+from helpers import ENG, article_org, example_module
 from scim_helpers import patch
-from serve_helpers import ROOT, send
+from serve_helpers import send
 
 SP, ACS, IDP = "https://app.example.com/saml/metadata", "https://app.example.com/saml/acs", "https://idp.test/metadata"
 MAIL = "urn:oid:0.9.2342.19200300.100.1.3"  # the Name pysaml2 gives the "mail" attribute
@@ -46,12 +45,7 @@ ASSERTION = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
 
 
 def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("saml_signin", ROOT / "examples" / "saml_signin" / "acs.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("saml_signin", "saml_signin/acs.py")
 
 
 @attrs.define
