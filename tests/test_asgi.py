@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +41,7 @@ def call(
     raw_path, _, query = path.partition("?")
     sent: list[MutableMapping[str, Any]] = []
     pieces = [body[i::chunks] for i in range(chunks)] if body and chunks > 1 else [body or b""]
-    given = {"host": "app.example.com", **(headers or {})}
+    given = {"host": "forged.example.net", **(headers or {})}  # never used: locations come from the server
     if body is not None:
         given.setdefault("content-type", content_type)
         given.setdefault("content-length", str(len(body)))
@@ -55,6 +56,7 @@ def call(
         "query_string": query.encode(),
         "headers": [(k.encode(), v.encode()) for k, v in given.items()],
         "scheme": "https",
+        "server": ("app.example.com", 443),
     }
 
     async def receive() -> MutableMapping[str, Any]:
@@ -101,7 +103,7 @@ def test_s11_a_check_token_function_or_a_token_never_both(tmp_path: Path) -> Non
 
 
 def test_s10_requests_route_through_the_service(app: ScimApp) -> None:
-    """A create, a read and a filter over the app; ids minted, Location from the Host header."""
+    """A create, a read and a filter over the app; ids minted, Location from the server's address."""
     status, headers, data = call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "ann@example.com"}).encode())
     assert status == 201
     assert headers["location"] == f"https://app.example.com/scim/v2/Users/{data['id']}"
@@ -179,10 +181,10 @@ def test_one_log_line_per_request_never_a_token_or_a_body(app: ScimApp, caplog: 
     call(app, "GET", "/scim/v2/Users/x%0Aforged")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
-    assert lines[0].startswith("POST /scim/v2/Users 201 ")
-    assert lines[0].endswith("changes=1")
+    assert lines[0].startswith('method="POST" path="/scim/v2/Users" status=201 ms=')
+    assert lines[0].endswith(" changes=1")
     assert "\n" not in lines[1]
-    assert lines[1].startswith("GET /scim/v2/Users/x\\nforged 404")
+    assert lines[1].startswith('method="GET" path="/scim/v2/Users/x\\nforged" status=404 ')
     text = "\n".join(lines)
     assert TOKEN not in text
     assert "secret-name" not in text
@@ -210,21 +212,26 @@ def test_a_lost_race_is_retried_on_the_new_state(tmp_path: Path) -> None:
     store.commit = commit  # type: ignore[method-assign,assignment]
     app = ScimApp(store, token=TOKEN, mint_id=lambda: "a")
     status, _, data = call(app, "POST", "/Users", b'{"userName": "ann@example.com"}', headers={"host": ""})
-    assert (status, data["meta"]["location"]) == (201, "https://localhost:80/Users/a")
+    assert (status, data["meta"]["location"]) == (201, "https://app.example.com/Users/a")
     assert set(SqliteStore(tmp_path / "s.db", article_org()).load().directory.users) == {"a", "b"}
 
 
 def exchange(
-    app: ScimApp, method: str, path: str, headers: dict[str, str], messages: list[dict[str, Any]], **scope: Any
+    app: ScimApp,
+    method: str,
+    path: str,
+    headers: dict[str, str] | list[tuple[bytes, bytes]],
+    messages: list[dict[str, Any]],
+    **scope: Any,
 ) -> tuple[int, dict[str, str], Any]:
     """One request with the scope and the receive messages exactly as given (no defaults added); a receive
-    past the last message fails the test."""
+    past the last message fails the test. Headers as a list are sent as they are (a name twice, say)."""
     sent: list[MutableMapping[str, Any]] = []
     full = {
         "type": "http",
         "method": method,
         "path": path,
-        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "headers": headers if isinstance(headers, list) else [(k.encode(), v.encode()) for k, v in headers.items()],
         **scope,
     }
 
@@ -336,13 +343,13 @@ def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
     )
     assert (status, headers["location"], data["meta"]["created"]) == (
         201,
-        "http://localhost:80/scim/v2/Users/a",
+        "http://localhost/scim/v2/Users/a",
         "2026-05-01T12:00:00Z",
     )
     status, _, data = exchange(
         app, "GET", "/scim/v2/Users/a", auth, [], raw_path=b"/scim/v2/Users/a?x?y", scheme="https"
     )
-    assert (status, data["meta"]["location"]) == (200, "https://h.example.com/scim/v2/Users/a")
+    assert (status, data["meta"]["location"]) == (200, "https://localhost/scim/v2/Users/a")  # never the Host
     no_host = {"authorization": f"Bearer {TOKEN}"}
     status, _, data = exchange(app, "GET", "/scim/v2/Users/a", no_host, [], server=("10.0.0.1", 8080))
     assert (status, data["meta"]["location"]) == (200, "http://10.0.0.1:8080/scim/v2/Users/a")
@@ -366,7 +373,9 @@ def test_s11_the_edge_reads_the_limit_exactly_and_scopes_without_optional_keys(
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr("scim_roles.asgi.time.perf_counter", lambda: next(ticks))
         exchange(app, "GET", "/scim/v2/Users", {}, [])
-    assert [r.getMessage() for r in caplog.records] == ["GET /scim/v2/Users 401 250.0ms changes=0"]
+    assert [r.getMessage() for r in caplog.records] == [
+        'method="GET" path="/scim/v2/Users" status=401 ms=250.0 changes=0'
+    ]
 
 
 def test_t2_a_write_the_store_cannot_make_durable_is_503_and_one_log_line(
@@ -404,3 +413,69 @@ def test_a_store_that_never_stops_changing_is_a_server_error(tmp_path: Path) -> 
     with pytest.raises(RuntimeError, match=r"^the store kept changing under the request$"):
         call(ScimApp(store, token=TOKEN), "POST", "/Users", b'{"userName": "ann@example.com"}')
     assert len(lost) == 20
+
+
+def test_s11_two_authorization_headers_are_400_before_either_is_checked(app: ScimApp) -> None:
+    """Which of two tokens would count is a guess: the request is refused whichever comes first or is good."""
+    auth = f"Bearer {TOKEN}".encode()
+    for pair in ([auth, b"Bearer wrong"], [b"Bearer wrong", auth], [auth, auth]):
+        status, _, data = exchange(app, "GET", "/scim/v2/Users", [(b"Authorization", value) for value in pair], [])
+        assert (status, data["detail"]) == (400, "send one Authorization header, not several")
+    assert exchange(app, "GET", "/scim/v2/Users", {"authorization": auth.decode()}, [])[0] == 200
+
+
+def test_s11_a_path_can_forge_no_field_of_the_log_line(app: ScimApp, caplog: pytest.LogCaptureFixture) -> None:
+    """Spaces, quotes and field-like text in an unauthenticated path stay inside the quoted path field."""
+    caplog.set_level(logging.INFO, logger="scim_roles.serve")
+    call(app, "GET", "/scim/v2/x%20200%201.0ms%20changes=1%20status=200%22%20x", token=None)
+    (line,) = [r.getMessage() for r in caplog.records]
+    fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)(?: |$)', line))
+    assert list(fields) == ["method", "path", "status", "ms", "changes"]
+    assert json.loads(fields["path"]) == '/scim/v2/x 200 1.0ms changes=1 status=200" x'
+    assert (fields["status"], fields["changes"]) == ("401", "0")
+
+
+def test_s1_locations_come_from_the_public_url_never_the_host_header(tmp_path: Path) -> None:
+    """A Host header names no location; public_url does, a path prefix kept; an IPv6 server address is bracketed."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    body = b'{"userName": "ann@example.com"}'
+    public = ScimApp(store, token=TOKEN, base_path="/scim/v2", public_url="https://idp-facing.example.com/acme/")
+    status, headers, data = call(public, "POST", "/scim/v2/Users", body, headers={"host": "evil.example"})
+    assert (status, headers["location"]) == (201, f"https://idp-facing.example.com/acme/scim/v2/Users/{data['id']}")
+    assert data["meta"]["location"] == headers["location"]
+    plain = ScimApp(store, token=TOKEN, mint_id=lambda: "v6")
+    auth = {"authorization": f"Bearer {TOKEN}", "host": "evil.example", "content-type": "application/scim+json"}
+    status, headers, _ = exchange(
+        plain,
+        "POST",
+        "/Users",
+        auth,
+        [{"type": "http.request", "body": b'{"userName": "bob@example.com"}'}],
+        server=("::1", 8443),
+        scheme="https",
+    )
+    assert (status, headers["location"]) == (201, "https://[::1]:8443/Users/v6")
+    for bad in (
+        "ftp://x.example",
+        "https://",
+        "https://x.example/?a=1",
+        "https://x.example/#",
+        "https://x .example",
+        "scim.example.com",
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            ScimApp(store, token=TOKEN, public_url=bad)
+        assert err.value.problems == (
+            Problem("ScimApp", "public_url", f"must be an http(s):// URL without query or fragment, got {bad!r}"),
+        )
+
+
+def test_s11_a_token_with_spaces_around_it_is_refused_at_start(tmp_path: Path) -> None:
+    """It could never match what a request sends (the presented token is trimmed): refused, not silently dead."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    for token in (" s3cret", "s3cret\n", "\ts3cret "):
+        with pytest.raises(InvalidArgument) as err:
+            ScimApp(store, token=token)
+        assert err.value.problems == (
+            Problem("ScimApp", "token", "has spaces or line breaks around it: it would never match a request's"),
+        )

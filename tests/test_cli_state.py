@@ -91,6 +91,33 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     code, _, err = cli("serve", "--db", str(tmp_path / "state.db"))
     assert (code, err, ran[1][2]) == (0, "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2\n", 8000)
     assert len(service_log.handlers) == 1  # set up once
+    assert app._public is None  # locations from the address a request came in on
+    code, _, err = cli("serve", "--db", str(tmp_path / "state.db"), "--public-url", "https://scim.example.com/")
+    assert (code, ran[2][0]._public) == (0, "https://scim.example.com")  # type: ignore[attr-defined]
+
+
+def test_serve_refuses_a_token_with_spaces_around_it_and_a_bad_public_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token that no request could match, a public URL that is no http(s) URL: exit 2, nothing created."""
+    db = str(tmp_path / "state.db")
+    for token in (" secret", "secret\n"):
+        monkeypatch.setenv("SCIM_ROLES_TOKEN", token)
+        assert cli("serve", ORG, "--db", db) == (
+            2,
+            "",
+            (
+                "scim-roles: SCIM_ROLES_TOKEN has spaces or line breaks around it: no request's token would match;"
+                " remove them\n"
+            ),
+        )
+    monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
+    assert cli("serve", ORG, "--db", db, "--public-url", "scim.example.com") == (
+        2,
+        "",
+        "scim-roles: --public-url must be an http(s):// URL without query or fragment, got 'scim.example.com'\n",
+    )
+    assert not (tmp_path / "state.db").exists()
 
 
 def test_serve_needs_a_token_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,12 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where IdPs reach the server (https://scim.example.com), for resource locations;"
+        " by default the address a request came in on, never its Host header",
+    )
     serve.set_defaults(func=_serve)
     settings = commands.add_parser("settings", help="print a state's stored settings as an org document")
     settings.add_argument("--db", metavar="STATE", required=True)
@@ -142,15 +148,25 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         raise _Fail(
             ["set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)"], USAGE_ERROR
         )
+    if token != token.strip():
+        raise _Fail(
+            ["SCIM_ROLES_TOKEN has spaces or line breaks around it: no request's token would match; remove them"],
+            USAGE_ERROR,
+        )
     try:
         import uvicorn  # noqa: PLC0415 -- needs the serve extra
 
-        from .asgi import ScimApp  # noqa: PLC0415
+        from .asgi import ScimApp, _public_url  # noqa: PLC0415
     except ImportError as err:
         raise _Fail(
             ["serve needs the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of scim_roles"],
             USAGE_ERROR,
         ) from err
+    if args.public_url is not None:
+        try:
+            _public_url(args.public_url)
+        except ScimRolesError as err:
+            raise _Fail([f"--public-url {err.problems[0].detail}"], USAGE_ERROR) from err
     org = _org_if_given(read, args.org)
     if org is None and not Path(args.db).is_file():
         raise _Fail([f"{args.db}: no such state file; give the org document to create it"], USAGE_ERROR)
@@ -165,7 +181,7 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         for line in unclaimed:
             sys.stderr.write(f"scim-roles: WARNING {line}\n")
         _log_to_stderr()
-        app = ScimApp(store, token=token, base_path="/scim/v2")
+        app = ScimApp(store, token=token, base_path="/scim/v2", public_url=args.public_url)
         sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from . import _documents as documents
 from ._errors import InvalidArgument, Problem
@@ -58,13 +58,20 @@ class ScimApp:
             (yours must compare in constant time).
         base_path: The path the app answers under when served alone
             (``/scim/v2``); when mounted, the framework's ``root_path``.
+        public_url: Where clients reach the server (``https://scim.example.com``,
+            a path prefix allowed), for the ``Location`` header and
+            ``meta.location``. By default the address the connection came in
+            on (the ASGI ``server``). The ``Host`` header is never used: a
+            client cannot point locations at another host.
         max_body: The largest request body accepted, in bytes (``413`` past it).
         clock: The time of a request (UTC now by default).
         mint_id: A new resource id (a random UUID by default).
 
     Raises:
-        InvalidArgument: neither or both of ``token`` and ``check_token``, or
-            an empty token.
+        InvalidArgument: neither or both of ``token`` and ``check_token``, an
+            empty token or one with spaces around it (it could never match),
+            or a ``public_url`` that is not an ``http(s)://`` URL without query
+            or fragment.
     """
 
     def __init__(  # noqa: PLR0913 -- every part a host may swap
@@ -74,18 +81,24 @@ class ScimApp:
         token: str | None = None,
         check_token: Callable[[str], bool] | None = None,
         base_path: str = "",
+        public_url: str | None = None,
         max_body: int = MAX_BODY,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         mint_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         if (token is None) == (check_token is None) or token == "":
             raise InvalidArgument(Problem("ScimApp", "token", "give a non-empty token or a check_token function"))
+        if token is not None and token != token.strip():
+            raise InvalidArgument(
+                Problem("ScimApp", "token", "has spaces or line breaks around it: it would never match a request's")
+            )
         if token is not None:
             expected = token.encode()
             check_token = lambda presented: hmac.compare_digest(presented.encode(), expected)  # noqa: E731
         self._store = store
         self._check: Callable[[str], bool] = check_token  # type: ignore[assignment] # one of the two is given
         self._base = base_path.rstrip("/")
+        self._public = None if public_url is None else _public_url(public_url)
         self._max_body = max_body
         self._clock = clock
         self._mint = mint_id
@@ -111,26 +124,31 @@ class ScimApp:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        LOG.info(
-            "%s %s %d %.1fms changes=%d",
-            scope["method"],
-            json.dumps(scope["path"])[1:-1],  # escaped: a path can never forge a log line
+        LOG.info(  # every text field quoted and escaped: a method or path can never forge a field or a line
+            "method=%s path=%s status=%d ms=%.1f changes=%d",
+            json.dumps(scope["method"]),
+            json.dumps(scope["path"]),
             status,
             (time.perf_counter() - started) * 1000,
             changes,
         )
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[str, str]], bytes, int]:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        repeated = False
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            repeated = repeated or (name == "authorization" and name in headers)
+            headers[name] = v.decode("latin-1")
         try:
-            self._authenticate(headers)
+            self._authenticate(headers, repeated=repeated)
             path = _below(scope, self._base)
             method = scope["method"].upper()
             body = await self._body(headers, receive) if method in ("POST", "PUT", "PATCH") else None
         except _Refused as refused:
             return refused.answer
         query = scope.get("query_string", b"").decode("latin-1")
-        base_url = _base_url(scope, headers) + self._base
+        base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + self._base
         try:
             result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
         except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
@@ -138,7 +156,9 @@ class ScimApp:
             return _Refused(503, "the state cannot be written now: nothing was changed; retry later").answer
         return result.status, list(result.headers), result.body, changes
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str], *, repeated: bool) -> None:
+        if repeated:  # which of several tokens would count is a guess: refuse before any is checked
+            raise _Refused(400, "send one Authorization header, not several")
         scheme, _, presented = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip() or not self._check(presented.strip()):
             raise _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
@@ -197,9 +217,25 @@ def _below(scope: Scope, base: str) -> str:
     return path[len(prefix) :] or "/"
 
 
-def _base_url(scope: Scope, headers: dict[str, str]) -> str:
-    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-    return f"{scope.get('scheme', 'http')}://{host}{quote(scope.get('root_path', ''))}"
+def _server_url(scope: Scope) -> str:
+    """The address the connection came in on, as a URL: the server's own, never the client's ``Host`` header."""
+    scheme = scope.get("scheme", "http")
+    host, port = scope.get("server") or ("localhost", None)
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{scheme}://{host}:{port}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _public_url(url: str) -> str:
+    parts = urlsplit(url)
+    odd = any(c in "?#" or c.isspace() or not c.isprintable() for c in url)
+    if odd or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(
+            Problem("ScimApp", "public_url", f"must be an http(s):// URL without query or fragment, got {url!r}")
+        )
+    return url.rstrip("/")
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
