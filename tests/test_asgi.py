@@ -479,3 +479,16 @@ def test_s11_a_token_with_spaces_around_it_is_refused_at_start(tmp_path: Path) -
         assert err.value.problems == (
             Problem("ScimApp", "token", "has spaces or line breaks around it: it would never match a request's"),
         )
+
+
+def test_the_app_answers_under_each_of_several_bases_and_locates_by_the_one_used(tmp_path: Path) -> None:
+    """A tenant's endpoint and the 0.1 path side by side: the longer tried first, whatever the order given."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    app = ScimApp(store, token=TOKEN, base_path=("/scim/v2/", "/scim/v2/acme"), mint_id=lambda: "a")
+    status, headers, _ = call(app, "POST", "/scim/v2/acme/Users", b'{"userName": "ann@example.com"}')
+    assert (status, headers["location"]) == (201, "https://app.example.com/scim/v2/acme/Users/a")
+    status, _, data = call(app, "GET", "/scim/v2/Users/a")
+    assert (status, data["meta"]["location"]) == (200, "https://app.example.com/scim/v2/Users/a")
+    assert call(app, "GET", "/scim/v2/acme")[0] == 404  # the base itself: no resource
+    assert call(app, "GET", "/scim/v2/acmeUsers")[0] == 404
+    assert call(app, "GET", "/scim/v2/other/Users")[0] == 404

@@ -79,17 +79,21 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "secret")
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"), "--port", "9999")
     assert code == 0
-    assert err == "scim-roles: serving SCIM 2.0 at http://127.0.0.1:9999/scim/v2\n"
+    assert err == "scim-roles: serving SCIM 2.0 at http://127.0.0.1:9999/scim/v2/default (and /scim/v2)\n"
     ((app, host, port, options),) = ran
     assert isinstance(app, ScimApp)
-    assert (app._base, host, port) == ("/scim/v2", "127.0.0.1", 9999)
+    assert (app._bases, host, port) == (("/scim/v2/default", "/scim/v2"), "127.0.0.1", 9999)
     assert options == {"log_level": "warning", "access_log": False}
     assert (tmp_path / "state.db").is_file()
     (handler,) = service_log.handlers
     assert (service_log.level, handler.formatter._fmt) == (logging.INFO, "%(asctime)s %(name)s %(message)s")  # type: ignore[union-attr]
     assert isinstance(handler, logging.StreamHandler)
     code, _, err = cli("serve", "--db", str(tmp_path / "state.db"))
-    assert (code, err, ran[1][2]) == (0, "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2\n", 8000)
+    assert (code, err, ran[1][2]) == (
+        0,
+        "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/default (and /scim/v2)\n",
+        8000,
+    )
     assert len(service_log.handlers) == 1  # set up once
     assert app._public is None  # locations from the address a request came in on
     code, _, err = cli("serve", "--db", str(tmp_path / "state.db"), "--public-url", "https://scim.example.com/")
@@ -126,7 +130,10 @@ def test_serve_needs_a_token_in_the_environment(tmp_path: Path, monkeypatch: pyt
     code, _, err = cli("serve", ORG, "--db", str(tmp_path / "state.db"))
     assert (code, err) == (
         2,
-        "scim-roles: set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)\n",
+        (
+            "scim-roles: set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line),"
+            " or add a stored token to an existing state: scim-roles tokens add TENANT --db STATE\n"
+        ),
     )
     assert not (tmp_path / "state.db").exists()
 

@@ -359,7 +359,7 @@ def test_r14_a_state_from_before_emails_is_upgraded_with_each_users_email(tmp_pa
     }
     assert (upgraded.memberships(), upgraded.changes(), upgraded.check()) == (memberships, feed, ())
     with behind_the_store(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
 
 
 def test_r14_stored_settings_without_domains_warn_that_nobody_gets_in(tmp_path: Path) -> None:
@@ -527,7 +527,7 @@ def test_r14_serve_and_check_warn_about_an_org_that_claims_nothing(
     warning = f"scim-roles: WARNING {db}: the org claims no domain: under R14 nobody gets access through SAML or SCIM"
     assert code == 0
     assert err.startswith(warning)
-    assert err.endswith("scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2\n")
+    assert err.endswith("scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/default (and /scim/v2)\n")
     code, out, err = cli("check", "--db", str(db))
     assert (code, out) == (0, f"{db}: ok (0 users, 0 SCIM-managed; no drift)\n")
     assert err.startswith(warning)

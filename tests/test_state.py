@@ -509,7 +509,7 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch:
     with pytest.raises(StoreUnavailable) as older:
         SqliteStore(path, readonly=True)
     assert str(older.value) == (
-        f"{path}: an older state (schema 1, this release writes 3): open it once for writing"
+        f"{path}: an older state (schema 1, this release writes 4): open it once for writing"
         " (`scim-roles repair --db STATE`)"
         " to upgrade it"
     )

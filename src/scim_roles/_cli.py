@@ -54,11 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--db", metavar="STATE", help="a stored state: its settings and users (ORG optional)")
     explain.add_argument("--user", action="append", metavar="ID", help="only this user (repeatable)")
     explain.add_argument("--json", action="store_true", help="one JSON object keyed by user id")
+    explain.add_argument("--tenant", metavar="TENANT", help="with --db: the tenant (checked: a state holds one)")
     explain.set_defaults(func=_explain_command)
     check = commands.add_parser("check", help="validate documents, or a stored state, and print every problem")
     check.add_argument("org", metavar="ORG", nargs="?")
     check.add_argument("users", metavar="USERS", nargs="?")
     check.add_argument("--db", metavar="STATE", help="check a stored state against the rules (drift)")
+    check.add_argument("--tenant", metavar="TENANT", help="with --db: the tenant (checked: a state holds one)")
     check.set_defaults(func=_check_command)
     from ._cli_state import add_commands  # noqa: PLC0415 -- it imports this module's helpers
 
@@ -389,6 +391,8 @@ def _check_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int
         from ._cli_state import check_state  # noqa: PLC0415 -- needs the serve extra's modules
 
         return check_state(read, args, out)
+    if args.tenant is not None:
+        raise _Fail(["--tenant names a tenant of a stored state: give it with --db STATE"], USAGE_ERROR)
     if args.org is None:
         raise _Fail(["give an org document (and a users document), or --db STATE"], USAGE_ERROR)
     return _check(read, args.org, args.users, out)
@@ -399,6 +403,8 @@ def _explain_command(read: _Reader, args: argparse.Namespace, out: IO[str]) -> i
         from ._cli_state import explain_state  # noqa: PLC0415 -- needs the serve extra's modules
 
         return explain_state(read, args, out)
+    if args.tenant is not None:
+        raise _Fail(["--tenant names a tenant of a stored state: give it with --db STATE"], USAGE_ERROR)
     if args.org is None:
         raise _Fail(["give an org document (and a users document), or --db STATE"], USAGE_ERROR)
     if args.users is None:

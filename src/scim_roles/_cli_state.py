@@ -9,6 +9,7 @@ settings (exit 2 otherwise, naming ``scim-roles edit``). Needs the
 from __future__ import annotations
 
 import argparse
+import hmac
 import importlib
 import json
 import logging
@@ -16,8 +17,9 @@ import os
 import sqlite3
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +32,9 @@ from ._words import counted
 
 def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparsers action has no public type
     """The state commands, each with its function as ``func``."""
-    serve = commands.add_parser("serve", help="serve SCIM 2.0 under /scim/v2 (token from SCIM_ROLES_TOKEN)")
+    serve = commands.add_parser(
+        "serve", help="serve SCIM 2.0 at /scim/v2/TENANT and /scim/v2 (stored tokens, or SCIM_ROLES_TOKEN)"
+    )
     serve.add_argument("org", metavar="ORG", nargs="?", help="org document: needed only to create a new state")
     serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -41,6 +45,10 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
         help="where IdPs reach the server (https://scim.example.com), for resource locations;"
         " by default the address a request came in on, never its Host header",
     )
+    serve.add_argument(
+        "--log-rows", type=_positive, default=10_000, metavar="N", help="the request log keeps N rows (10000)"
+    )
+    serve.add_argument("--log-days", type=_positive, metavar="D", help="and drops rows older than D days")
     serve.set_defaults(func=_serve)
     settings = commands.add_parser("settings", help="print a state's stored settings as an org document")
     settings.add_argument("--db", metavar="STATE", required=True)
@@ -65,6 +73,24 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     groups.add_argument("--db", metavar="STATE", required=True)
     groups.add_argument("--json", action="store_true", help="print JSON")
     groups.set_defaults(func=_groups)
+    for command in (settings, edit, changes, repair, groups):
+        _tenant_option(command)
+    from ._cli_tenants import add_commands as tenant_commands  # noqa: PLC0415 -- it imports this module
+
+    tenant_commands(commands)
+
+
+def _tenant_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--tenant", metavar="TENANT", help="the tenant whose state to use (checked: a SQLite state holds one)"
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        msg = f"must be a whole number from 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def _seq(text: str) -> int:
@@ -86,8 +112,10 @@ def _store_module() -> Any:  # noqa: ANN401 -- the module, imported only with it
 
 
 @contextmanager
-def open_state(name: str, org: Org | None = None, *, readonly: bool = True, load: bool = True) -> Iterator[Any]:
-    """The state at ``name``, checked against ``org`` when given, loaded unless ``load`` is false.
+def open_state(
+    name: str, org: Org | None = None, *, readonly: bool = True, load: bool = True, tenant: str | None = None
+) -> Iterator[Any]:
+    """The state at ``name``, checked against ``org`` and ``tenant`` when given, loaded unless ``load`` is false.
 
     Every failure, opening it or using it, is a one-line :class:`_Fail`.
     """
@@ -97,12 +125,20 @@ def open_state(name: str, org: Org | None = None, *, readonly: bool = True, load
     with warnings.catch_warnings():
         # Stored settings that claim no domain: check and serve say so in their own words (_NO_DOMAINS).
         warnings.filterwarnings("ignore", message="the org document claims no domain")
-        yield from _opened(module, name, org, readonly=readonly, load=load)
+        yield from _opened(module, name, org, readonly=readonly, load=load, tenant=tenant)
 
 
-def _opened(module: Any, name: str, org: Org | None, *, readonly: bool, load: bool) -> Iterator[Any]:  # noqa: ANN401
+def _opened(  # noqa: PLR0913 -- open_state's arguments, passed on
+    module: Any,  # noqa: ANN401 -- the store module
+    name: str,
+    org: Org | None,
+    *,
+    readonly: bool,
+    load: bool,
+    tenant: str | None,
+) -> Iterator[Any]:
     try:
-        store = module.SqliteStore(name, org, readonly=readonly)
+        store = module.SqliteStore(name, org, readonly=readonly, tenant=tenant)
         if load:
             store.load()
     except module.SettingsDiffer as err:
@@ -144,15 +180,14 @@ _NO_DOMAINS = (
 
 def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
     token = os.environ.get("SCIM_ROLES_TOKEN", "")
-    if not token.strip():
-        raise _Fail(
-            ["set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line)"], USAGE_ERROR
-        )
-    if token != token.strip():
+    if token.strip() and token != token.strip():
         raise _Fail(
             ["SCIM_ROLES_TOKEN has spaces or line breaks around it: no request's token would match; remove them"],
             USAGE_ERROR,
         )
+    token = token.strip()  # blank: not set
+    if not token and not Path(args.db).is_file():  # a new state has no stored token yet
+        raise _Fail([_NO_CREDENTIAL], USAGE_ERROR)
     try:
         import uvicorn  # noqa: PLC0415 -- needs the serve extra
 
@@ -170,7 +205,13 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
     org = _org_if_given(read, args.org)
     if org is None and not Path(args.db).is_file():
         raise _Fail([f"{args.db}: no such state file; give the org document to create it"], USAGE_ERROR)
-    with open_state(args.db, org, readonly=False) as store:
+    module = _store_module()
+    # Two connections: a token check (a read, and a last-used write at most once a minute) never waits for
+    # the request being written.
+    with open_state(args.db, org, readonly=False) as store, open_state(args.db, readonly=False, load=False) as auth:
+        now = datetime.now(timezone.utc)
+        if not token and not any(t.active_at(now) for t in auth.tokens()):
+            raise _Fail([_NO_CREDENTIAL], USAGE_ERROR)
         drift = store.check()
         unclaimed = _unclaimed(store, drift, args.db)
         if drift:
@@ -181,10 +222,39 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         for line in unclaimed:
             sys.stderr.write(f"scim-roles: WARNING {line}\n")
         _log_to_stderr()
-        app = ScimApp(store, token=token, base_path="/scim/v2", public_url=args.public_url)
-        sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}/scim/v2\n")
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        endpoint = f"/scim/v2/{store.tenant}"
+        request_log = module.RequestLog(auth, keep_rows=args.log_rows, keep_days=args.log_days)
+        app = ScimApp(
+            store,
+            check_token=_token_check(auth, token),
+            base_path=(endpoint, "/scim/v2"),
+            public_url=args.public_url,
+            request_log=request_log,
+        )
+        sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}{endpoint} (and /scim/v2)\n")
+        try:
+            uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        finally:
+            request_log.close()
     return 0
+
+
+_NO_CREDENTIAL = (
+    "set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line),"
+    " or add a stored token to an existing state: scim-roles tokens add TENANT --db STATE"
+)
+
+
+def _token_check(auth: Any, token: str) -> Callable[[str], bool]:  # noqa: ANN401 -- a SqliteStore
+    """A stored token of the state's tenant, or the environment's token when set: each checked every time."""
+    expected = token.encode() if token else None
+
+    def check(presented: str) -> bool:
+        stored = auth.check_token(presented)
+        from_environment = expected is not None and hmac.compare_digest(presented.encode(), expected)
+        return stored or from_environment
+
+    return check
 
 
 def _log_to_stderr() -> None:
@@ -198,7 +268,7 @@ def _log_to_stderr() -> None:
 
 
 def _settings(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    with open_state(args.db) as store:
+    with open_state(args.db, tenant=args.tenant) as store:
         settings = to_builtins(store.org)
     out.write(json.dumps(settings, indent=2) + "\n")
     return 0
@@ -207,7 +277,7 @@ def _settings(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 def _edit(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     after = _load_org(read, args.after)
     module = _store_module()
-    with open_state(args.db, readonly=not args.apply) as store:
+    with open_state(args.db, readonly=not args.apply, tenant=args.tenant) as store:
         try:
             if args.apply:
                 result = store.put_org(after, actor=None, max_share=args.max_share, strict=args.strict)
@@ -227,7 +297,7 @@ def _edit(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _changes(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    with open_state(args.db) as store:
+    with open_state(args.db, tenant=args.tenant) as store:
         entries = store.changes(args.after)
     for entry in entries:
         if args.json:
@@ -245,7 +315,7 @@ def explain_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
     if args.users is not None:
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
-    with open_state(args.db, _org_if_given(read, args.org)) as store:
+    with open_state(args.db, _org_if_given(read, args.org), tenant=args.tenant) as store:
         directory = store.load().directory
     users = tuple(sorted(directory.users.values(), key=lambda u: u.id))
     # Whole or absent: the Directory checked every user against the stored settings when it loaded, so no
@@ -258,7 +328,7 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     """``check [ORG] --db STATE``: the stored state against the rules (T6); exit 1 naming every difference."""
     if args.users is not None:
         raise _Fail(["give a users document or --db STATE, one of them"], USAGE_ERROR)
-    with open_state(args.db, _org_if_given(read, args.org), load=False) as store:
+    with open_state(args.db, _org_if_given(read, args.org), load=False, tenant=args.tenant) as store:
         drift = store.check()
         directory = store.load().directory if not drift else None
         unclaimed = _unclaimed(store, drift, args.db)
@@ -275,7 +345,7 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _repair(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    with open_state(args.db, readonly=False, load=False) as store:
+    with open_state(args.db, readonly=False, load=False, tenant=args.tenant) as store:
         changes = store.repair()
     for change in changes:
         out.write(f"  {change.describe()}\n")
@@ -284,7 +354,7 @@ def _repair(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _groups(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    with open_state(args.db) as store:
+    with open_state(args.db, tenant=args.tenant) as store:
         directory = store.load().directory
     rows = []
     for group in directory.org.groups:

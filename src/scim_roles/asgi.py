@@ -33,7 +33,7 @@ from . import _documents as documents
 from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
-from .store import SqliteStore, Store, StoreUnavailable
+from .store import LoggedRequest, SqliteStore, Store, StoreUnavailable
 
 __all__ = ["ScimApp", "SqliteStore", "Store"]
 
@@ -57,13 +57,20 @@ class ScimApp:
         check_token: A function deciding whether a presented token is good
             (yours must compare in constant time).
         base_path: The path the app answers under when served alone
-            (``/scim/v2``); when mounted, the framework's ``root_path``.
+            (``/scim/v2``); when mounted, the framework's ``root_path``. A
+            tuple of paths: it answers under each, the longest tried first
+            (``("/scim/v2/acme", "/scim/v2")``), and locations name the one
+            the request came in on.
         public_url: Where clients reach the server (``https://scim.example.com``,
             a path prefix allowed), for the ``Location`` header and
             ``meta.location``. By default the address the connection came in
             on (the ASGI ``server``). The ``Host`` header is never used: a
             client cannot point locations at another host.
         max_body: The largest request body accepted, in bytes (``413`` past it).
+        request_log: Given each request's :class:`~scim_roles.store.LoggedRequest`
+            once it is answered (time, method, path, status, the refusal's
+            reason, duration; never a token or a body): a
+            :class:`~scim_roles.store.RequestLog` keeps them in the state.
         clock: The time of a request (UTC now by default).
         mint_id: A new resource id (a random UUID by default).
 
@@ -80,9 +87,10 @@ class ScimApp:
         *,
         token: str | None = None,
         check_token: Callable[[str], bool] | None = None,
-        base_path: str = "",
+        base_path: str | tuple[str, ...] = "",
         public_url: str | None = None,
         max_body: int = MAX_BODY,
+        request_log: Callable[[LoggedRequest], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         mint_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
@@ -97,9 +105,11 @@ class ScimApp:
             check_token = lambda presented: hmac.compare_digest(presented.encode(), expected)  # noqa: E731
         self._store = store
         self._check: Callable[[str], bool] = check_token  # type: ignore[assignment] # one of the two is given
-        self._base = base_path.rstrip("/")
+        bases = (base_path,) if isinstance(base_path, str) else base_path
+        self._bases = tuple(sorted({b.rstrip("/") for b in bases}, key=len, reverse=True))
         self._public = None if public_url is None else _public_url(public_url)
         self._max_body = max_body
+        self._request_log = request_log
         self._clock = clock
         self._mint = mint_id
         self._lock = threading.Lock()
@@ -124,12 +134,16 @@ class ScimApp:
             }
         )
         await send({"type": "http.response.body", "body": body})
+        ms = (time.perf_counter() - started) * 1000
+        if self._request_log is not None:
+            at = self._clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            self._request_log(LoggedRequest(at, scope["method"], scope["path"], status, _reason(status, body), ms))
         LOG.info(  # every text field quoted and escaped: a method or path can never forge a field or a line
             "method=%s path=%s status=%d ms=%.1f changes=%d",
             json.dumps(scope["method"]),
             json.dumps(scope["path"]),
             status,
-            (time.perf_counter() - started) * 1000,
+            ms,
             changes,
         )
 
@@ -142,13 +156,13 @@ class ScimApp:
             headers[name] = v.decode("latin-1")
         try:
             self._authenticate(headers, repeated=repeated)
-            path = _below(scope, self._base)
+            base, path = _below(scope, self._bases)
             method = scope["method"].upper()
             body = await self._body(headers, receive) if method in ("POST", "PUT", "PATCH") else None
         except _Refused as refused:
             return refused.answer
         query = scope.get("query_string", b"").decode("latin-1")
-        base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + self._base
+        base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + base
         try:
             result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
         except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
@@ -207,14 +221,36 @@ class _Refused(Exception):
         self.answer = (status, [("Content-Type", "application/scim+json"), *headers], json.dumps(body).encode(), 0)
 
 
-def _below(scope: Scope, base: str) -> str:
-    """The path below the SCIM base, still percent-encoded (so ``%2F`` stays inside an id)."""
+def _below(scope: Scope, bases: tuple[str, ...]) -> tuple[str, str]:
+    """The base the path is under, and the path below it, still percent-encoded (``%2F`` stays inside an id)."""
     raw = scope.get("raw_path") or quote(scope["path"]).encode()
     path = raw.decode("latin-1")  # no query string (ASGI); were one there, the service would leave it out
-    prefix = quote(scope.get("root_path", "")) + base
-    if not path.startswith(prefix) or (len(path) > len(prefix) and path[len(prefix)] != "/"):
-        raise _Refused(404, "no SCIM endpoint here")
-    return path[len(prefix) :] or "/"
+    for base in bases:
+        prefix = quote(scope.get("root_path", "")) + base
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            return base, path[len(prefix) :] or "/"
+    raise _Refused(404, "no SCIM endpoint here")
+
+
+def _reason(status: int, body: bytes) -> str:
+    """Why a request was refused, in a word or two, for the request log (``""`` for a success)."""
+    if status < 400:
+        return ""
+    if status == 400 and b"(S13)" in body:  # S13: an email outside the claimed domains
+        return "out of domain"
+    return _REASONS.get(status, "invalid" if status < 500 else "error")
+
+
+_REASONS = {
+    401: "wrong token",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict",
+    412: "conflict",
+    413: "too large",
+    415: "unsupported media type",
+    503: "unavailable",
+}
 
 
 def _server_url(scope: Scope) -> str:

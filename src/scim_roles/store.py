@@ -19,13 +19,15 @@ feed (:meth:`SqliteStore.changes`).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +35,7 @@ from urllib.parse import quote
 
 import attrs
 
+from . import _tokens
 from ._builtins import to_builtins
 from ._changes import Change, diff, reconcile
 from ._errors import InvalidArgument, InvalidOrg, Problem, ScimRolesError
@@ -50,15 +53,25 @@ __all__ = [
     "Drift",
     "FeedEntry",
     "GuardrailFired",
+    "LoggedRequest",
     "NotOrgAdmin",
+    "RequestLog",
     "SettingsDiffer",
     "Snapshot",
     "SqliteStore",
     "Store",
     "StoreUnavailable",
+    "TokenInfo",
+    "TooManyTokens",
+    "check_tenant_id",
 ]
 
-SCHEMA_VERSION = 3  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth; 3: emails
+SCHEMA_VERSION = 4  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth; 3: emails;
+# 4: the tenant id and its tokens
+DEFAULT_TENANT = "default"  # the tenant of a state created without one
+MAX_ACTIVE_TOKENS = 2  # rotation without downtime: the old token and the new
+LAST_USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
+REQUEST_LOG_ROWS = 10_000  # the request log keeps this many rows by default
 ORIGINS = ("scim", "admin", "saml", "settings", "repair")
 
 _SCHEMA = """
@@ -93,6 +106,23 @@ CREATE TABLE IF NOT EXISTS memberships (   -- the effective access: what the app
     team TEXT NOT NULL,
     role TEXT NOT NULL,
     PRIMARY KEY (user_id, team)
+);
+CREATE TABLE IF NOT EXISTS tokens (        -- the tenant's bearer tokens, as hashes; added by schema 4
+    id TEXT PRIMARY KEY,                   -- the lookup id, which the token contains
+    hash TEXT NOT NULL,                    -- SHA-256 of the token's secret
+    created TEXT NOT NULL,
+    expires TEXT,
+    last_used TEXT,                        -- at most a minute behind
+    revoked TEXT
+);
+CREATE TABLE IF NOT EXISTS requests (      -- the request log: never a token, never a body; bounded
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,                  -- why it was refused ('' for a success)
+    ms REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS changes (       -- the feed: every membership change, in order (T7)
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -171,6 +201,17 @@ class _Sql:
         " ON CONFLICT (user_id, team) DO UPDATE SET role = excluded.role"
     )
     DELETE_MEMBERSHIPS = "DELETE FROM memberships"
+    TENANT = "SELECT value FROM meta WHERE key = 'tenant'"
+    SET_TENANT = "INSERT INTO meta (key, value) VALUES ('tenant', ?)"
+    CREDENTIALS = "SELECT id, created, expires, last_used, revoked FROM tokens ORDER BY created, rowid"
+    CREDENTIAL = "SELECT id, hash, created, expires, last_used, revoked FROM tokens WHERE id = ?"
+    ADD_CREDENTIAL = "INSERT INTO tokens (id, hash, created, expires) VALUES (?, ?, ?, ?)"
+    REVOKE = "UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL"
+    MARK_USED = "UPDATE tokens SET last_used = ? WHERE id = ?"
+    LOG_REQUEST = "INSERT INTO requests (at, method, path, status, reason, ms) VALUES (?, ?, ?, ?, ?, ?)"
+    PRUNE_ROWS = "DELETE FROM requests WHERE seq <= (SELECT max(seq) FROM requests) - ?"
+    PRUNE_DAYS = "DELETE FROM requests WHERE at < ?"
+    REQUESTS = "SELECT at, method, path, status, reason, ms, seq FROM requests ORDER BY seq DESC LIMIT ?"
     APPEND = "INSERT INTO changes (at, user_id, team, before, after, origin) VALUES (?, ?, ?, ?, ?, ?)"
 
 
@@ -214,6 +255,64 @@ class GuardrailFired(ScimRolesError):
 
 class NotOrgAdmin(ScimRolesError):
     """A settings edit by a user who is not an org admin (R15): nothing was saved."""
+
+
+class TooManyTokens(ScimRolesError):
+    """A tenant has two active tokens already: revoke one before adding another."""
+
+
+_TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+_RESOURCE_PATHS = frozenset({"users", "groups", "serviceproviderconfig", "resourcetypes", "schemas", "bulk", "me"})
+
+
+def check_tenant_id(tenant: str) -> str:
+    """``tenant`` if it is a tenant id, else :class:`InvalidArgument` naming it.
+
+    A tenant id is the segment after ``/scim/v2/`` in its endpoint: 1 to 63
+    lower-case letters, digits and hyphens, starting with a letter or digit,
+    and not the name of a SCIM endpoint (``users``, ``groups``, ...), which
+    the same path would also name.
+    """
+    if type(tenant) is not str or not _TENANT.match(tenant):
+        raise InvalidArgument(
+            Problem(
+                "tenant",
+                "id",
+                f"must be 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit,"
+                f" got {tenant!r}",
+            )
+        )
+    if tenant in _RESOURCE_PATHS:
+        raise InvalidArgument(Problem("tenant", "id", f"{tenant!r} names a SCIM endpoint: choose another id", tenant))
+    return tenant
+
+
+@attrs.frozen
+class TokenInfo:
+    """One of a tenant's bearer tokens, as listed: its id and times, never its secret.
+
+    Attributes:
+        id: The lookup id, which the token contains (``scimroles_<id>_...``).
+        created: When it was added (ISO 8601, UTC).
+        expires: When it stops working, or ``None``.
+        last_used: When it last authenticated a request (at most a minute
+            behind), or ``None``.
+        revoked: When it was revoked, or ``None``.
+    """
+
+    id: str
+    created: str
+    expires: str | None
+    last_used: str | None
+    revoked: str | None
+
+    def active_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked is None and (self.expires is None or now < _parse(self.expires))
+
+    def to_builtins(self) -> dict[str, object]:
+        """The token's row as JSON-ready data (``scim-roles tokens list --json``)."""
+        return attrs.asdict(self)
 
 
 @attrs.frozen
@@ -266,6 +365,39 @@ class FeedEntry:
             "after": None if self.after is None else self.after.value,
             "origin": self.origin,
         }
+
+
+@attrs.frozen
+class LoggedRequest:
+    """One request in the request log: what was asked and how it was answered, never a token or a body.
+
+    Attributes:
+        at: When it was answered (ISO 8601, UTC).
+        method: The HTTP method.
+        path: The path as the server decoded it (stored as is; quoted when printed).
+        status: The HTTP status answered.
+        reason: Why it was refused: ``"wrong token"``, ``"out of domain"``,
+            ``"conflict"``, ``"invalid"``, ``"not found"``, ... (``""`` for a
+            success).
+        ms: How long it took, in milliseconds.
+        seq: Its place in the log (``None`` until stored).
+    """
+
+    at: str
+    method: str
+    path: str
+    status: int
+    reason: str
+    ms: float
+    seq: int | None = None
+
+    def to_builtins(self) -> dict[str, object]:
+        """The entry as JSON-ready data (``scim-roles log --json`` prints one per line)."""
+        return attrs.asdict(self)
+
+    def __str__(self) -> str:
+        fields = (self.at, json.dumps(self.method), json.dumps(self.path), self.status, json.dumps(self.reason))
+        return "at={} method={} path={} status={} reason={} ms={:.1f}".format(*fields, self.ms)
 
 
 @attrs.frozen
@@ -327,7 +459,11 @@ class SqliteStore:
             else :class:`SettingsDiffer`: an org document seeds a state and
             never replaces its settings (T4).
         readonly: Open an existing store for reading only (writes fail).
-        clock: The time of a feed entry (UTC now by default).
+        clock: The time of a feed entry or a token's use (UTC now by default).
+        tenant: The tenant id of a new state (:func:`check_tenant_id`;
+            ``"default"`` if not given). Given for an existing state, it must
+            be the one it holds. A state holds one tenant: its endpoint is
+            ``/scim/v2/{tenant}``.
 
     A commit writes only what the request touched (its users, its groups,
     its membership changes and their feed entries) in one transaction, with
@@ -340,6 +476,8 @@ class SqliteStore:
         InvalidOrg: a new state without ``org``, or ``org`` is not an
             :class:`Org`.
         SettingsDiffer: ``org`` is not the stored settings.
+        InvalidArgument: ``tenant`` is not a tenant id, or not the one an
+            existing state holds.
         sqlite3.Error: the file is not a state, or cannot be opened.
     """
 
@@ -350,9 +488,12 @@ class SqliteStore:
         *,
         readonly: bool = False,
         clock: Callable[[], datetime] = _utc_now,
+        tenant: str | None = None,
     ) -> None:
         if org is not None:
             index_of(org, "SqliteStore")  # an Org, or InvalidOrg
+        if tenant is not None:
+            check_tenant_id(tenant)
         self._lock = threading.Lock()
         self._cache: Snapshot | None = None
         self._settings: tuple[str, Org] | None = None  # the stored settings' JSON, and the Org it loads to
@@ -362,14 +503,14 @@ class SqliteStore:
         self._db = _connect(_read_only_uri(self._path), uri=True) if readonly else _connect(self._path)
         weakref.finalize(self, self._db.close)  # a store dropped unclosed closes its connection
         try:
-            self._open(org, readonly=readonly)
+            self._open(org, tenant, readonly=readonly)
         except BaseException:
             self._db.close()  # refused: no connection left for the garbage collector
             raise
 
     # -- opening
 
-    def _open(self, org: Org | None, *, readonly: bool) -> None:
+    def _open(self, org: Org | None, tenant: str | None, *, readonly: bool) -> None:
         if readonly:
             self._db.execute(_Sql.READ_ONLY)
             self._version()  # fails here on a file that is not a store
@@ -381,8 +522,18 @@ class SqliteStore:
         if self._stored_settings() is None:
             if org is None:
                 raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
-            self._create(org)
+            self._create(org, tenant or DEFAULT_TENANT)
         else:
+            if tenant is not None and tenant != self._tenant_id():
+                raise InvalidArgument(
+                    Problem(
+                        "SqliteStore",
+                        "tenant",
+                        f"{self._path} holds tenant {self._tenant_id()!r}, not {tenant!r}"
+                        " (one tenant per SQLite state in this release)",
+                        tenant,
+                    )
+                )
             if readonly and self._schema() < SCHEMA_VERSION:
                 msg = (
                     f"{self._path}: an older state (schema {self._schema()}, this release writes"
@@ -394,8 +545,9 @@ class SqliteStore:
             if org is not None:
                 self._same_settings(org)
 
-    def _create(self, org: Org) -> None:
+    def _create(self, org: Org, tenant: str) -> None:
         with self._transaction():
+            self._db.execute(_Sql.SET_TENANT, (tenant,))
             self._db.execute(_Sql.CREATE_SETTINGS, (_settings_json(org),))
             self._db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
             self._db.executemany(_Sql.SEED_GROUP, [(g.id, json.dumps({"displayName": g.id})) for g in org.groups])
@@ -419,14 +571,15 @@ class SqliteStore:
             if schema < 2:
                 rows = db.execute(_Sql.MEMBERSHIPS).fetchall()
                 self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
-            if "email" not in {row[0] for row in db.execute(_Sql.USER_COLUMNS)}:
-                db.execute(_Sql.ADD_EMAIL)
-            emails = [
-                (email_of(name, json.loads(resource) if resource else {}), uid)
-                for uid, name, resource in db.execute(_Sql.NAMES_AND_RESOURCES)
-            ]
-            db.executemany(_Sql.SET_EMAIL, emails)
-            db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
+            if schema < 3:  # the schema that added emails
+                if "email" not in {row[0] for row in db.execute(_Sql.USER_COLUMNS)}:
+                    db.execute(_Sql.ADD_EMAIL)
+                emails = [
+                    (email_of(name, json.loads(resource) if resource else {}), uid)
+                    for uid, name, resource in db.execute(_Sql.NAMES_AND_RESOURCES)
+                ]
+                db.executemany(_Sql.SET_EMAIL, emails)
+            db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))  # schema 4's tokens table: made with the others
 
     def _schema(self) -> int:
         row = self._db.execute(_Sql.SCHEMA).fetchone()
@@ -675,7 +828,7 @@ class SqliteStore:
 
     def _feed(self, changes: Sequence[Change], origin: str) -> None:
         """Append changes to the feed, in order, stamped with the clock's time."""
-        at = self._clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        at = _stamp(self._clock())
         self._db.executemany(
             _Sql.APPEND, [(at, c.user_id, c.team, _value(c.before), _value(c.after), origin) for c in changes]
         )
@@ -792,6 +945,127 @@ class SqliteStore:
             if self.commit(snapshot, outcome, origin="settings"):
                 return result
 
+    # -- the tenant and its tokens
+
+    @property
+    def tenant(self) -> str:
+        """The tenant id this state holds: its endpoint is ``/scim/v2/{tenant}`` (and ``/scim/v2``)."""
+        with self._lock:
+            return self._tenant_id()
+
+    def add_token(self, *, expires_days: int | None = None) -> tuple[str, str]:
+        """A new bearer token for this tenant: its lookup id and the token, which is stored only as a hash.
+
+        Show the token once; it cannot be read back. At most two tokens are
+        active at a time (rotation: add the new one, move the IdP to it,
+        revoke the old one).
+
+        Args:
+            expires_days: The token stops working this many days from now
+                (a whole number from 1); ``None``: it never expires.
+
+        Raises:
+            InvalidArgument: ``expires_days`` is not a whole number from 1.
+            TooManyTokens: two tokens are active already; nothing was added.
+            StoreUnavailable: the write could not be made durable.
+        """
+        if expires_days is not None and (type(expires_days) is not int or expires_days < 1):
+            raise InvalidArgument(
+                Problem("add_token", "expires_days", f"must be a whole number of days from 1, got {expires_days!r}")
+            )
+        now = self._clock().astimezone(timezone.utc)
+        expires = None if expires_days is None else _stamp(now + timedelta(days=expires_days))
+        lookup, token, hashed = _tokens.mint()
+        with self._lock, self._transaction():
+            active = [t for t in self._token_rows() if t.active_at(now)]
+            if len(active) >= MAX_ACTIVE_TOKENS:
+                ids = ", ".join(repr(t.id) for t in active)
+                raise TooManyTokens(
+                    Problem(
+                        "add_token",
+                        "tokens",
+                        f"tenant {self._tenant_id()!r} has {MAX_ACTIVE_TOKENS} active tokens ({ids}):"
+                        " revoke one first (`scim-roles tokens revoke`)",
+                    )
+                )
+            self._db.execute(_Sql.ADD_CREDENTIAL, (lookup, hashed, _stamp(now), expires))
+        return lookup, token
+
+    def tokens(self) -> tuple[TokenInfo, ...]:
+        """This tenant's tokens, oldest first: ids and times, never a secret."""
+        with self._lock:
+            return self._token_rows()
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke a token: every server refuses it from its next request.
+
+        Raises:
+            InvalidArgument: no token of this tenant has that id.
+            StoreUnavailable: the write could not be made durable.
+        """
+        with self._lock, self._transaction():
+            done = self._db.execute(_Sql.REVOKE, (_stamp(self._clock()), token_id))
+            if done.rowcount != 1:
+                known = self._db.execute(_Sql.CREDENTIAL, (token_id,)).fetchone()
+                detail = "is revoked already" if known is not None else "is no token of this tenant"
+                raise InvalidArgument(Problem("revoke_token", "id", f"{token_id!r} {detail}", token_id))
+
+    def check_token(self, presented: str) -> bool:
+        """Whether ``presented`` is an active token of this tenant; the same work whatever the answer.
+
+        Reads the token's row each time (a revoke on any server counts from
+        the next request); records when it was last used, at most once a
+        minute per token (a write then, not per request).
+        """
+        parts = _tokens.split(presented)
+        if parts is None:  # not the shape of a token: its shape is no secret
+            return False
+        lookup, secret = parts
+        now = self._clock().astimezone(timezone.utc)
+        with self._lock:
+            row = self._db.execute(_Sql.CREDENTIAL, (lookup,)).fetchone()
+        info = None if row is None else TokenInfo(*row[:1], *row[2:])
+        good = _tokens.matches(secret, None if row is None else row[1])
+        if not good or info is None or not info.active_at(now):
+            return False
+        if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
+            with suppress(StoreUnavailable), self._lock, self._transaction():
+                self._db.execute(_Sql.MARK_USED, (_stamp(now), lookup))
+        return True
+
+    def _token_rows(self) -> tuple[TokenInfo, ...]:
+        return tuple(TokenInfo(*row) for row in self._db.execute(_Sql.CREDENTIALS))
+
+    def _tenant_id(self) -> str:
+        row = self._db.execute(_Sql.TENANT).fetchone()
+        return DEFAULT_TENANT if row is None else str(row[0])
+
+    # -- the request log
+
+    def log_requests(
+        self, entries: Sequence[LoggedRequest], *, keep_rows: int = REQUEST_LOG_ROWS, keep_days: int | None = None
+    ) -> None:
+        """Append to the request log, then drop what is past its retention, in one transaction.
+
+        Retention: the oldest rows beyond ``keep_rows``, and with
+        ``keep_days`` the rows older than that many days.
+
+        Raises:
+            StoreUnavailable: the write could not be made durable; nothing was written.
+        """
+        rows = [(e.at, e.method, e.path, e.status, e.reason, e.ms) for e in entries]
+        with self._lock, self._transaction():
+            self._db.executemany(_Sql.LOG_REQUEST, rows)
+            self._db.execute(_Sql.PRUNE_ROWS, (keep_rows,))
+            if keep_days is not None:
+                self._db.execute(_Sql.PRUNE_DAYS, (_stamp(self._clock() - timedelta(days=keep_days)),))
+
+    def requests(self, *, limit: int = REQUEST_LOG_ROWS) -> tuple[LoggedRequest, ...]:
+        """The last ``limit`` entries of the request log, oldest first."""
+        with self._lock:
+            rows = self._db.execute(_Sql.REQUESTS, (limit,)).fetchall()
+        return tuple(LoggedRequest(*row) for row in reversed(rows))
+
     # -- drift, T6
 
     def check(self) -> tuple[Drift, ...]:
@@ -879,6 +1153,72 @@ class SqliteStore:
         return changes
 
 
+class RequestLog:
+    """Writes :class:`~scim_roles.asgi.ScimApp`'s ``request_log`` to a store, about once a second.
+
+    Entries are kept in memory and written in one transaction, by a thread of
+    its own, off the request path.
+
+    A server killed with ``-9`` loses at most the last second of its log
+    (never a SCIM write: those are committed before they are answered).
+    :meth:`close` writes what is left.
+
+    Args:
+        store: Where the log goes (its own connection is best: a write of the
+            log then never waits for a SCIM write).
+        keep_rows: Keep at most this many entries.
+        keep_days: Drop entries older than this many days (``None``: no age
+            limit).
+        every: Seconds between writes.
+    """
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        keep_rows: int = REQUEST_LOG_ROWS,
+        keep_days: int | None = None,
+        every: float = 1.0,
+    ) -> None:
+        self._store, self._keep_rows, self._keep_days, self._every = store, keep_rows, keep_days, every
+        self._pending: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scim-roles request log", daemon=True)
+        self._thread.start()
+
+    def __call__(self, entry: LoggedRequest) -> None:
+        """Keep an entry for the next write."""
+        with self._lock:
+            self._pending.append(entry)
+
+    def flush(self) -> None:
+        """Write the entries kept so far; a state that cannot be written keeps them for the next try."""
+        with self._lock:
+            entries, self._pending = self._pending, []
+        if not entries:
+            return
+        try:
+            self._store.log_requests(entries, keep_rows=self._keep_rows, keep_days=self._keep_days)
+        except StoreUnavailable as err:
+            with self._lock:
+                self._pending[:0] = entries[-self._keep_rows :]
+            _LOG.warning("the request log cannot be written now: %s", json.dumps(str(err))[1:-1])
+
+    def close(self) -> None:
+        """Stop writing in the background, and write what is left."""
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.flush()
+
+
+_LOG = logging.getLogger("scim_roles.serve")
+
+
 def _check_admin(directory: Directory, actor: str) -> None:
     """R15: the actor is an org admin of the stored state, or NotOrgAdmin."""
     user = directory.users.get(actor)
@@ -912,6 +1252,15 @@ def _json(value: Mapping[str, object] | None) -> str | None:
 
 def _read_only_uri(path: str) -> str:
     return "file:" + quote(path) + "?mode=ro"
+
+
+def _stamp(moment: datetime) -> str:
+    """A time as the store writes it: ISO 8601 in UTC, with a ``Z``."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def _value(role: Role | None) -> str | None:

@@ -1,0 +1,477 @@
+"""Tenants and their bearer tokens: minted once, stored as hashes, rotated, expired, revoked (extras scim, serve)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from scim_roles import InvalidArgument, Problem
+from scim_roles import _tokens as tokens
+from scim_roles.store import SqliteStore, TokenInfo, TooManyTokens, check_tenant_id
+
+from helpers import ORG, article_org, cli
+from serve_helpers import free_port, request
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_token_is_prefix_lookup_id_and_secret_and_only_its_hash_is_kept() -> None:
+    """The shape, the split, the hash; a malformed token has no parts; an unknown id does the same hashing."""
+    lookup, token, hashed = tokens.mint()
+    prefix, found, secret = token.split("_", 2)
+    assert (prefix, found, len(lookup)) == ("scimroles", lookup, 12)
+    assert tokens.split(token) == (lookup, secret)
+    assert hashed == tokens.digest(secret) != secret
+    assert len(secret) >= 43  # 32 bytes from secrets, URL-safe base64
+    assert tokens.matches(secret, hashed)
+    assert not tokens.matches(secret + "x", hashed)
+    assert not tokens.matches(tokens.digest("x") and "no such token", None)  # the dummy's own text: still False
+    for bad in (
+        "",
+        "scimroles",
+        f"other_{lookup}_{secret}",
+        f"scimroles_{lookup.upper()}_{secret}",
+        f"scimroles_{lookup}x_{secret}",
+        f"scimroles_{lookup}_",
+        f"scimroles_{lookup[:-1]}_{secret}",
+    ):
+        assert tokens.split(bad) is None, bad
+    assert tokens.mint()[1] != token
+
+
+def test_tenant_ids_are_url_segments_that_name_no_scim_endpoint() -> None:
+    """Lower-case letters, digits, hyphens, 1 to 63; never Users, Groups or another endpoint's name."""
+    for good in ("acme", "a", "0-org", "x" * 63):
+        assert check_tenant_id(good) == good
+    for bad in ("", "-acme", "Acme", "ac me", "acme/x", "x" * 64, "ac_me", "é", 7):
+        with pytest.raises(InvalidArgument, match="lower-case letters"):
+            check_tenant_id(bad)  # type: ignore[arg-type]
+    for reserved in ("users", "groups", "schemas", "me", "bulk", "resourcetypes", "serviceproviderconfig"):
+        with pytest.raises(InvalidArgument) as err:
+            check_tenant_id(reserved)
+        assert err.value.problems == (
+            Problem("tenant", "id", f"{reserved!r} names a SCIM endpoint: choose another id", reserved),
+        )
+
+
+def test_a_state_holds_one_tenant(tmp_path: Path) -> None:
+    """Given at creation (``default`` otherwise), checked when given again."""
+    assert SqliteStore(tmp_path / "d.db", article_org()).tenant == "default"
+    store = SqliteStore(tmp_path / "a.db", article_org(), tenant="acme")
+    assert store.tenant == "acme"
+    assert SqliteStore(tmp_path / "a.db", tenant="acme").tenant == "acme"
+    with pytest.raises(InvalidArgument) as err:
+        SqliteStore(tmp_path / "a.db", tenant="other")
+    assert err.value.problems == (
+        Problem(
+            "SqliteStore",
+            "tenant",
+            f"{tmp_path / 'a.db'} holds tenant 'acme', not 'other' (one tenant per SQLite state in this release)",
+            "other",
+        ),
+    )
+    with pytest.raises(InvalidArgument, match="lower-case"):
+        SqliteStore(tmp_path / "b.db", article_org(), tenant="Bad")
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_tokens_rotate_two_at_a_time_expire_and_revoke(tmp_path: Path) -> None:
+    """At most two active; an expired or revoked one frees a place; each refused the moment it stops."""
+    clock = Clock()
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=clock)
+    first_id, first = store.add_token()
+    second_id, second = store.add_token(expires_days=2)
+    assert store.check_token(first)
+    assert store.check_token(second)
+    with pytest.raises(TooManyTokens) as err:
+        store.add_token()
+    assert err.value.problems == (
+        Problem(
+            "add_token",
+            "tokens",
+            f"tenant 'default' has 2 active tokens ({first_id!r}, {second_id!r}):"
+            " revoke one first (`scim-roles tokens revoke`)",
+        ),
+    )
+    clock.now = T0 + timedelta(days=2)  # the second expires exactly now
+    assert not store.check_token(second)
+    assert store.check_token(first)
+    third_id, third = store.add_token()  # the expired one no longer counts
+    store.revoke_token(first_id)
+    assert not store.check_token(first)
+    assert store.check_token(third)
+    listed = store.tokens()
+    assert [t.id for t in listed] == [first_id, second_id, third_id]
+    assert listed[0] == TokenInfo(
+        first_id, "2026-11-30T09:00:00Z", None, "2026-12-02T09:00:00Z", "2026-12-02T09:00:00Z"
+    )
+    assert listed[1].expires == "2026-12-02T09:00:00Z"
+    assert [t.active_at(clock.now) for t in listed] == [False, False, True]
+    assert "hash" not in listed[0].to_builtins()
+    for token_id, detail in ((first_id, "is revoked already"), ("nope", "is no token of this tenant")):
+        with pytest.raises(InvalidArgument) as err2:
+            store.revoke_token(token_id)
+        assert err2.value.problems == (Problem("revoke_token", "id", f"{token_id!r} {detail}", token_id),)
+    for days in (0, -1, 1.5, True):
+        with pytest.raises(InvalidArgument, match="expires_days"):
+            store.add_token(expires_days=days)  # type: ignore[arg-type]
+    stored = sqlite3.connect(tmp_path / "s.db").execute("SELECT group_concat(hash) FROM tokens").fetchone()[0]
+    assert (tokens.split(third) or ("", third))[1] not in stored  # only hashes on disk
+
+
+def test_a_wrong_unknown_or_malformed_token_is_refused(tmp_path: Path) -> None:
+    """Another state's token, a changed secret, an unknown id, a token of another shape: all simply False."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    other = SqliteStore(tmp_path / "o.db", article_org(), tenant="other")
+    _, mine = store.add_token()
+    _, theirs = other.add_token()
+    lookup, secret = tokens.split(mine) or ("", "")
+    for presented in (theirs, f"scimroles_{lookup}_{secret}x", f"scimroles_{'0' * 12}_{secret}", "s3cret", ""):
+        assert not store.check_token(presented), presented
+    assert store.check_token(mine)
+
+
+def test_last_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
+    """Cheap: a request within a minute of the recorded use writes nothing."""
+    clock = Clock()
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=clock)
+    token_id, token = store.add_token()
+    assert store.tokens()[0].last_used is None
+    assert store.check_token(token)
+    clock.now = T0 + timedelta(seconds=59)
+    assert store.check_token(token)
+    assert store.tokens()[0].last_used == "2026-11-30T09:00:00Z"
+    clock.now = T0 + timedelta(seconds=60)
+    assert store.check_token(token)
+    assert store.tokens()[0] == TokenInfo(token_id, "2026-11-30T09:00:00Z", None, "2026-11-30T09:01:00Z", None)
+
+
+def test_an_older_state_upgrades_to_schema_4_keeping_its_emails(tmp_path: Path) -> None:
+    """Schema 3 to 4 adds the tokens table and the tenant (``default``) and changes no stored email."""
+    db = tmp_path / "s.db"
+    store = SqliteStore(db, article_org())
+    from scim_roles import User  # noqa: PLC0415
+
+    store.put_user(User("sam", saml=True, email="sam@example.com"), user_name="not-an-email")
+    store.close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("DROP TABLE tokens")
+        raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        raw.execute("DELETE FROM meta WHERE key = 'tenant'")
+    with pytest.raises(Exception, match="an older state"):
+        SqliteStore(db, readonly=True)
+    upgraded = SqliteStore(db)
+    assert (upgraded.tenant, upgraded.tokens()) == ("default", ())
+    assert upgraded.load().directory.users["sam"].email == "sam@example.com"
+    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
+
+
+def test_tenant_and_token_commands(tmp_path: Path) -> None:
+    """tenants add/list, tokens add/list/revoke, text and JSON; the token shown once; refusals exit 1 or 2."""
+    db = str(tmp_path / "acme.db")
+    code, out, err = cli("tenants", "add", "acme", ORG, "--db", db, "--json")
+    assert (code, err) == (0, "")
+    added = json.loads(out)
+    assert (added["tenant"], added["endpoint"]) == ("acme", "/scim/v2/acme")
+    first_id = tokens.split(added["token"])[0]  # type: ignore[index]
+    assert cli("tenants", "add", "acme", ORG, "--db", db) == (
+        2,
+        "",
+        f"scim-roles: {db}: exists already: a SQLite state holds one tenant in this release; give a new --db file\n",
+    )
+    code, out, _ = cli("tenants", "add", "beta", ORG, "--db", str(tmp_path / "beta.db"))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:2] == ["tenant: beta", "endpoint: /scim/v2/beta"]
+    assert lines[2].startswith("token: scimroles_")
+    assert lines[3].startswith("  (shown once: give it to the IdP now; only its hash is stored; its id: ")
+    code, _, err = cli("tenants", "add", "Users", ORG, "--db", str(tmp_path / "u.db"))
+    assert (code, "lower-case letters" in err, (tmp_path / "u.db").exists()) == (1, True, False)
+    assert cli("tenants", "list", "--db", db, "--json") == (
+        0,
+        '[{"tenant": "acme", "endpoint": "/scim/v2/acme", "active_tokens": 1}]\n',
+        "",
+    )
+    assert cli("tenants", "list", "--db", db) == (0, "acme\t/scim/v2/acme\t1 active token\n", "")
+    code, out, _ = cli("tokens", "add", "acme", "--db", db, "--expires-days", "30", "--json")
+    second = json.loads(out)
+    assert (code, sorted(second)) == (0, ["id", "token"])
+    code, out, err = cli("tokens", "add", "acme", "--db", db)
+    assert (code, out) == (1, "")
+    assert "has 2 active tokens" in err
+    code, out, _ = cli("tokens", "list", "acme", "--db", db, "--json")
+    listed = json.loads(out)
+    assert [t["id"] for t in listed] == [first_id, second["id"]]
+    assert listed[1]["expires"] is not None
+    assert added["token"] not in out
+    code, out, _ = cli("tokens", "list", "acme", "--db", db)
+    assert out.splitlines()[0] == "id\tcreated\texpires\tlast used\trevoked"
+    assert out.splitlines()[1].startswith(f"{first_id}\t")
+    assert out.splitlines()[1].endswith("\t-\t-\t-")
+    assert cli("tokens", "revoke", "acme", first_id, "--db", db) == (
+        0,
+        f"revoked {first_id}: every server refuses it from its next request\n",
+        "",
+    )
+    code, out, _ = cli("tokens", "add", "acme", "--db", db)
+    assert (code, out.splitlines()[0].startswith("id: "), out.splitlines()[1].startswith("token: ")) == (0, True, True)
+    code, _, err = cli("tokens", "list", "beta", "--db", db)
+    assert (code, err) == (
+        1,
+        (
+            f"scim-roles: {db}: SqliteStore: tenant: {db} holds tenant 'acme', not 'beta'"
+            " (one tenant per SQLite state in this release)\n"
+        ),
+    )
+    for usage in (
+        ("tokens", "add", "acme", "--db", db, "--expires-days", "0"),
+        ("log", "acme", "--db", db, "--limit", "0"),
+        ("serve", "--db", db, "--log-rows", "x"),
+        ("serve", "--db", db, "--log-days", "-1"),
+    ):
+        with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+            cli(*usage)
+        assert exited.value.code == 2
+    # --tenant on the state commands: checked against the state's tenant.
+    assert cli("check", "--db", db, "--tenant", "acme")[0] == 0
+    assert cli("changes", "--db", db, "--tenant", "beta")[0] == 1
+    assert cli("check", ORG, "--tenant", "acme") == (
+        2,
+        "",
+        "scim-roles: --tenant names a tenant of a stored state: give it with --db STATE\n",
+    )
+    assert cli("explain", ORG, "--tenant", "acme")[0] == 2
+
+
+def test_serve_answers_a_tenant_with_its_stored_tokens_and_sees_a_revoke_from_elsewhere(tmp_path: Path) -> None:
+    """Two server processes on one state, no SCIM_ROLES_TOKEN: /scim/v2/acme and /scim/v2 with a stored token;
+    a token revoked by another process is refused by both at their next request, with the same 401 as a token
+    of another tenant, an unknown one or none; the second token goes on working (rotation)."""
+    db = tmp_path / "acme.db"
+    _, out, _ = cli("tenants", "add", "acme", ORG, "--db", str(db), "--json")
+    old = json.loads(out)["token"]
+    _, out, _ = cli("tokens", "add", "acme", "--db", str(db), "--json")
+    new = json.loads(out)["token"]
+    _, out, _ = cli("tenants", "add", "beta", ORG, "--db", str(tmp_path / "beta.db"), "--json")
+    beta = json.loads(out)["token"]
+    env = {k: v for k, v in os.environ.items() if k != "SCIM_ROLES_TOKEN"}
+    ports = [free_port(), free_port()]
+    logs = [(tmp_path / f"{p}.log").open("wb") for p in ports]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scim_roles", "serve", "--db", str(db), "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        for port, log in zip(ports, logs, strict=True)
+    ]
+    try:
+        bases = [f"http://127.0.0.1:{p}/scim/v2/acme" for p in ports]
+        for base in bases:
+            _wait(base, old)
+        for base in bases:
+            assert request(base, "GET", "/Users", token=old)[0] == 200
+            status, body = request(base, "POST", "/Users", {"userName": f"u{base[-20:-15]}@example.com"}, token=new)
+            assert (status, body["meta"]["location"].startswith(base + "/Users/")) == (201, True)
+            assert request(base.removesuffix("/acme"), "GET", "/Users", token=new)[0] == 200  # as a 0.1 IdP calls
+        assert cli("tokens", "revoke", "acme", tokens.split(old)[0], "--db", str(db))[0] == 0  # type: ignore[index]
+        refusals = [request(base, "GET", "/Users", token=t) for base in bases for t in (old, beta, "scimroles_x", "")]
+        assert {json.dumps(r, sort_keys=True) for r in refusals} == {
+            json.dumps(
+                [
+                    401,
+                    {
+                        "detail": "a valid bearer token is required",
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                        "status": "401",
+                    },
+                ],
+                sort_keys=True,
+            )
+        }
+        for base in bases:
+            assert request(base, "GET", "/Users", token=new)[0] == 200
+            assert request(base.removesuffix("/acme") + "/beta", "GET", "/Users", token=new)[0] == 404
+        # Both servers' request logs reach the state within about a second: the eight refusals among them.
+        deadline = time.monotonic() + 10
+        while True:
+            code, out, _ = cli("log", "acme", "--db", str(db), "--limit", "1000", "--json")
+            refused = [json.loads(line) for line in out.splitlines() if '"wrong token"' in line]
+            if len(refused) >= 8 or time.monotonic() > deadline:  # 2 servers x 4 refused tokens
+                break
+            time.sleep(0.1)
+        assert (code, len(refused), {r["status"] for r in refused}) == (0, 8, {401})
+        code, out, _ = cli("log", "acme", "--db", str(db), "--limit", "1")
+        assert (code, out.count("\n"), out.startswith("at=")) == (0, 1, True)
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("acme.db*"))
+        for token in (old, new, beta):
+            _, secret = tokens.split(token) or ("", token)
+            assert secret.encode() not in on_disk  # a hash, never a secret
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        for log in logs:
+            log.close()
+
+
+def _wait(base: str, token: str) -> None:
+    """Until the server at ``base`` answers (with any status)."""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        try:
+            request(base, "GET", "/ServiceProviderConfig", token=token, timeout=1)
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    msg = f"no server at {base}"
+    raise RuntimeError(msg)
+
+
+def test_serve_takes_stored_tokens_and_the_environment_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SCIM_ROLES_TOKEN set, it and the stored tokens are good; without it, a stored active token is needed
+    (exit 2 naming `tokens add` when every stored one is revoked)."""
+    import uvicorn  # noqa: PLC0415
+
+    presented = ["", "", "", ""]
+    ran: list[tuple[bool, ...]] = []  # what the running server's check said of each presented token
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._check, presented))))
+    db = str(tmp_path / "acme.db")
+    _, out, _ = cli("tenants", "add", "acme", ORG, "--db", db, "--json")
+    presented[:] = [json.loads(out)["token"], "from-the-environment", "from-the-environment2", ""]
+    stored = presented[0]
+    monkeypatch.setenv("SCIM_ROLES_TOKEN", "from-the-environment")
+    assert cli("serve", "--db", db)[0] == 0
+    assert ran[-1] == (True, True, False, False)
+    monkeypatch.delenv("SCIM_ROLES_TOKEN")
+    assert cli("serve", "--db", db)[0] == 0
+    assert ran[-1] == (True, False, False, False)
+    assert cli("tokens", "revoke", "acme", tokens.split(stored)[0], "--db", db)[0] == 0  # type: ignore[index]
+    assert cli("serve", "--db", db) == (
+        2,
+        "",
+        (
+            "scim-roles: set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line),"
+            " or add a stored token to an existing state: scim-roles tokens add TENANT --db STATE\n"
+        ),
+    )
+    assert len(ran) == 2
+
+
+def test_the_request_log_keeps_what_was_asked_and_why_it_was_refused_never_a_token_or_a_body(
+    tmp_path: Path,
+) -> None:
+    """Through the app: each request's method, path, status, reason and duration; a refusal's reason in words."""
+    from scim_roles.asgi import ScimApp  # noqa: PLC0415
+    from scim_roles.store import LoggedRequest  # noqa: PLC0415
+    from test_asgi import call, exchange  # noqa: PLC0415
+
+    logged: list[LoggedRequest] = []
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    ids = iter(range(100))
+    app = ScimApp(
+        store, token="s3cret-token", request_log=logged.append, clock=lambda: T0, mint_id=lambda: f"u{next(ids)}"
+    )
+    ann = json.dumps({"userName": "ann@example.com", "password": "hunter2"}).encode()
+    call(app, "POST", "/Users", json.dumps({"userName": "ann@example.com"}).encode())
+    call(app, "POST", "/Users", json.dumps({"userName": "ANN@example.com"}).encode())
+    call(app, "POST", "/Users", json.dumps({"userName": "bob@elsewhere.test"}).encode())
+    call(app, "GET", "/Users/a b", token="not-the-t0ken")
+    call(app, "GET", "/Users/nobody")
+    call(app, "POST", "/Users", ann, content_type="text/plain")
+    call(app, "POST", "/Users", b"x" * (1024 * 1024 + 1))
+    exchange(app, "GET", "/Users", [(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")], [])
+    call(app, "DELETE", "/Users")
+    call(app, "POST", "/Users", ann)
+    assert [(e.method, e.path, e.status, e.reason) for e in logged] == [
+        ("POST", "/Users", 201, ""),
+        ("POST", "/Users", 409, "conflict"),
+        ("POST", "/Users", 400, "out of domain"),
+        ("GET", "/Users/a b", 401, "wrong token"),
+        ("GET", "/Users/nobody", 404, "not found"),
+        ("POST", "/Users", 415, "unsupported media type"),
+        ("POST", "/Users", 413, "too large"),
+        ("GET", "/Users", 400, "invalid"),
+        ("DELETE", "/Users", 405, "method not allowed"),
+        ("POST", "/Users", 400, "invalid"),  # a password (S8)
+    ]
+    assert {e.at for e in logged} == {"2026-11-30T09:00:00Z"}
+    assert all(e.ms >= 0 and e.seq is None for e in logged)
+    store.log_requests(logged)
+    text = "\n".join(map(str, store.requests()))
+    for secret in ("s3cret-token", "hunter2", "not-the-t0ken"):
+        assert secret not in text
+    assert str(store.requests()[3]).startswith(
+        'at=2026-11-30T09:00:00Z method="GET" path="/Users/a b" status=401 reason="wrong token" ms='
+    )
+
+
+def test_the_request_log_is_bounded_by_rows_and_days(tmp_path: Path) -> None:
+    """The oldest rows past the limit go, and with a day limit the rows older than it; ``requests`` gives the
+    last ones, oldest first."""
+    from scim_roles.store import LoggedRequest  # noqa: PLC0415
+
+    clock = Clock()
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=clock)
+    old = LoggedRequest("2026-11-20T09:00:00Z", "GET", "/Users", 200, "", 1.0)
+    new = [LoggedRequest(f"2026-11-30T09:00:0{i}Z", "GET", f"/Users/{i}", 200, "", 1.0) for i in range(5)]
+    store.log_requests([old, *new])
+    assert [e.path for e in store.requests()] == ["/Users", *(e.path for e in new)]
+    assert [e.seq for e in store.requests(limit=2)] == [5, 6]
+    store.log_requests([], keep_days=7)
+    assert [e.path for e in store.requests()] == [e.path for e in new]
+    store.log_requests(new[:1], keep_rows=3)
+    assert [(e.seq, e.path) for e in store.requests()] == [(5, "/Users/3"), (6, "/Users/4"), (7, "/Users/0")]
+
+
+def test_the_request_log_writer_writes_in_the_background_and_keeps_what_it_could_not_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """About once a period, off the request path; a state that cannot be written keeps the entries for the
+    next try with one warning; close writes what is left."""
+    from scim_roles.store import LoggedRequest, RequestLog  # noqa: PLC0415
+
+    db = tmp_path / "s.db"
+    store = SqliteStore(db, article_org())
+    entry = LoggedRequest("2026-11-30T09:00:00Z", "GET", "/Users", 200, "", 1.0)
+    writer = RequestLog(store, every=0.01)
+    writer(entry)
+    end = time.monotonic() + 10
+    while not store.requests() and time.monotonic() < end:
+        time.sleep(0.01)
+    assert len(store.requests()) == 1
+    writer.close()
+    writer.flush()  # nothing kept: nothing written
+    stopped = RequestLog(store, keep_rows=2, every=3600)
+    moved = tmp_path / "moved.db"
+    db.rename(moved)
+    db.write_bytes(b"")  # another file at the path: the store refuses to write to it
+    stopped(entry)
+    stopped(entry)
+    stopped(entry)
+    stopped.flush()
+    assert "the request log cannot be written now:" in caplog.text
+    db.unlink()
+    moved.rename(db)
+    stopped.close()  # the kept entries (the last keep_rows of them) now written, and the log pruned to keep_rows
+    assert [e.seq for e in store.requests()] == [2, 3]
