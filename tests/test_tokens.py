@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_a_token_is_prefix_lookup_id_and_secret_and_only_its_hash_is_kept() -> N
     """The shape, the split, the hash; a malformed token has no parts; an unknown id does the same hashing."""
     lookup, token, hashed = tokens.mint()
     prefix, found, secret = token.split("_", 2)
-    assert (prefix, found, len(lookup)) == ("scimroles", lookup, 12)
+    assert (prefix, found, len(lookup), len(token.split("_", 2)[2])) == ("scimroles", lookup, 12, 43)
     assert tokens.split(token) == (lookup, secret)
     assert hashed == tokens.digest(secret) != secret
     assert len(secret) >= 43  # 32 bytes from secrets, URL-safe base64
@@ -475,3 +476,231 @@ def test_the_request_log_writer_writes_in_the_background_and_keeps_what_it_could
     moved.rename(db)
     stopped.close()  # the kept entries (the last keep_rows of them) now written, and the log pruned to keep_rows
     assert [e.seq for e in store.requests()] == [2, 3]
+
+
+PLUS_2 = timezone(timedelta(hours=2))
+
+
+def test_times_are_stored_in_utc_whatever_the_clock_s_zone(tmp_path: Path) -> None:
+    """A clock two hours east: created, expires, last used and the request log's times are UTC, with a Z."""
+    from scim_roles.asgi import ScimApp  # noqa: PLC0415
+    from scim_roles.store import LoggedRequest  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    east = T0.astimezone(PLUS_2)
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=lambda: east)
+    token_id, token = store.add_token(expires_days=1)
+    assert store.check_token(token)
+    assert store.tokens() == (
+        TokenInfo(token_id, "2026-11-30T09:00:00Z", "2026-12-01T09:00:00Z", "2026-11-30T09:00:00Z", None),
+    )
+    logged: list[LoggedRequest] = []
+    call(ScimApp(store, token="t", request_log=logged.append, clock=lambda: east), "GET", "/Users", token="t")
+    assert logged[0].at == "2026-11-30T09:00:00Z"
+
+
+def test_a_token_is_good_even_when_its_last_use_cannot_be_written(tmp_path: Path) -> None:
+    """Authentication reads; the last-use write is best effort: a state that refuses writes refuses no token."""
+    db = tmp_path / "s.db"
+    store = SqliteStore(db, article_org())
+    _, token = store.add_token()
+    db.rename(tmp_path / "moved.db")
+    db.write_bytes(b"")  # the store's file replaced: its writes fail, StoreUnavailable
+    assert store.check_token(token)
+
+
+def test_tenant_ids_and_day_counts_are_refused_with_their_reason() -> None:
+    """The exact problems, and the boundaries: 1 day, 1 row, "0" and "x" refused."""
+    import argparse  # noqa: PLC0415
+
+    from scim_roles._cli_state import _positive  # noqa: PLC0415
+    from scim_roles._cli_tenants import _days  # noqa: PLC0415
+
+    with pytest.raises(InvalidArgument) as err:
+        check_tenant_id("Acme")
+    assert err.value.problems == (
+        Problem(
+            "tenant",
+            "id",
+            "must be 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit, got 'Acme'",
+        ),
+    )
+    assert (_positive("1"), _days("1"), _positive("12")) == (1, 1, 12)
+    for parse, unit in ((_positive, ""), (_days, " of days")):
+        for bad in ("0", "x", "-1"):
+            with pytest.raises(argparse.ArgumentTypeError) as refused:
+                parse(bad)
+            assert str(refused.value) == f"must be a whole number{unit} from 1, got {bad!r}"
+
+
+def test_add_token_takes_whole_days_from_one(tmp_path: Path) -> None:
+    """One day is the least; anything else is refused with the field and the value named."""
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=Clock())
+    store.add_token(expires_days=1)
+    with pytest.raises(InvalidArgument) as err:
+        store.add_token(expires_days=0)
+    assert err.value.problems == (Problem("add_token", "expires_days", "must be a whole number of days from 1, got 0"),)
+
+
+def test_the_reason_of_each_kind_of_answer() -> None:
+    """Successes have none; statuses without a word of their own are "invalid" (4xx) or "error" (5xx)."""
+    from scim_roles.asgi import _reason  # noqa: PLC0415
+
+    assert [_reason(s, b"") for s in (200, 201, 204, 399, 400, 403, 499, 500, 501, 503)] == [
+        "",
+        "",
+        "",
+        "",
+        "invalid",
+        "invalid",
+        "invalid",
+        "error",
+        "error",
+        "unavailable",
+    ]
+    assert _reason(400, b'{"detail": "... is not claimed (S13)"}') == "out of domain"
+    assert _reason(404, b"(S13)") == "not found"
+
+
+def test_public_urls_plain_http_and_any_path() -> None:
+    """http and https, any host and path; one trailing slash or more dropped."""
+    from scim_roles.asgi import _public_url  # noqa: PLC0415
+
+    assert _public_url("http://X.example:8080/") == "http://X.example:8080"
+    assert _public_url("https://scim.example.com/X/") == "https://scim.example.com/X"
+    assert _public_url("https://scim.example.com//") == "https://scim.example.com"
+
+
+def test_the_request_log_writer_runs_as_a_named_daemon_and_passes_its_retention_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its thread never keeps a stopping server alive; keep_days reaches the store; entries that arrive while a
+    write fails come after the ones kept back; the warning names the failure."""
+    from scim_roles.store import LoggedRequest, RequestLog, StoreUnavailable  # noqa: PLC0415
+
+    store = SqliteStore(tmp_path / "s.db", article_org(), clock=Clock())
+    store.log_requests([LoggedRequest("2026-11-01T00:00:00Z", "GET", "/old", 200, "", 1.0)])
+    writer = RequestLog(store, keep_days=7, every=3600)
+    assert (writer._thread.daemon, writer._thread.name) == (True, "scim-roles request log")
+    writer(LoggedRequest("2026-11-30T09:00:00Z", "GET", "/new", 200, "", 1.0))
+    writer.close()
+    assert [e.path for e in store.requests()] == ["/new"]
+
+    entries = [LoggedRequest("2026-11-30T09:00:00Z", "GET", f"/{i}", 200, "", 1.0) for i in range(3)]
+
+    class Failing:
+        """A store whose write fails once, while another entry arrives."""
+
+        def __init__(self) -> None:
+            self.written: list[LoggedRequest] = []
+
+        def log_requests(self, batch: list[LoggedRequest], **_: object) -> None:
+            if not self.written and batch[0] is entries[0]:
+                late(entries[2])
+                self.written.append(entries[2])  # the next try writes
+                raise StoreUnavailable('s.db: the write could not be made durable: "full"')
+            self.written[:] = batch
+
+    failing = Failing()
+    late = RequestLog(failing, every=3600)  # type: ignore[arg-type]
+    late(entries[0])
+    late(entries[1])
+    late.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        'the request log cannot be written now: s.db: the write could not be made durable: \\"full\\"'
+    ]
+    late.close()
+    assert failing.written == entries
+
+
+def test_tenant_and_token_commands_check_the_tenant_and_list_in_words(tmp_path: Path) -> None:
+    """Each command checks TENANT; a bare `tenants` or `tokens` is a usage error; counts in words; the log's
+    last 100 by default, text or JSON."""
+    from scim_roles.store import LoggedRequest  # noqa: PLC0415
+
+    db = str(tmp_path / "acme.db")
+    assert cli("tenants", "add", "acme", ORG, "--db", db)[0] == 0
+    for bare in ("tenants", "tokens"):
+        with pytest.raises(SystemExit) as exited:
+            cli(bare)
+        assert exited.value.code == 2
+    for command in (("tokens", "add", "beta"), ("tokens", "revoke", "beta", "x"), ("log", "beta")):
+        code, out, err = cli(*command, "--db", db)
+        assert (code, out) == (1, "")
+        assert "holds tenant 'acme', not 'beta'" in err
+    clock = Clock()
+    with SqliteStore(db, clock=clock) as store:
+        store.add_token(expires_days=1)
+    assert cli("tenants", "list", "--db", db) == (0, "acme\t/scim/v2/acme\t2 active tokens\n", "")
+    code, out, _ = cli("tokens", "list", "acme", "--db", db)
+    assert (code, len(out.splitlines())) == (0, 3)
+    with SqliteStore(db) as store:
+        store.log_requests(
+            [
+                LoggedRequest(f"2026-11-30T09:{i // 60:02}:{i % 60:02}Z", "GET", f"/{i}", 200, "", 1.5)
+                for i in range(101)
+            ]
+        )
+    code, out, _ = cli("log", "acme", "--db", db)
+    lines = out.splitlines()
+    assert (code, len(lines), lines[0]) == (
+        0,
+        100,
+        'at=2026-11-30T09:00:01Z method="GET" path="/1" status=200 reason="" ms=1.5',
+    )
+    code, out, _ = cli("log", "acme", "--db", db, "--limit", "2", "--json")
+    assert (code, [json.loads(line) for line in out.splitlines()]) == (
+        0,
+        [
+            {
+                "at": "2026-11-30T09:01:39Z",
+                "method": "GET",
+                "path": "/99",
+                "status": 200,
+                "reason": "",
+                "ms": 1.5,
+                "seq": 100,
+            },
+            {
+                "at": "2026-11-30T09:01:40Z",
+                "method": "GET",
+                "path": "/100",
+                "status": 200,
+                "reason": "",
+                "ms": 1.5,
+                "seq": 101,
+            },
+        ],
+    )
+
+
+def test_serve_refuses_a_state_whose_only_token_has_expired_and_logs_what_it_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An expired token is no token; a served request reaches the state's log when serve stops, within its
+    retention (rows and days)."""
+    import uvicorn  # noqa: PLC0415
+
+    from scim_roles.store import LoggedRequest  # noqa: PLC0415
+
+    db = str(tmp_path / "acme.db")
+    monkeypatch.delenv("SCIM_ROLES_TOKEN", raising=False)
+    past = Clock()
+    past.now = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    SqliteStore(db, article_org(), clock=past, tenant="acme").add_token(expires_days=1)
+    code, _, err = cli("serve", "--db", db)
+    assert (code, err.startswith("scim-roles: set SCIM_ROLES_TOKEN")) == (2, True)
+    with SqliteStore(db) as store:
+        _, token = store.add_token()
+        store.log_requests([LoggedRequest("2020-01-01T00:00:00Z", "GET", "/ancient", 200, "", 1.0)])
+
+    def run(app: Any, **_: object) -> None:  # one request through the app, as uvicorn would make it
+        from test_asgi import call  # noqa: PLC0415
+
+        for path in ("/scim/v2/acme/Users", "/scim/v2/Users"):
+            assert call(app, "GET", path, token=token)[0] == 200
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    assert cli("serve", "--db", db, "--log-rows", "1", "--log-days", "30")[0] == 0
+    with SqliteStore(db) as store:
+        assert [(e.path, e.status) for e in store.requests()] == [("/scim/v2/Users", 200)]

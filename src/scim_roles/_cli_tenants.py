@@ -22,7 +22,7 @@ _SHOWN_ONCE = "shown once: give it to the IdP now; only its hash is stored"
 def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparsers action has no public type
     """``tenants`` and ``tokens``, each subcommand with its function as ``func``."""
     tenants = commands.add_parser("tenants", help="the tenants of a state: add, list")
-    tenant_commands = tenants.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tenant_commands = tenants.add_subparsers(metavar="ACTION", required=True)
     add = tenant_commands.add_parser("add", help="create a tenant from an org document; prints its first token once")
     add.add_argument("tenant", metavar="TENANT", help="tenant id: its endpoint is /scim/v2/TENANT")
     add.add_argument("org", metavar="ORG", help="org document: the tenant's settings")
@@ -34,7 +34,7 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     listed.add_argument("--json", action="store_true", help="print a JSON list")
     listed.set_defaults(func=_tenants_list)
     tokens = commands.add_parser("tokens", help="a tenant's bearer tokens: add, list, revoke")
-    token_commands = tokens.add_subparsers(dest="action", metavar="ACTION", required=True)
+    token_commands = tokens.add_subparsers(metavar="ACTION", required=True)
     new = token_commands.add_parser("add", help="a new token, shown once (at most two active)")
     new.add_argument("tenant", metavar="TENANT")
     new.add_argument("--db", metavar="STATE", required=True)

@@ -40,7 +40,7 @@ def split(token: str) -> tuple[str, str] | None:
 
 def digest(secret: str) -> str:
     """The stored form of a secret: its SHA-256, in hex."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(secret.encode()).hexdigest()  # a header is latin-1 text: never a lone surrogate
 
 
 def matches(secret: str, stored: str | None) -> bool:

@@ -34,6 +34,7 @@ from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
 from .store import LoggedRequest, SqliteStore, Store, StoreUnavailable
+from .store import _stamp as stamp
 
 __all__ = ["ScimApp", "SqliteStore", "Store"]
 
@@ -136,7 +137,7 @@ class ScimApp:
         await send({"type": "http.response.body", "body": body})
         ms = (time.perf_counter() - started) * 1000
         if self._request_log is not None:
-            at = self._clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            at = stamp(self._clock())
             self._request_log(LoggedRequest(at, scope["method"], scope["path"], status, _reason(status, body), ms))
         LOG.info(  # every text field quoted and escaped: a method or path can never forge a field or a line
             "method=%s path=%s status=%d ms=%.1f changes=%d",
