@@ -70,6 +70,7 @@ def call(
 
     asyncio.run(app(scope, receive, send))
     start, payload = sent
+    assert (start["type"], payload["type"]) == ("http.response.start", "http.response.body")
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
     data = json.loads(payload["body"]) if payload["body"] else None
     return start["status"], response_headers, data
@@ -109,8 +110,18 @@ def test_s10_requests_route_through_the_service(app: ScimApp) -> None:
     assert headers["location"] == f"https://app.example.com/scim/v2/Users/{data['id']}"
     assert headers["content-type"] == "application/scim+json"
     assert len(data["id"]) == 32
+    assert call(app, "POST", "/scim/v2/Users", json.dumps({"userName": "bob@example.com"}).encode())[0] == 201
     status, _, listed = call(app, "GET", '/scim/v2/Users?filter=userName eq "ANN@example.COM"')
-    assert (status, listed["totalResults"]) == (200, 1)
+    assert (status, listed["totalResults"], listed["Resources"][0]["id"]) == (200, 1, data["id"])
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ann"}],
+    }
+    status, _, patched = call(app, "PATCH", "/scim/v2/Users/" + data["id"], json.dumps(patch).encode())
+    assert (status, patched["displayName"]) == (200, "Ann")
+    replaced = {"userName": "ann@example.com", "displayName": "Ann B"}
+    status, _, put = call(app, "PUT", "/scim/v2/Users/" + data["id"], json.dumps(replaced).encode())
+    assert (status, put["displayName"]) == (200, "Ann B")
     assert call(app, "GET", "/scim/v2/Users/" + data["id"])[0] == 200
     assert call(app, "GET", "/scim/v2")[0] == 404
     assert call(app, "GET", "/scim/v2/")[0] == 404

@@ -219,6 +219,7 @@ def test_tenant_and_token_commands(tmp_path: Path) -> None:
     assert (code, out) == (1, "")
     assert "has 2 active tokens" in err
     code, out, _ = cli("tokens", "list", "acme", "--db", db, "--json")
+    assert code == 0
     listed = json.loads(out)
     assert [t["id"] for t in listed] == [first_id, second["id"]]
     assert listed[1]["expires"] is not None
@@ -359,7 +360,7 @@ def test_serve_takes_stored_tokens_and_the_environment_token(tmp_path: Path, mon
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._check, presented))))
     db = str(tmp_path / "acme.db")
     _, out, _ = cli("tenants", "add", "acme", ORG, "--db", db, "--json")
-    presented[:] = [json.loads(out)["token"], "from-the-environment", "from-the-environment2", ""]
+    presented[:] = [json.loads(out)["token"], "from-the-environment", "from-the-environment2", "XXXX"]
     stored = presented[0]
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "from-the-environment")
     assert cli("serve", "--db", db)[0] == 0
@@ -701,6 +702,35 @@ def test_serve_refuses_a_state_whose_only_token_has_expired_and_logs_what_it_ser
             assert call(app, "GET", path, token=token)[0] == 200
 
     monkeypatch.setattr(uvicorn, "run", run)
-    assert cli("serve", "--db", db, "--log-rows", "1", "--log-days", "30")[0] == 0
+    assert cli("serve", "--db", db, "--log-rows", "10", "--log-days", "30")[0] == 0  # the 2020 row: by age
+    with SqliteStore(db) as store:
+        assert [(e.path, e.status) for e in store.requests()] == [("/scim/v2/acme/Users", 200), ("/scim/v2/Users", 200)]
+    assert cli("serve", "--db", db, "--log-rows", "1")[0] == 0  # by count
     with SqliteStore(db) as store:
         assert [(e.path, e.status) for e in store.requests()] == [("/scim/v2/Users", 200)]
+
+
+def test_the_token_and_log_commands_work_on_a_state_whose_users_no_longer_load(tmp_path: Path) -> None:
+    """Tokens and the log never need the users: on a state whose stored users do not fit its settings (a team
+    with manual grants gone from them), they still answer; the commands that read users say what is wrong."""
+    from scim_roles import Grant, Role, User  # noqa: PLC0415
+
+    from helpers import OPS  # noqa: PLC0415
+
+    db = tmp_path / "acme.db"
+    store = SqliteStore(db, article_org(manual_edits=True), tenant="acme")
+    store.put_user(User("sam", saml=True, manual=[Grant(OPS, Role.MEMBER)], email="sam@example.com"))
+    token_id, _ = store.add_token()
+    store.close()
+    with sqlite3.connect(db) as raw:
+        (settings,) = raw.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
+        org = json.loads(settings)
+        org["teams"] = [t for t in org["teams"] if t["id"] != OPS]
+        org["groups"] = [g for g in org["groups"] if OPS not in g.get("teams", [])]
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(org),))
+    assert cli("explain", "--db", str(db))[0] == 1  # the users no longer load
+    for command in (("tenants", "list"), ("tokens", "list", "acme"), ("log", "acme"), ("tokens", "add", "acme")):
+        assert cli(*command, "--db", str(db))[0] == 0, command
+    assert cli("tokens", "revoke", "acme", token_id, "--db", str(db))[0] == 0
+    code, _, err = cli("serve", "--db", str(db))
+    assert (code, "'sam'" in err) == (1, True)  # serve needs the users: it names what is wrong
