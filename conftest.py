@@ -39,4 +39,5 @@ if sys.version_info < (3, 11):
         "tests/test_state.py",
         "tests/test_state_serve.py",
         "tests/test_store.py",
+        "tests/test_tokens.py",
     ]

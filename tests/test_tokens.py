@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,8 @@ def test_tokens_rotate_two_at_a_time_expire_and_revoke(tmp_path: Path) -> None:
     for days in (0, -1, 1.5, True):
         with pytest.raises(InvalidArgument, match="expires_days"):
             store.add_token(expires_days=days)  # type: ignore[arg-type]
-    stored = sqlite3.connect(tmp_path / "s.db").execute("SELECT group_concat(hash) FROM tokens").fetchone()[0]
+    with closing(sqlite3.connect(tmp_path / "s.db")) as raw:
+        (stored,) = raw.execute("SELECT group_concat(hash) FROM tokens").fetchone()
     assert (tokens.split(third) or ("", third))[1] not in stored  # only hashes on disk
 
 
@@ -173,7 +175,7 @@ def test_an_older_state_upgrades_to_schema_4_keeping_its_emails(tmp_path: Path) 
 
     store.put_user(User("sam", saml=True, email="sam@example.com"), user_name="not-an-email")
     store.close()
-    with sqlite3.connect(db) as raw:
+    with closing(sqlite3.connect(db)) as raw, raw:  # closed, and committed
         raw.execute("DROP TABLE tokens")
         raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
         raw.execute("DELETE FROM meta WHERE key = 'tenant'")
@@ -182,7 +184,8 @@ def test_an_older_state_upgrades_to_schema_4_keeping_its_emails(tmp_path: Path) 
     upgraded = SqliteStore(db)
     assert (upgraded.tenant, upgraded.tokens()) == ("default", ())
     assert upgraded.load().directory.users["sam"].email == "sam@example.com"
-    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
+    with closing(sqlite3.connect(db)) as raw:
+        assert raw.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
 
 
 def test_tenant_and_token_commands(tmp_path: Path) -> None:
@@ -722,7 +725,7 @@ def test_the_token_and_log_commands_work_on_a_state_whose_users_no_longer_load(t
     store.put_user(User("sam", saml=True, manual=[Grant(OPS, Role.MEMBER)], email="sam@example.com"))
     token_id, _ = store.add_token()
     store.close()
-    with sqlite3.connect(db) as raw:
+    with closing(sqlite3.connect(db)) as raw, raw:  # closed, and committed
         (settings,) = raw.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
         org = json.loads(settings)
         org["teams"] = [t for t in org["teams"] if t["id"] != OPS]
