@@ -86,9 +86,10 @@ def _tenant_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, unit: str = "") -> int:
+    """A whole number from 1 on the command line (``unit``: " of days", say, for the message)."""
     if not text.isdigit() or int(text) < 1:
-        msg = f"must be a whole number from 1, got {text!r}"
+        msg = f"must be a whole number{unit} from 1, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,11 +60,7 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     log.set_defaults(func=_log)
 
 
-def _days(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        msg = f"must be a whole number of days from 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
+_days = partial(_positive, unit=" of days")
 
 
 def _endpoint(tenant: str) -> str:
