@@ -72,7 +72,7 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     (no access log: the service logs what matters itself, one line each, on standard error)."""
     import uvicorn  # noqa: PLC0415
 
-    from scim_roles.asgi import ScimApp  # noqa: PLC0415
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
 
     ran: list[tuple[object, str, int, dict[str, object]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.append((app, host, port, kw)))
@@ -81,8 +81,8 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     assert code == 0
     assert err == "scim-roles: serving SCIM 2.0 at http://127.0.0.1:9999/scim/v2/default (and /scim/v2)\n"
     ((app, host, port, options),) = ran
-    assert isinstance(app, ScimApp)
-    assert (app._bases, host, port) == (("/scim/v2/default", "/scim/v2"), "127.0.0.1", 9999)
+    assert isinstance(app, TenantApp)
+    assert (app._base, app._default, app.cached, host, port) == ("/scim/v2", "default", (), "127.0.0.1", 9999)
     assert options == {"log_level": "warning", "access_log": False}
     assert (tmp_path / "state.db").is_file()
     (handler,) = service_log.handlers
@@ -95,9 +95,9 @@ def test_serve_builds_the_app_and_runs_uvicorn(
         8000,
     )
     assert len(service_log.handlers) == 1  # set up once
-    assert app._public is None  # locations from the address a request came in on
+    assert app._public_url is None  # locations from the address a request came in on
     code, _, err = cli("serve", "--db", str(tmp_path / "state.db"), "--public-url", "https://scim.example.com/")
-    assert (code, ran[2][0]._public) == (0, "https://scim.example.com")  # type: ignore[attr-defined]
+    assert (code, ran[2][0]._public_url) == (0, "https://scim.example.com")  # type: ignore[attr-defined]
 
 
 def test_serve_refuses_a_token_with_spaces_around_it_and_a_bad_public_url(
@@ -285,7 +285,7 @@ def test_check_names_drift_and_repair_rewrites_it(tmp_path: Path) -> None:
 
     db = _state_with_users(tmp_path)
     with behind_the_store(db) as conn:
-        conn.execute("INSERT INTO memberships VALUES ('u-ann', 'it', 'org_admin')")
+        conn.execute("INSERT INTO memberships VALUES ('default', 'u-ann', 'it', 'org_admin')")
     code, out, err = cli("check", "--db", str(db))
     assert (code, out) == (1, "")
     assert err.splitlines() == [
@@ -352,8 +352,8 @@ def test_state_commands_name_what_is_missing_or_broken(tmp_path: Path, monkeypat
             "scim-roles: give a users document or --db STATE, one of them\n",
         )
     with behind_the_store(db) as conn:  # a row written behind the store: a grant on a team the org lacks
-        conn.execute("INSERT INTO manual VALUES ('sam', 'nosuch', 'member')")
-        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+        conn.execute("INSERT INTO manual VALUES ('default', 'sam', 'nosuch', 'member')")
+        conn.execute("UPDATE tenants SET version = version + 1")
     code, _, err = cli("check", "--db", str(db))
     assert (code, err) == (1, f"scim-roles: {db}: state: user 'sam': manual: grant on unknown team 'nosuch'\n")
     for command in ("explain", "repair"):

@@ -330,45 +330,13 @@ def test_r14_r15_a_domain_edit_previews_who_gains_and_loses_and_the_last_admins_
     assert store.check() == ()
 
 
-def test_r14_a_state_from_before_emails_is_upgraded_with_each_users_email(tmp_path: Path) -> None:
-    """Schema 2 (no email column): the email is read from what is stored, as S13 reads it; nothing else moves."""
-    path = tmp_path / "s.db"
-    store = SqliteStore(path, CLAIMED)
-    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
-    emails = [{"value": "bob@example.com", "primary": True}]
-    send(store, "POST", "/Users", {"userName": "bob", "emails": emails}, new_id="u2")
-    store.put_user(User("s", saml=True, email="sam@example.com"), user_name="sam@example.com")
-    store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]), user_name="mia")
-    memberships, feed = store.memberships(), store.changes()
-    store.close()
-    with behind_the_store(path) as db:
-        db.executescript(  # the users table as schema 2 wrote it
-            "CREATE TABLE old (id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, user_name TEXT NOT NULL,"
-            " saml INTEGER NOT NULL, scim INTEGER NOT NULL, deprovisioned INTEGER NOT NULL, resource TEXT);"
-            "INSERT INTO old SELECT id, key, user_name, saml, scim, deprovisioned, resource FROM users;"
-            "DROP TABLE users; ALTER TABLE old RENAME TO users;"
-        )
-        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
-    upgraded = SqliteStore(path)
-    users = upgraded.load().directory.users
-    assert {uid: u.email for uid, u in users.items()} == {
-        "u1": "ann@example.com",
-        "u2": "bob@example.com",
-        "s": "sam@example.com",
-        "m": None,
-    }
-    assert (upgraded.memberships(), upgraded.changes(), upgraded.check()) == (memberships, feed, ())
-    with behind_the_store(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
-
-
 def test_r14_stored_settings_without_domains_warn_that_nobody_gets_in(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     SqliteStore(path, CLAIMED).close()
     with behind_the_store(path) as db:
-        settings = json.loads(db.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()[0])
+        settings = json.loads(db.execute("SELECT settings FROM tenants").fetchone()[0])
         del settings["domains"]
-        db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(settings),))
+        db.execute("UPDATE tenants SET settings = ?", (json.dumps(settings),))
     from scim_roles.io import NoClaimedDomains  # noqa: PLC0415
 
     with pytest.warns(NoClaimedDomains, match="claims no domain"):
@@ -392,9 +360,9 @@ def test_r14_upgrading_an_org_that_claims_nothing_is_loud_and_its_domains_are_cl
     send(store, "POST", "/Users", {"userName": "pat@partner.io"}, new_id="u2")
     store.close()
     with behind_the_store(path) as db:  # the settings as a release before domains stored them
-        settings = json.loads(db.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()[0])
+        settings = json.loads(db.execute("SELECT settings FROM tenants").fetchone()[0])
         del settings["domains"]
-        db.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(settings),))
+        db.execute("UPDATE tenants SET settings = ?", (json.dumps(settings),))
     code, _, err = cli("check", "--db", str(path))
     assert code == 1
     lost = "membership: user '{}' on team 'eng': stored Member, the rules give no membership"

@@ -33,9 +33,10 @@ from scim_roles import (
     Role,
     User,
     resolve_all,
+    to_builtins,
 )
 from scim_roles.scim import ScimRequest, handle
-from scim_roles.store import Drift, GuardrailFired, SettingsDiffer, SqliteStore, StoreUnavailable
+from scim_roles.store import Drift, GuardrailFired, SettingsDiffer, SqliteStore, StateOutdated, StoreUnavailable
 
 from helpers import ENG, IT, OPS, article_org
 from scim_helpers import START, patch, requests
@@ -354,9 +355,9 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
     send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     store.put_user(User("m", manual=[Grant(OPS, Role.MEMBER)]))
     with behind_the_store(path) as db:
-        db.execute("INSERT INTO memberships VALUES ('u1', 'it', 'org_admin')")
+        db.execute("INSERT INTO memberships VALUES ('default', 'u1', 'it', 'org_admin')")
         db.execute("DELETE FROM memberships WHERE user_id = 'm'")
-        db.execute("INSERT INTO members (group_id, user_id) VALUES ('leads', 'm')")
+        db.execute("INSERT INTO members (tenant, group_id, user_id) VALUES ('default', 'leads', 'm')")
     assert [str(d) for d in store.check()] == [
         "member: group 'leads' lists 'm', who is not a SCIM user",
         "membership: user 'm' on team 'ops': stored no membership, the rules give Member",
@@ -376,20 +377,21 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
 
 
 def test_t7_every_change_is_in_the_feed_with_its_origin(tmp_path: Path) -> None:
-    """SCIM, admin and settings changes each appended with their origin, time and roles; read after a seq."""
+    """SCIM, admin and settings changes each appended with their origin, time and roles; read after a seq.
+    (The clock's first tick is the tenant's creation.)"""
     store = SqliteStore(tmp_path / "s.db", article_org(), clock=Clock())
     send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     store.put_user(User("m", manual=[Grant(OPS, Role.TEAM_ADMIN)]))
     store.put_org(store.org.with_defaults([OPS], Role.MEMBER), actor=None)
     entries = [e.to_builtins() for e in store.changes()]
     assert entries == [
-        {"seq": 1, "at": "2026-01-01T00:00:01Z", "user_id": "u1", "team": "eng", "before": None,
+        {"seq": 1, "at": "2026-01-01T00:00:02Z", "user_id": "u1", "team": "eng", "before": None,
          "after": "member", "origin": "scim"},
-        {"seq": 2, "at": "2026-01-01T00:00:02Z", "user_id": "m", "team": "ops", "before": None,
+        {"seq": 2, "at": "2026-01-01T00:00:03Z", "user_id": "m", "team": "ops", "before": None,
          "after": "team_admin", "origin": "admin"},
-        {"seq": 3, "at": "2026-01-01T00:00:03Z", "user_id": "u1", "team": "eng", "before": "member",
+        {"seq": 3, "at": "2026-01-01T00:00:04Z", "user_id": "u1", "team": "eng", "before": "member",
          "after": None, "origin": "settings"},
-        {"seq": 4, "at": "2026-01-01T00:00:03Z", "user_id": "u1", "team": "ops", "before": None,
+        {"seq": 4, "at": "2026-01-01T00:00:04Z", "user_id": "u1", "team": "ops", "before": None,
          "after": "member", "origin": "settings"},
     ]  # fmt: skip
     assert [e.seq for e in store.changes(2)] == [3, 4]
@@ -401,35 +403,14 @@ def test_t7_every_change_is_in_the_feed_with_its_origin(tmp_path: Path) -> None:
         store.changes(0, limit=0)
 
 
-def test_t7_a_state_from_0_1_is_upgraded_with_its_rows_as_the_first_feed_entries(tmp_path: Path) -> None:
-    """A state written before the feed existed: its stored rows become the feed's first entries (origin
-    repair), once, so that the feed folds to them; check then says whether they are what the rules give."""
-    path = tmp_path / "s.db"
-    store = SqliteStore(path, article_org())
-    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
-    store.close()
-    with behind_the_store(path) as db:  # as 0.1 left it: no feed, no schema mark
-        db.execute("DELETE FROM changes")
-        db.execute("DELETE FROM meta WHERE key = 'schema'")
-    with pytest.raises(StoreUnavailable, match="older state"):
-        SqliteStore(path, readonly=True)
-    upgraded = SqliteStore(path)
-    assert [(e.user_id, e.team, e.before, e.after, e.origin) for e in upgraded.changes()] == [
-        ("u1", ENG, None, Role.MEMBER, "repair")
-    ]
-    assert_one_truth(path, upgraded)
-    assert len(SqliteStore(path).changes()) == 1  # once
-
-
 def test_a_store_refuses_what_is_not_an_org() -> None:
     """SqliteStore(path, org) with something else than an Org: InvalidOrg naming it, no file created."""
-    with tempfile.TemporaryDirectory() as folder, pytest.raises(ValueError, match="SqliteStore: org: must be"):
+    with tempfile.TemporaryDirectory() as folder, pytest.raises(ValueError, match="SqlStore: org: must be"):
         SqliteStore(Path(folder) / "s.db", {"teams": []})  # type: ignore[arg-type]
 
 
 def test_settings_round_trip_through_the_org_document(tmp_path: Path) -> None:
     """The stored settings, printed as a document, load back to the same Org (what `settings` prints)."""
-    from scim_roles import to_builtins  # noqa: PLC0415
     from scim_roles.io import load_org  # noqa: PLC0415
 
     store = SqliteStore(tmp_path / "s.db", article_org())
@@ -463,8 +444,8 @@ def test_t2_a_state_that_cannot_be_read_is_unavailable_and_the_refusal_pickles(t
     send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
     with behind_the_store(path) as db:
         db.execute("DROP TABLE manual")
-        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
-    with pytest.raises(StoreUnavailable, match=r"s\.db: the state cannot be read: no such table: manual"):
+        db.execute("UPDATE tenants SET version = version + 1")
+    with pytest.raises(StoreUnavailable, match=r"s\.db: the state cannot be read: .*no such table: manual"):
         store.load()
     preview = SqliteStore(tmp_path / "t.db", article_org()).preview_org(article_org(manual_edits=True))
     preview = attrs.evolve(preview, findings=(Finding(FindingKind.NO_ORG_ADMIN, "no user would be an org admin"),))
@@ -477,7 +458,7 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch:
     temporary databases work; the last state and the parsed settings are cached, not rebuilt."""
     with pytest.raises(InvalidOrg) as new:
         SqliteStore(tmp_path / "new.db")
-    assert str(new.value) == "SqliteStore: org: a new store needs the org's settings: pass org="
+    assert str(new.value) == "SqlStore: org: a new store needs the org's settings: pass org="
     path = tmp_path / "s.db"
     store = SqliteStore(path, article_org(), clock=lambda: datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))))
     monkeypatch.setenv("TZ", "Asia/Tokyo")  # the machine's own zone is never the feed's
@@ -497,21 +478,19 @@ def test_t2_t7_the_store_reports_and_stamps_exactly(tmp_path: Path, monkeypatch:
     )
     fresh = SqliteStore(path)
     assert fresh.load() is fresh.load()
-    text = fresh._stored_settings()
-    assert text is not None
+    text = json.dumps(to_builtins(article_org()))
     assert fresh._settings_org(text) is fresh._settings_org(text)
     for where in (":memory:", ""):
         with SqliteStore(where, article_org()) as scratch:
             assert send(scratch, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b").status == 201
             assert scratch.memberships() == {"b": {ENG: Role.MEMBER}}
     with behind_the_store(path) as db:
-        db.execute("DELETE FROM meta WHERE key = 'schema'")
-    with pytest.raises(StoreUnavailable) as older:
+        db.execute("UPDATE alembic_version SET version_num = 'v4'")
+    with pytest.raises(StateOutdated) as older:
         SqliteStore(path, readonly=True)
     assert str(older.value) == (
-        f"{path}: an older state (schema 1, this release writes 4): open it once for writing"
-        " (`scim-roles repair --db STATE`)"
-        " to upgrade it"
+        f"{path}: a state of an older schema (0; this release reads 5): upgrade it with"
+        f" `scim-roles migrate --db {path}` (back it up first)"
     )
 
 

@@ -74,22 +74,49 @@ def test_tenant_ids_are_url_segments_that_name_no_scim_endpoint() -> None:
         )
 
 
-def test_a_state_holds_one_tenant(tmp_path: Path) -> None:
-    """Given at creation (``default`` otherwise), checked when given again."""
+def test_a_database_holds_many_tenants_each_claiming_its_own_domains(tmp_path: Path) -> None:
+    """A tenant is created from its org (``default`` in a new database, if not named), found again by id, or
+    alone without it; a domain is claimed by one tenant only, at creation and at a settings edit."""
+    import attrs  # noqa: PLC0415
+
+    from scim_roles.store import DomainClaimed, tenants_of  # noqa: PLC0415
+
     assert SqliteStore(tmp_path / "d.db", article_org()).tenant == "default"
-    store = SqliteStore(tmp_path / "a.db", article_org(), tenant="acme")
+    db = tmp_path / "a.db"
+    store = SqliteStore(db, article_org(), tenant="acme")
     assert store.tenant == "acme"
-    assert SqliteStore(tmp_path / "a.db", tenant="acme").tenant == "acme"
+    assert SqliteStore(db).tenant == "acme"  # the only one
+    beta_org = attrs.evolve(article_org(), domains=["beta.example"])
+    beta = SqliteStore(db, beta_org, tenant="beta")
+    assert tenants_of(db) == ("acme", "beta")
+    assert SqliteStore(db, tenant="beta").org == beta.org
     with pytest.raises(InvalidArgument) as err:
-        SqliteStore(tmp_path / "a.db", tenant="other")
+        SqliteStore(db, tenant="other")
     assert err.value.problems == (
         Problem(
-            "SqliteStore",
+            "SqlStore",
             "tenant",
-            f"{tmp_path / 'a.db'} holds tenant 'acme', not 'other' (one tenant per SQLite state in this release)",
+            f"{db} holds no tenant 'other' (it holds 'acme', 'beta'); add it with its org document",
             "other",
         ),
     )
+    with pytest.raises(InvalidArgument, match=r"holds tenants 'acme', 'beta': name one \(tenant=, --tenant\)"):
+        SqliteStore(db)
+    with pytest.raises(DomainClaimed) as taken:
+        SqliteStore(db, article_org(), tenant="gamma")
+    assert taken.value.problems == (
+        Problem("org", "domains", "'example.com' is claimed by tenant 'acme': a domain has one tenant", "example.com"),
+    )
+    assert tenants_of(db) == ("acme", "beta")  # refused: nothing was created
+    with pytest.raises(DomainClaimed, match=r"'example\.com' is claimed by tenant 'acme'"):
+        beta.put_org(attrs.evolve(beta.org, domains=["beta.example", "example.com"]), actor=None)
+    assert beta.org.domains == frozenset({"beta.example"})
+    beta.put_org(attrs.evolve(beta.org, domains=["other.example"]), actor=None)  # beta.example is free again
+    store.put_org(attrs.evolve(store.org, domains=["example.com", "beta.example"]), actor=None)
+    with closing(sqlite3.connect(db)) as raw:
+        assert raw.execute("SELECT domain, tenant FROM domains ORDER BY 1").fetchall() == [
+            ("beta.example", "acme"), ("example.com", "acme"), ("other.example", "beta")
+        ]  # fmt: skip
     with pytest.raises(InvalidArgument, match="lower-case"):
         SqliteStore(tmp_path / "b.db", article_org(), tenant="Bad")
     assert not (tmp_path / "b.db").exists()
@@ -167,27 +194,6 @@ def test_last_use_is_written_at_most_once_a_minute(tmp_path: Path) -> None:
     assert store.tokens()[0] == TokenInfo(token_id, "2026-11-30T09:00:00Z", None, "2026-11-30T09:01:00Z", None)
 
 
-def test_an_older_state_upgrades_to_schema_4_keeping_its_emails(tmp_path: Path) -> None:
-    """Schema 3 to 4 adds the tokens table and the tenant (``default``) and changes no stored email."""
-    db = tmp_path / "s.db"
-    store = SqliteStore(db, article_org())
-    from scim_roles import User  # noqa: PLC0415
-
-    store.put_user(User("sam", saml=True, email="sam@example.com"), user_name="not-an-email")
-    store.close()
-    with closing(sqlite3.connect(db)) as raw, raw:  # closed, and committed
-        raw.execute("DROP TABLE tokens")
-        raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
-        raw.execute("DELETE FROM meta WHERE key = 'tenant'")
-    with pytest.raises(Exception, match="an older state"):
-        SqliteStore(db, readonly=True)
-    upgraded = SqliteStore(db)
-    assert (upgraded.tenant, upgraded.tokens()) == ("default", ())
-    assert upgraded.load().directory.users["sam"].email == "sam@example.com"
-    with closing(sqlite3.connect(db)) as raw:
-        assert raw.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
-
-
 def test_tenant_and_token_commands(tmp_path: Path) -> None:
     """tenants add/list, tokens add/list/revoke, text and JSON; the token shown once; refusals exit 1 or 2."""
     db = str(tmp_path / "acme.db")
@@ -197,9 +203,9 @@ def test_tenant_and_token_commands(tmp_path: Path) -> None:
     assert (added["tenant"], added["endpoint"]) == ("acme", "/scim/v2/acme")
     first_id = tokens.split(added["token"])[0]  # type: ignore[index]
     assert cli("tenants", "add", "acme", ORG, "--db", db) == (
-        2,
+        1,
         "",
-        f"scim-roles: {db}: exists already: a SQLite state holds one tenant in this release; give a new --db file\n",
+        f"scim-roles: {db}: holds tenant 'acme' already: each tenant is added once\n",
     )
     code, out, _ = cli("tenants", "add", "beta", ORG, "--db", str(tmp_path / "beta.db"))
     assert code == 0
@@ -242,8 +248,8 @@ def test_tenant_and_token_commands(tmp_path: Path) -> None:
     assert (code, err) == (
         1,
         (
-            f"scim-roles: {db}: SqliteStore: tenant: {db} holds tenant 'acme', not 'beta'"
-            " (one tenant per SQLite state in this release)\n"
+            f"scim-roles: {db}: SqlStore: tenant: {db} holds no tenant 'beta' (it holds 'acme');"
+            " add it with its org document\n"
         ),
     )
     for usage in (
@@ -315,7 +321,8 @@ def test_serve_answers_a_tenant_with_its_stored_tokens_and_sees_a_revoke_from_el
         }
         for base in bases:
             assert request(base, "GET", "/Users", token=new)[0] == 200
-            assert request(base.removesuffix("/acme") + "/beta", "GET", "/Users", token=new)[0] == 404
+            # a tenant this database does not hold: answered as a wrong token is (no tenant is revealed)
+            assert request(base.removesuffix("/acme") + "/beta", "GET", "/Users", token=new)[0] == 401
         # Both servers' request logs reach the state within about a second: the eight refusals among them.
         deadline = time.monotonic() + 10
         while True:
@@ -360,7 +367,7 @@ def test_serve_takes_stored_tokens_and_the_environment_token(tmp_path: Path, mon
 
     presented = ["", "", "", ""]
     ran: list[tuple[bool, ...]] = []  # what the running server's check said of each presented token
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._check, presented))))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._app("acme")._check, presented))))
     db = str(tmp_path / "acme.db")
     _, out, _ = cli("tenants", "add", "acme", ORG, "--db", db, "--json")
     presented[:] = [json.loads(out)["token"], "from-the-environment", "from-the-environment2", "XXXX"]
@@ -631,7 +638,7 @@ def test_tenant_and_token_commands_check_the_tenant_and_list_in_words(tmp_path: 
     for command in (("tokens", "add", "beta"), ("tokens", "revoke", "beta", "x"), ("log", "beta")):
         code, out, err = cli(*command, "--db", db)
         assert (code, out) == (1, "")
-        assert "holds tenant 'acme', not 'beta'" in err
+        assert "holds no tenant 'beta' (it holds 'acme')" in err
     clock = Clock()
     with SqliteStore(db, clock=clock) as store:
         store.add_token(expires_days=1)
@@ -726,14 +733,62 @@ def test_the_token_and_log_commands_work_on_a_state_whose_users_no_longer_load(t
     token_id, _ = store.add_token()
     store.close()
     with closing(sqlite3.connect(db)) as raw, raw:  # closed, and committed
-        (settings,) = raw.execute("SELECT value FROM meta WHERE key = 'org'").fetchone()
+        (settings,) = raw.execute("SELECT settings FROM tenants").fetchone()
         org = json.loads(settings)
         org["teams"] = [t for t in org["teams"] if t["id"] != OPS]
         org["groups"] = [g for g in org["groups"] if OPS not in g.get("teams", [])]
-        raw.execute("UPDATE meta SET value = ? WHERE key = 'org'", (json.dumps(org),))
+        raw.execute("UPDATE tenants SET settings = ?, version = version + 1", (json.dumps(org),))
     assert cli("explain", "--db", str(db))[0] == 1  # the users no longer load
     for command in (("tenants", "list"), ("tokens", "list", "acme"), ("log", "acme"), ("tokens", "add", "acme")):
         assert cli(*command, "--db", str(db))[0] == 0, command
     assert cli("tokens", "revoke", "acme", token_id, "--db", str(db))[0] == 0
     code, _, err = cli("serve", "--db", str(db))
     assert (code, "'sam'" in err) == (1, True)  # serve needs the users: it names what is wrong
+
+
+def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several tenants: serve starts without loading any, and SCIM_ROLES_TOKEN (a one-tenant state's token)
+    authenticates none of them, with a warning; an older state: serve and tenants list name `migrate`; no
+    state file: tenants list says so."""
+    import shutil  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    ran: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(app))
+    db = str(tmp_path / "many.db")
+    beta = tmp_path / "beta.json"
+    beta.write_text(json.dumps(json.loads(Path(ORG).read_text()) | {"domains": ["beta.example"]}))
+    assert cli("tenants", "add", "acme", ORG, "--db", db)[0] == 0
+    assert cli("tenants", "add", "beta", str(beta), "--db", db)[0] == 0
+    assert [t["tenant"] for t in json.loads(cli("tenants", "list", "--db", db, "--json")[1])] == ["acme", "beta"]
+    monkeypatch.delenv("SCIM_ROLES_TOKEN", raising=False)
+    assert cli("serve", "--db", db) == (
+        0,
+        "",
+        "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/TENANT for its tenants\n",
+    )  # no token to serve with is needed at start: each tenant's stored tokens are checked per request
+    ran.clear()
+    monkeypatch.setenv("SCIM_ROLES_TOKEN", "from-the-environment")
+    assert cli("serve", "--db", db) == (
+        0,
+        "",
+        (
+            f"scim-roles: WARNING {db} holds 2 tenants: SCIM_ROLES_TOKEN authenticates none of them (it is the"
+            " token of a one-tenant state); each tenant's stored tokens do\n"
+            "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/TENANT for its tenants\n"
+        ),
+    )
+    (app,) = ran
+    assert (app._default, app._token, app.cached) == (None, None, ())
+    assert not app._app("acme")._check("from-the-environment")
+    old = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "state-0.1.db", old)
+    for command in (("serve",), ("tenants", "list")):
+        code, out, err = cli(*command, "--db", str(old))
+        assert (code, out) == (1, "")
+        assert f"`scim-roles migrate --db {old}`" in err
+    missing = tmp_path / "none.db"
+    assert cli("tenants", "list", "--db", str(missing)) == (1, "", f"scim-roles: {missing}: no such state file\n")

@@ -9,15 +9,14 @@ settings (exit 2 otherwise, naming ``scim-roles edit``). Needs the
 from __future__ import annotations
 
 import argparse
-import hmac
+import functools
 import importlib
 import json
 import logging
 import os
-import sqlite3
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,12 +35,17 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
         "serve", help="serve SCIM 2.0 at /scim/v2/TENANT and /scim/v2 (stored tokens, or SCIM_ROLES_TOKEN)"
     )
     serve.add_argument("org", metavar="ORG", nargs="?", help="org document: needed only to create a new state")
-    serve.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created on first run")
+    serve.add_argument(
+        "--db",
+        metavar="STATE",
+        required=True,
+        help="the state: a SQLite file (created on first run) or postgresql+psycopg://...; every tenant is served",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     serve.add_argument(
         "--public-url",
-        metavar="URL",
+        metavar="STATE",
         help="where IdPs reach the server (https://scim.example.com), for resource locations;"
         " by default the address a request came in on, never its Host header",
     )
@@ -49,6 +53,13 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
         "--log-rows", type=_positive, default=10_000, metavar="N", help="the request log keeps N rows (10000)"
     )
     serve.add_argument("--log-days", type=_positive, metavar="D", help="and drops rows older than D days")
+    serve.add_argument(
+        "--cache-tenants",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="keep at most N tenants' states in memory, least recently used out (100)",
+    )
     serve.set_defaults(func=_serve)
     settings = commands.add_parser("settings", help="print a state's stored settings as an org document")
     settings.add_argument("--db", metavar="STATE", required=True)
@@ -73,6 +84,9 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     groups.add_argument("--db", metavar="STATE", required=True)
     groups.add_argument("--json", action="store_true", help="print JSON")
     groups.set_defaults(func=_groups)
+    migrate = commands.add_parser("migrate", help="upgrade a state to this release's schema (back it up first)")
+    migrate.add_argument("--db", metavar="STATE", required=True, help="a SQLite file or postgresql+psycopg://...")
+    migrate.set_defaults(func=_migrate)
     for command in (settings, edit, changes, repair, groups):
         _tenant_option(command)
     from ._cli_tenants import add_commands as tenant_commands  # noqa: PLC0415 -- it imports this module
@@ -82,7 +96,7 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
 
 def _tenant_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--tenant", metavar="TENANT", help="the tenant whose state to use (checked: a SQLite state holds one)"
+        "--tenant", metavar="TENANT", help="the tenant whose state to use (not needed when the state holds one)"
     )
 
 
@@ -121,7 +135,7 @@ def open_state(
     Every failure, opening it or using it, is a one-line :class:`_Fail`.
     """
     module = _store_module()
-    if readonly and not Path(name).is_file():
+    if readonly and not is_url(name) and not Path(name).is_file():
         raise _Fail([f"{name}: no such state file"])
     with warnings.catch_warnings():
         # Stored settings that claim no domain: check and serve say so in their own words (_NO_DOMAINS).
@@ -139,15 +153,15 @@ def _opened(  # noqa: PLR0913 -- open_state's arguments, passed on
     tenant: str | None,
 ) -> Iterator[Any]:
     try:
-        store = module.SqliteStore(name, org, readonly=readonly, tenant=tenant)
+        store = module.SqlStore(name, org, readonly=readonly, tenant=tenant)
         if load:
             store.load()
     except module.SettingsDiffer as err:
         raise _Fail([f"{name}: {p}" for p in err.problems], USAGE_ERROR) from err
     except ScimRolesError as err:
         raise _prefixed(name, err) from err
-    except (sqlite3.Error, module.StoreUnavailable) as err:
-        raise _Fail([f"{name}: not a scim-roles state: {err}"]) from err
+    except module.StoreUnavailable as err:  # an older state (naming migrate), none, or no database there
+        raise _Fail([str(err)]) from err
     try:
         yield store
     except module.StoreUnavailable as err:  # a write that could not be made durable: nothing was written
@@ -156,6 +170,11 @@ def _opened(  # noqa: PLR0913 -- open_state's arguments, passed on
         raise _prefixed(name, err) from err
     finally:
         store.close()
+
+
+def is_url(db: str) -> bool:
+    """Whether ``--db`` names a database by URL (``sqlite:///...``, ``postgresql+psycopg://...``), not a file."""
+    return "://" in db
 
 
 def _org_if_given(read: _Reader, name: str | None) -> Org | None:
@@ -187,12 +206,13 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
             USAGE_ERROR,
         )
     token = token.strip()  # blank: not set
-    if not token and not Path(args.db).is_file():  # a new state has no stored token yet
+    new = not is_url(args.db) and not Path(args.db).is_file()
+    if not token and new:  # a new state has no stored token yet
         raise _Fail([_NO_CREDENTIAL], USAGE_ERROR)
     try:
         import uvicorn  # noqa: PLC0415 -- needs the serve extra
 
-        from .asgi import ScimApp, _public_url  # noqa: PLC0415
+        from .asgi import TenantApp, _public_url  # noqa: PLC0415
     except ImportError as err:
         raise _Fail(
             ["serve needs the serve extra (Python 3.11+): python -m pip install '.[serve]' in a clone of scim_roles"],
@@ -204,58 +224,71 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         except ScimRolesError as err:
             raise _Fail([f"--public-url {err.problems[0].detail}"], USAGE_ERROR) from err
     org = _org_if_given(read, args.org)
-    if org is None and not Path(args.db).is_file():
+    if org is None and new:
         raise _Fail([f"{args.db}: no such state file; give the org document to create it"], USAGE_ERROR)
     module = _store_module()
-    # Two connections: a token check (a read, and a last-used write at most once a minute) never waits for
-    # the request being written.
-    with open_state(args.db, org, readonly=False) as store, open_state(args.db, readonly=False, load=False) as auth:
+    if org is not None:  # creates the state, or checks the document is its settings
+        with open_state(args.db, org, readonly=False, load=False):
+            pass
+    tenants = _tenants_of(module, args.db)
+    default = tenants[0] if len(tenants) == 1 else None
+    if default is not None:  # one tenant, served at /scim/v2 too: checked before serving, as a 0.1 server was
+        _check_before_serving(args.db, default, token)
+    elif token:
+        sys.stderr.write(
+            f"scim-roles: WARNING {args.db} holds {len(tenants)} tenants: SCIM_ROLES_TOKEN authenticates none of"
+            " them (it is the token of a one-tenant state); each tenant's stored tokens do\n"
+        )
+        token = ""
+    _log_to_stderr()
+    engine = module.open_database(args.db)
+    stores = functools.lru_cache(maxsize=1024)(lambda tenant: module.SqlStore(engine, tenant=tenant))
+    request_log = module.RequestLog(stores, keep_rows=args.log_rows, keep_days=args.log_days)
+    app = TenantApp(
+        engine,
+        cache_size=args.cache_tenants,
+        default_tenant=default,
+        token=token or None,
+        public_url=args.public_url,
+        request_log=request_log,
+    )
+    where = f"http://{args.host}:{args.port}/scim/v2"
+    served = f"{where}/{default} (and /scim/v2)" if default is not None else f"{where}/TENANT for its tenants"
+    sys.stderr.write(f"scim-roles: serving SCIM 2.0 at {served}\n")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        request_log.close()
+        engine.dispose()
+    return 0
+
+
+def _tenants_of(module: Any, db: str) -> tuple[str, ...]:  # noqa: ANN401 -- the store module
+    try:
+        return tuple(module.tenants_of(db))
+    except module.StoreUnavailable as err:
+        raise _Fail([str(err)]) from err
+
+
+def _check_before_serving(db: str, tenant: str, token: str) -> None:
+    """A one-tenant state: a token to serve with, and no drift (a 0.1 server checked the same)."""
+    with open_state(db, tenant=tenant) as store:
         now = datetime.now(timezone.utc)
-        if not token and not any(t.active_at(now) for t in auth.tokens()):
+        if not token and not any(t.active_at(now) for t in store.tokens()):
             raise _Fail([_NO_CREDENTIAL], USAGE_ERROR)
         drift = store.check()
-        unclaimed = _unclaimed(store, drift, args.db)
-        if drift:
-            lines = [f"{args.db}: {d}" for d in drift]
-            raise _Fail(
-                [*lines, *unclaimed, f"{args.db}: the state has drifted: see `scim-roles repair --db {args.db}`"]
-            )
-        for line in unclaimed:
-            sys.stderr.write(f"scim-roles: WARNING {line}\n")
-        _log_to_stderr()
-        endpoint = f"/scim/v2/{store.tenant}"
-        request_log = module.RequestLog(auth, keep_rows=args.log_rows, keep_days=args.log_days)
-        app = ScimApp(
-            store,
-            check_token=_token_check(auth, token),
-            base_path=(endpoint, "/scim/v2"),
-            public_url=args.public_url,
-            request_log=request_log,
-        )
-        sys.stderr.write(f"scim-roles: serving SCIM 2.0 at http://{args.host}:{args.port}{endpoint} (and /scim/v2)\n")
-        try:
-            uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-        finally:
-            request_log.close()
-    return 0
+        unclaimed = _unclaimed(store, drift, db)
+    if drift:
+        lines = [f"{db}: {d}" for d in drift]
+        raise _Fail([*lines, *unclaimed, f"{db}: the state has drifted: see `scim-roles repair --db {db}`"])
+    for line in unclaimed:
+        sys.stderr.write(f"scim-roles: WARNING {line}\n")
 
 
 _NO_CREDENTIAL = (
     "set SCIM_ROLES_TOKEN to the bearer token the IdP will send (never on the command line),"
     " or add a stored token to an existing state: scim-roles tokens add TENANT --db STATE"
 )
-
-
-def _token_check(auth: Any, token: str) -> Callable[[str], bool]:  # noqa: ANN401 -- a SqliteStore
-    """A stored token of the state's tenant, or the environment's token when set: each checked every time."""
-    expected = token.encode() if token else None
-
-    def check(presented: str) -> bool:
-        stored = auth.check_token(presented)
-        from_environment = expected is not None and hmac.compare_digest(presented.encode(), expected)
-        return stored or from_environment
-
-    return check
 
 
 def _log_to_stderr() -> None:
@@ -342,6 +375,21 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     sizes = f"{counted(len(org.teams), 'team')}, {counted(len(org.groups), 'group')}"
     head = f"{args.org}: ok ({sizes}); " if args.org else ""
     out.write(f"{head}{args.db}: ok ({counted(len(directory.users), 'user')}, {scim} SCIM-managed; no drift)\n")
+    return 0
+
+
+def _migrate(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
+    module = _store_module()
+    if not is_url(args.db) and not Path(args.db).is_file():
+        raise _Fail([f"{args.db}: no such state file"])
+    try:
+        before, after = module.migrate(args.db)
+    except module.StoreUnavailable as err:
+        raise _Fail([str(err)]) from err
+    if before == after:
+        out.write(f"{args.db}: up to date (schema {after})\n")
+    else:
+        out.write(f"{args.db}: migrated from schema {before} to {after}\n")
     return 0
 
 

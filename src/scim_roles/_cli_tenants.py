@@ -1,8 +1,8 @@
 """The tenant and token commands: ``tenants add|list``, ``tokens add|list|revoke``.
 
 A tenant is an org served at ``/scim/v2/{tenant}``; its tokens are shown
-once and stored as hashes. In this release a SQLite state holds one tenant.
-Needs the ``serve`` extra (Python 3.11+).
+once and stored as hashes. A database (a SQLite file or PostgreSQL) holds
+any number of tenants. Needs the ``serve`` extra (Python 3.11+).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from ._cli import USAGE_ERROR, _Fail, _Reader
-from ._cli_state import _org_if_given, _positive, open_state
+from ._cli import _Fail, _Reader
+from ._cli_state import _org_if_given, _positive, is_url, open_state
 
 _SHOWN_ONCE = "shown once: give it to the IdP now; only its hash is stored"
 
@@ -27,7 +27,9 @@ def add_commands(commands: Any) -> None:  # noqa: ANN401 -- argparse's subparser
     add = tenant_commands.add_parser("add", help="create a tenant from an org document; prints its first token once")
     add.add_argument("tenant", metavar="TENANT", help="tenant id: its endpoint is /scim/v2/TENANT")
     add.add_argument("org", metavar="ORG", help="org document: the tenant's settings")
-    add.add_argument("--db", metavar="STATE", required=True, help="SQLite state, created here")
+    add.add_argument(
+        "--db", metavar="STATE", required=True, help="a SQLite file (created if new) or postgresql+psycopg://"
+    )
     add.add_argument("--json", action="store_true", help='print {"tenant", "endpoint", "token"}')
     add.set_defaults(func=_tenants_add)
     listed = tenant_commands.add_parser("list", help="the tenants and their endpoints")
@@ -71,12 +73,9 @@ def _tenants_add(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     from .store import check_tenant_id  # noqa: PLC0415 -- the serve extra
 
     check_tenant_id(args.tenant)  # before anything is read or created
-    if Path(args.db).exists():
-        raise _Fail(
-            [f"{args.db}: exists already: a SQLite state holds one tenant in this release; give a new --db file"],
-            USAGE_ERROR,
-        )
     org = _org_if_given(read, args.org)
+    if args.tenant in _tenants(args.db, new=True):
+        raise _Fail([f"{args.db}: holds tenant {args.tenant!r} already: each tenant is added once"])
     with open_state(args.db, org, readonly=False, load=False, tenant=args.tenant) as store:
         token_id, token = store.add_token()
     if args.json:
@@ -87,15 +86,33 @@ def _tenants_add(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
+def _tenants(db: str, *, new: bool = False) -> tuple[str, ...]:
+    """The tenants ``db`` holds (none for a file not made yet, when ``new``); a one-line failure otherwise."""
+    from .store import StoreUnavailable, tenants_of  # noqa: PLC0415 -- the serve extra
+
+    if not is_url(db) and not Path(db).is_file():
+        if new:
+            return ()
+        raise _Fail([f"{db}: no such state file"])
+    try:
+        return tenants_of(db)
+    except StoreUnavailable as err:
+        raise _Fail([str(err)]) from err
+
+
 def _tenants_list(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    with open_state(args.db, load=False) as store:
-        tenant = store.tenant
-        now = datetime.now(timezone.utc)
-        active = sum(t.active_at(now) for t in store.tokens())
+    rows = []
+    now = datetime.now(timezone.utc)
+    for tenant in _tenants(args.db):
+        with open_state(args.db, load=False, tenant=tenant) as store:
+            active = sum(t.active_at(now) for t in store.tokens())
+        rows.append({"tenant": tenant, "endpoint": _endpoint(tenant), "active_tokens": active})
     if args.json:
-        out.write(json.dumps([{"tenant": tenant, "endpoint": _endpoint(tenant), "active_tokens": active}]) + "\n")
-    else:
-        out.write(f"{tenant}\t{_endpoint(tenant)}\t{active} active token{'' if active == 1 else 's'}\n")
+        out.write(json.dumps(rows) + "\n")
+        return 0
+    for row in rows:
+        active = row["active_tokens"]
+        out.write(f"{row['tenant']}\t{row['endpoint']}\t{active} active token{'' if active == 1 else 's'}\n")
     return 0
 
 

@@ -21,22 +21,26 @@ import asyncio
 import hmac
 import json
 import logging
+import random
 import threading
 import time
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import _documents as documents
+from . import _tokens
 from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
-from .store import LoggedRequest, SqliteStore, Store, StoreUnavailable
+from .store import LoggedRequest, SqliteStore, SqlStore, Store, StoreUnavailable, is_tenant_id, open_database
 from .store import _stamp as stamp
 
-__all__ = ["ScimApp", "SqliteStore", "Store"]
+__all__ = ["ScimApp", "SqliteStore", "Store", "TenantApp"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -45,7 +49,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 LOG = logging.getLogger("scim_roles.serve")
 MAX_BODY = 1024 * 1024  # 1 MiB: a SCIM request is far smaller
 _JSON_TYPES = ("application/scim+json", "application/json")
-_RETRIES = 20
+_RETRIES = 50
+_BACKOFF = 0.001  # seconds: after the n-th lost race, a random wait up to 2**n of these (at most 64)
 
 
 class ScimApp:
@@ -117,36 +122,17 @@ class ScimApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point: HTTP requests, and the lifespan protocol."""
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})  # the only other lifespan message
-            return
         if scope["type"] != "http":
+            await _lifespan(scope, receive, send)
             return
         started = time.perf_counter()
         status, headers, body, changes = await self._answer(scope, receive)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.lower().encode(), v.encode()) for k, v in headers]
-                + [(b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _respond(send, status, headers, body)
         ms = (time.perf_counter() - started) * 1000
         if self._request_log is not None:
             at = stamp(self._clock())
             self._request_log(LoggedRequest(at, scope["method"], scope["path"], status, _reason(status, body), ms))
-        LOG.info(  # every text field quoted and escaped: a method or path can never forge a field or a line
-            "method=%s path=%s status=%d ms=%.1f changes=%d",
-            json.dumps(scope["method"]),
-            json.dumps(scope["path"]),
-            status,
-            ms,
-            changes,
-        )
+        _log_line(scope, status, ms, changes)
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[str, str]], bytes, int]:
         headers: dict[str, str] = {}
@@ -200,7 +186,9 @@ class ScimApp:
     def _process(self, method: str, path: str, body: Any, query: str, base_url: str) -> tuple[ScimResponse, int]:  # noqa: ANN401
         """Load, handle, commit (retried if another process committed in between), serialized."""
         with self._lock:
-            for _ in range(_RETRIES):
+            for attempt in range(_RETRIES):
+                if attempt:  # another process committed first: step back a random while, so that no one starves
+                    time.sleep(random.uniform(0, _BACKOFF * 2 ** min(attempt, 6)))  # noqa: S311 -- not a secret
                 snapshot = self._store.load()
                 request = ScimRequest(
                     method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
@@ -208,8 +196,188 @@ class ScimApp:
                 outcome = handle(snapshot.directory, request)
                 if outcome.directory is snapshot.directory or self._store.commit(snapshot, outcome):
                     return outcome.response, len(outcome.changes)
-            msg = "the store kept changing under the request"  # 20 lost races in a row
+            msg = "the store kept changing under the request"  # 50 lost races in a row
             raise RuntimeError(msg)
+
+
+class TenantApp:
+    """Every tenant of a database, each at ``{base_path}/{tenant}`` with its own state, tokens and request log.
+
+    Args:
+        db: The database (:func:`~scim_roles.store.open_database`): an engine,
+            a SQLite file path or a URL. Its tenants are found when a request
+            names them: one added while the server runs is served at once.
+        base_path: Where the tenants' endpoints are (``/scim/v2``).
+        cache_size: At most this many tenants' states are kept in memory;
+            the least recently used goes first, and is loaded again when a
+            request needs it. None is loaded at start.
+        default_tenant: Also served at ``base_path`` itself, as a 0.1 server
+            was (an IdP pointed there keeps working), with ``token`` too.
+        token: A bearer token of ``default_tenant`` besides its stored ones
+            (``SCIM_ROLES_TOKEN``).
+        public_url, max_body, clock, mint_id: As :class:`ScimApp` takes them.
+        request_log: Called with each request's
+            :class:`~scim_roles.store.LoggedRequest` and ``tenant=`` its
+            tenant (a :class:`~scim_roles.store.RequestLog` keeps them in
+            each tenant's log).
+
+    A request for a tenant the database does not hold is answered as a
+    wrong token is (the same ``401``, after the same hashing): the answer
+    tells no one which tenants exist.
+    """
+
+    def __init__(  # noqa: PLR0913 -- every part a host may swap
+        self,
+        db: Any,  # noqa: ANN401 -- an engine, a path or a URL, as open_database takes it
+        *,
+        base_path: str = "/scim/v2",
+        cache_size: int = 100,
+        default_tenant: str | None = None,
+        token: str | None = None,
+        public_url: str | None = None,
+        max_body: int = MAX_BODY,
+        request_log: Callable[..., None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        mint_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+
+        if type(cache_size) is not int or cache_size < 1:
+            raise InvalidArgument(
+                Problem("TenantApp", "cache_size", f"must be a whole number from 1, got {cache_size!r}")
+            )
+        if token is not None and (not token or token != token.strip()):
+            raise InvalidArgument(
+                Problem("TenantApp", "token", "must be non-empty, without spaces or line breaks around it")
+            )
+        self._given, self._engine = db, open_database(db)
+        if self._engine is not db:  # its own engine: closed with it
+            weakref.finalize(self, self._engine.dispose)
+        self._base = base_path.rstrip("/")
+        self._size = cache_size
+        self._default = default_tenant
+        self._token = None if token is None else token.encode()
+        self._public_url = None if public_url is None else _public_url(public_url)
+        self._max_body, self._clock, self._mint = max_body, clock, mint_id
+        self._request_log = request_log
+        self._apps: OrderedDict[str, ScimApp] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the database connections of an engine it opened itself (one it was given is the giver's)."""
+        self._apps.clear()
+        if self._engine is not self._given:
+            self._engine.dispose()
+
+    @property
+    def cached(self) -> tuple[str, ...]:
+        """The tenants whose states are in memory now, least recently used first."""
+        with self._lock:
+            return tuple(self._apps)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: each request to its tenant's app."""
+        if scope["type"] != "http":
+            await _lifespan(scope, receive, send)
+            return
+        tenant = self._tenant_of(scope)
+        app = None if tenant is None else await asyncio.to_thread(self._app, tenant)
+        await (self._nobody if app is None else app)(scope, receive, send)
+
+    def _tenant_of(self, scope: Scope) -> str | None:
+        """The tenant a path names (``{base}/{tenant}/...``), else the default tenant for ``{base}/...``."""
+        path: str = scope["path"][len(scope.get("root_path", "")) :]
+        if path != self._base and not path.startswith(self._base + "/"):
+            return None
+        segment = path[len(self._base) + 1 :].split("/", 1)[0]
+        if is_tenant_id(segment):
+            return segment
+        return self._default
+
+    def _app(self, tenant: str) -> ScimApp | None:
+        """The tenant's app: from the cache, else loaded (the least recently used dropped); None if no tenant."""
+        with self._lock:
+            app = self._apps.get(tenant)
+            if app is not None:
+                self._apps.move_to_end(tenant)
+                return app
+            try:
+                store = SqlStore(self._engine, tenant=tenant)
+            except InvalidArgument:
+                return None  # no such tenant
+            app = ScimApp(
+                store,
+                check_token=self._checker(store),
+                base_path=(f"{self._base}/{tenant}", self._base)
+                if tenant == self._default
+                else f"{self._base}/{tenant}",
+                public_url=self._public_url,
+                max_body=self._max_body,
+                request_log=self._log_of(tenant),
+                clock=self._clock,
+                mint_id=self._mint,
+            )
+            self._apps[tenant] = app
+            while len(self._apps) > self._size:
+                self._apps.popitem(last=False)
+            return app
+
+    def _log_of(self, tenant: str) -> Callable[[LoggedRequest], None] | None:
+        log = self._request_log
+        return None if log is None else lambda entry: log(entry, tenant=tenant)
+
+    def _checker(self, store: Any) -> Callable[[str], bool]:  # noqa: ANN401 -- a SqlStore
+        expected = self._token if store.tenant == self._default else None
+
+        def check(presented: str) -> bool:
+            stored = store.check_token(presented)
+            from_environment = expected is not None and hmac.compare_digest(presented.encode(), expected)
+            return bool(stored or from_environment)
+
+        return check
+
+    async def _nobody(self, scope: Scope, _receive: Receive, send: Send) -> None:
+        """No tenant there: 404 outside the base path; inside it, the 401 of a wrong token, after its hashing."""
+        inside = self._tenant_of(scope) is not None or scope["path"].startswith(self._base + "/")
+        _tokens.matches("x" * 43, None)  # the hashing a token check does
+        refused = (
+            _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
+            if inside
+            else _Refused(404, "no SCIM endpoint here")
+        )
+        status, headers, body, _ = refused.answer
+        await _respond(send, status, headers, body)
+        _log_line(scope, status, 0.0, 0)
+
+
+async def _lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    """The lifespan protocol (nothing to start or stop); any other non-HTTP scope is ignored."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})  # the only other lifespan message
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers]
+            + [(b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _log_line(scope: Scope, status: int, ms: float, changes: int) -> None:
+    LOG.info(  # every text field quoted and escaped: a method or path can never forge a field or a line
+        "method=%s path=%s status=%d ms=%.1f changes=%d",
+        json.dumps(scope["method"]),
+        json.dumps(scope["path"]),
+        status,
+        ms,
+        changes,
+    )
 
 
 class _Refused(Exception):

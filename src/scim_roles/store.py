@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,10 +29,14 @@ from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 import attrs
+import sqlalchemy as sa
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from . import _tokens
 from ._builtins import to_builtins
@@ -46,10 +49,11 @@ from ._resolve import index_of, resolve_indexed
 from ._result import Resolution
 from ._roles import Role
 from .saml import Attributes, SignIn, sign_in
-from .scim import Directory, Outcome, ScimResponse, email_of, user_name_key
+from .scim import Directory, Outcome, ScimResponse, user_name_key
 from .scim._pmap import PMap
 
 __all__ = [
+    "DomainClaimed",
     "Drift",
     "FeedEntry",
     "GuardrailFired",
@@ -58,165 +62,133 @@ __all__ = [
     "RequestLog",
     "SettingsDiffer",
     "Snapshot",
+    "SqlStore",
     "SqliteStore",
+    "StateOutdated",
     "Store",
     "StoreUnavailable",
     "TokenInfo",
     "TooManyTokens",
     "check_tenant_id",
+    "is_tenant_id",
+    "migrate",
+    "open_database",
+    "tenants_of",
 ]
 
-SCHEMA_VERSION = 4  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth; 3: emails;
-# 4: the tenant id and its tokens
+SCHEMA = "v5"  # the Alembic revision this release writes (scim-roles migrate brings older states to it)
+SCHEMA_NUMBER = 5  # 1: the 0.1 store; 2: the change feed, settings and memberships as one truth; 3: emails;
+# 4: the tenant id and its tokens; 5: many tenants in one database, on SQLite or PostgreSQL (Alembic)
 DEFAULT_TENANT = "default"  # the tenant of a state created without one
 MAX_ACTIVE_TOKENS = 2  # rotation without downtime: the old token and the new
 LAST_USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
 REQUEST_LOG_ROWS = 10_000  # the request log keeps this many rows by default
 ORIGINS = ("scim", "admin", "saml", "settings", "repair")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,          -- the RFC 8265 key of user_name (S2)
-    user_name TEXT NOT NULL,
-    saml INTEGER NOT NULL,
-    scim INTEGER NOT NULL,
-    deprovisioned INTEGER NOT NULL,
-    resource TEXT,                     -- the SCIM resource the IdP sent, with meta (SCIM users)
-    -- the user's email (R14), or NULL; added by schema 3
-    email TEXT
-);
-CREATE TABLE IF NOT EXISTS manual (
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    team TEXT NOT NULL,
-    role TEXT NOT NULL,
-    PRIMARY KEY (user_id, team)
-);
-CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, resource TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS deleted_groups (id TEXT PRIMARY KEY);  -- deleted by the IdP: never synced again
-CREATE TABLE IF NOT EXISTS members (
-    group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    display TEXT,
-    PRIMARY KEY (group_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS memberships (   -- the effective access: what the app reads
-    user_id TEXT NOT NULL,
-    team TEXT NOT NULL,
-    role TEXT NOT NULL,
-    PRIMARY KEY (user_id, team)
-);
-CREATE TABLE IF NOT EXISTS tokens (        -- the tenant's bearer tokens, as hashes; added by schema 4
-    id TEXT PRIMARY KEY,                   -- the lookup id, which the token contains
-    hash TEXT NOT NULL,                    -- SHA-256 of the token's secret
-    created TEXT NOT NULL,
-    expires TEXT,
-    last_used TEXT,                        -- at most a minute behind
-    revoked TEXT
-);
-CREATE TABLE IF NOT EXISTS requests (      -- the request log: never a token, never a body; bounded
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    reason TEXT NOT NULL,                  -- why it was refused ('' for a success)
-    ms REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (       -- the feed: every membership change, in order (T7)
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    team TEXT NOT NULL,
-    before TEXT,
-    after TEXT,
-    origin TEXT NOT NULL
-);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('version', '0');
-"""
+_CREATE_LOCK = 0x5C1A_0005  # PostgreSQL: the advisory lock that serializes creating the tables
 
 
 class _Sql:
-    """Every statement the store runs, by name: one spelling of each, next to the schema."""
+    """Every statement the store runs, by name: one spelling of each, for SQLite and PostgreSQL alike.
 
-    READ_ONLY = "PRAGMA busy_timeout=10000"
-    WRITABLE = (
+    Every table but ``tenants`` has the tenant in its key: ``:t`` is the
+    store's tenant in every statement, so no statement reads or writes
+    another tenant's rows.
+    """
+
+    SQLITE_READ_ONLY = ("PRAGMA busy_timeout=10000",)
+    SQLITE_WRITABLE = (
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA busy_timeout=10000",
     )
-    BEGIN, BEGIN_WRITE, COMMIT, ROLLBACK = "BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-    SETTINGS = "SELECT value FROM meta WHERE key = 'org'"
-    SCHEMA = "SELECT value FROM meta WHERE key = 'schema'"
-    VERSION = "SELECT value FROM meta WHERE key = 'version'"
-    CREATE_SETTINGS = "INSERT INTO meta (key, value) VALUES ('org', ?)"
-    SET_SETTINGS = "UPDATE meta SET value = ? WHERE key = 'org'"
-    SET_SCHEMA = "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"
-    BUMP_VERSION = "UPDATE meta SET value = ? WHERE key = 'version' AND value = ?"
-    SEED_GROUP = "INSERT OR IGNORE INTO groups (id, resource) VALUES (?, ?)"
-    DELETED_GROUPS = "SELECT id FROM deleted_groups"
-    MANUAL = "SELECT user_id, team, role FROM manual"
-    SCIM_MEMBERS = (
-        "SELECT m.group_id, m.user_id, m.display FROM members m JOIN users u ON u.id = m.user_id"
-        " WHERE u.scim ORDER BY m.group_id, m.user_id"
+    LEGACY = "SELECT value FROM meta WHERE key = 'schema'"
+    REVISION = "SELECT version_num FROM alembic_version"
+    CREATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+    TENANTS = text("SELECT id FROM tenants ORDER BY id")
+    SETTINGS = text("SELECT settings FROM tenants WHERE id = :t")
+    VERSION = text("SELECT version FROM tenants WHERE id = :t")
+    CREATE_TENANT = text("INSERT INTO tenants (id, settings, version, created) VALUES (:t, :settings, 0, :at)")
+    SET_SETTINGS = text("UPDATE tenants SET settings = :settings WHERE id = :t")
+    LOCK_TENANT = text("UPDATE tenants SET version = version WHERE id = :t")  # the tenant's row lock, no change
+    BUMP_VERSION = text("UPDATE tenants SET version = :new WHERE id = :t AND version = :old")
+    DOMAIN_OWNERS = text("SELECT domain, tenant FROM domains WHERE tenant <> :t")
+    DELETE_DOMAINS = text("DELETE FROM domains WHERE tenant = :t")
+    CLAIM_DOMAIN = text("INSERT INTO domains (domain, tenant) VALUES (:domain, :t)")
+    SEED_GROUP = text("INSERT INTO groups (tenant, id, resource) VALUES (:t, :id, :resource)")
+    DELETED_GROUPS = text("SELECT id FROM deleted_groups WHERE tenant = :t")
+    MANUAL = text("SELECT user_id, team, role FROM manual WHERE tenant = :t")
+    SCIM_MEMBERS = text(
+        "SELECT m.group_id, m.user_id, m.display FROM members m"
+        " JOIN users u ON u.tenant = m.tenant AND u.id = m.user_id"
+        " WHERE m.tenant = :t AND u.scim ORDER BY m.group_id, m.user_id"
     )
-    OTHER_MEMBERS = (
-        "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE NOT u.scim ORDER BY 1, 2"
+    OTHER_MEMBERS = text(
+        "SELECT m.group_id, m.user_id FROM members m JOIN users u ON u.tenant = m.tenant AND u.id = m.user_id"
+        " WHERE m.tenant = :t AND NOT u.scim ORDER BY 1, 2"
     )
-    USERS = "SELECT id, user_name, saml, scim, deprovisioned, resource, email FROM users"
-    USER_COLUMNS = "SELECT name FROM pragma_table_info('users')"
-    ADD_EMAIL = "ALTER TABLE users ADD COLUMN email TEXT"
-    NAMES_AND_RESOURCES = "SELECT id, user_name, resource FROM users"
-    SET_EMAIL = "UPDATE users SET email = ? WHERE id = ?"
-    GROUPS = "SELECT id, resource FROM groups"
-    MEMBERSHIPS = "SELECT user_id, team, role FROM memberships ORDER BY 1, 2"
-    FEED = "SELECT seq, at, user_id, team, before, after, origin FROM changes WHERE seq > ? ORDER BY seq"
-    FEED_FOLD = "SELECT user_id, team, after FROM changes ORDER BY seq"
-    DELETE_GROUP = "DELETE FROM groups WHERE id = ?"
-    MARK_DELETED = "INSERT OR IGNORE INTO deleted_groups (id) VALUES (?)"
-    PUT_GROUP = (  # an update in place: the group's member rows stay (a REPLACE would delete them, cascading)
-        "INSERT INTO groups (id, resource) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET resource = excluded.resource"
+    USERS = text("SELECT id, user_name, saml, scim, deprovisioned, resource, email FROM users WHERE tenant = :t")
+    GROUPS = text("SELECT id, resource FROM groups WHERE tenant = :t")
+    MEMBERSHIPS = text("SELECT user_id, team, role FROM memberships WHERE tenant = :t ORDER BY 1, 2")
+    FEED = text(
+        "SELECT seq, at, user_id, team, before, after, origin FROM changes"
+        " WHERE tenant = :t AND seq > :after ORDER BY seq"
     )
-    DELETE_USER = "DELETE FROM users WHERE id = ?"
-    PUT_USER = (
-        "INSERT INTO users (id, key, user_name, saml, scim, deprovisioned, resource, email)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET key = excluded.key, user_name = excluded.user_name, saml = excluded.saml,"
-        " scim = excluded.scim, deprovisioned = excluded.deprovisioned, resource = excluded.resource,"
-        " email = excluded.email"
+    FEED_FOLD = text("SELECT user_id, team, after FROM changes WHERE tenant = :t ORDER BY seq")
+    DELETE_GROUP = text("DELETE FROM groups WHERE tenant = :t AND id = :id")
+    MARK_DELETED = text("INSERT INTO deleted_groups (tenant, id) VALUES (:t, :id) ON CONFLICT DO NOTHING")
+    PUT_GROUP = text(  # an update in place: the group's member rows stay (a delete and insert would cascade)
+        "INSERT INTO groups (tenant, id, resource) VALUES (:t, :id, :resource)"
+        " ON CONFLICT (tenant, id) DO UPDATE SET resource = excluded.resource"
     )
-    DELETE_MANUAL = "DELETE FROM manual WHERE user_id = ?"
-    ADD_MANUAL = "INSERT INTO manual (user_id, team, role) VALUES (?, ?, ?)"
-    PUT_MEMBER = (
-        "INSERT INTO members (group_id, user_id, display) VALUES (?, ?, ?)"
-        " ON CONFLICT (group_id, user_id) DO UPDATE SET display = excluded.display"
+    DELETE_USER = text("DELETE FROM users WHERE tenant = :t AND id = :id")
+    PUT_USER = text(
+        "INSERT INTO users (tenant, id, key, user_name, saml, scim, deprovisioned, resource, email)"
+        " VALUES (:t, :id, :key, :name, :saml, :scim, :gone, :resource, :email)"
+        " ON CONFLICT (tenant, id) DO UPDATE SET key = excluded.key, user_name = excluded.user_name,"
+        " saml = excluded.saml, scim = excluded.scim, deprovisioned = excluded.deprovisioned,"
+        " resource = excluded.resource, email = excluded.email"
     )
-    DELETE_MEMBER = "DELETE FROM members WHERE group_id = ? AND user_id = ?"
-    DELETE_OTHER_MEMBERS = "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE NOT scim)"
-    DELETE_MEMBERSHIP = "DELETE FROM memberships WHERE user_id = ? AND team = ?"
-    PUT_MEMBERSHIP = (
-        "INSERT INTO memberships (user_id, team, role) VALUES (?, ?, ?)"
-        " ON CONFLICT (user_id, team) DO UPDATE SET role = excluded.role"
+    DELETE_MANUAL = text("DELETE FROM manual WHERE tenant = :t AND user_id = :id")
+    ADD_MANUAL = text("INSERT INTO manual (tenant, user_id, team, role) VALUES (:t, :id, :team, :role)")
+    PUT_MEMBER = text(
+        "INSERT INTO members (tenant, group_id, user_id, display) VALUES (:t, :group, :id, :display)"
+        " ON CONFLICT (tenant, group_id, user_id) DO UPDATE SET display = excluded.display"
     )
-    DELETE_MEMBERSHIPS = "DELETE FROM memberships"
-    TENANT = "SELECT value FROM meta WHERE key = 'tenant'"
-    SET_TENANT = "INSERT INTO meta (key, value) VALUES ('tenant', ?)"
-    CREDENTIALS = "SELECT id, created, expires, last_used, revoked FROM tokens ORDER BY created, rowid"
-    CREDENTIAL = "SELECT id, hash, created, expires, last_used, revoked FROM tokens WHERE id = ?"
-    ADD_CREDENTIAL = "INSERT INTO tokens (id, hash, created, expires) VALUES (?, ?, ?, ?)"
-    REVOKE = "UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL"
-    MARK_USED = "UPDATE tokens SET last_used = ? WHERE id = ?"
-    LOG_REQUEST = "INSERT INTO requests (at, method, path, status, reason, ms) VALUES (?, ?, ?, ?, ?, ?)"
-    PRUNE_ROWS = "DELETE FROM requests WHERE seq <= (SELECT max(seq) FROM requests) - ?"
-    PRUNE_DAYS = "DELETE FROM requests WHERE at < ?"
-    REQUESTS = "SELECT at, method, path, status, reason, ms, seq FROM requests ORDER BY seq DESC LIMIT ?"
-    APPEND = "INSERT INTO changes (at, user_id, team, before, after, origin) VALUES (?, ?, ?, ?, ?, ?)"
-
-
-# Transactions are explicit (BEGIN ... COMMIT); one connection serves a server's threads, under the store's lock.
-_connect = partial(sqlite3.connect, isolation_level=None, check_same_thread=False)
+    DELETE_MEMBER = text("DELETE FROM members WHERE tenant = :t AND group_id = :group AND user_id = :id")
+    DELETE_OTHER_MEMBERS = text(
+        "DELETE FROM members WHERE tenant = :t AND user_id IN (SELECT id FROM users WHERE tenant = :t AND NOT scim)"
+    )
+    DELETE_MEMBERSHIP = text("DELETE FROM memberships WHERE tenant = :t AND user_id = :id AND team = :team")
+    PUT_MEMBERSHIP = text(
+        "INSERT INTO memberships (tenant, user_id, team, role) VALUES (:t, :id, :team, :role)"
+        " ON CONFLICT (tenant, user_id, team) DO UPDATE SET role = excluded.role"
+    )
+    DELETE_MEMBERSHIPS = text("DELETE FROM memberships WHERE tenant = :t")
+    CREDENTIALS = text("SELECT id, created, expires, last_used, revoked FROM tokens WHERE tenant = :t ORDER BY seq")
+    CREDENTIAL = text("SELECT hash, created, expires, last_used, revoked FROM tokens WHERE tenant = :t AND id = :id")
+    ADD_CREDENTIAL = text(  # its place among the tenant's tokens: the tenant's row is locked, so no two race
+        "INSERT INTO tokens (id, tenant, seq, hash, created, expires) VALUES (:id, :t,"
+        " (SELECT coalesce(max(seq), 0) + 1 FROM tokens WHERE tenant = :t), :hash, :created, :expires)"
+    )
+    REVOKE = text("UPDATE tokens SET revoked = :at WHERE tenant = :t AND id = :id AND revoked IS NULL")
+    MARK_USED = text("UPDATE tokens SET last_used = :at WHERE tenant = :t AND id = :id")
+    LOG_REQUEST = text(
+        "INSERT INTO requests (tenant, at, method, path, status, reason, ms)"
+        " VALUES (:t, :at, :method, :path, :status, :reason, :ms)"
+    )
+    PRUNE_ROWS = text(  # all but the newest :keep rows of the tenant (a global seq: other tenants' rows interleave)
+        "DELETE FROM requests WHERE tenant = :t AND seq <"
+        " (SELECT seq FROM requests WHERE tenant = :t ORDER BY seq DESC LIMIT 1 OFFSET :skip)"
+    )
+    PRUNE_DAYS = text("DELETE FROM requests WHERE tenant = :t AND at < :before")
+    REQUESTS = text(
+        "SELECT at, method, path, status, reason, ms, seq FROM requests WHERE tenant = :t ORDER BY seq DESC LIMIT :n"
+    )
+    APPEND = text(
+        "INSERT INTO changes (tenant, at, user_id, team, before, after, origin)"
+        " VALUES (:t, :at, :id, :team, :before, :after, :origin)"
+    )
 
 
 class StoreUnavailable(Exception):  # a state, not a bad input: not a ScimRolesError
@@ -263,6 +235,11 @@ class TooManyTokens(ScimRolesError):
 
 _TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 _RESOURCE_PATHS = frozenset({"users", "groups", "serviceproviderconfig", "resourcetypes", "schemas", "bulk", "me"})
+
+
+def is_tenant_id(text: object) -> bool:
+    """Whether ``text`` is a tenant id (:func:`check_tenant_id` says why not)."""
+    return type(text) is str and bool(_TENANT.match(text)) and text not in _RESOURCE_PATHS
 
 
 def check_tenant_id(tenant: str) -> str:
@@ -445,45 +422,223 @@ _utc_now = partial(datetime.now, timezone.utc)
 _NO_RESPONSE = ScimResponse(200, (), b"")  # an app's own write answers nobody over SCIM
 
 
-class SqliteStore:
-    """The SCIM state in one SQLite file: settings, users, groups, members, the memberships and their feed.
+class StateOutdated(StoreUnavailable):
+    """The database holds a state of an older schema: ``scim-roles migrate --db URL`` upgrades it.
+
+    Nothing is read or written until it is migrated (take a backup first).
+    """
+
+
+class DomainClaimed(ScimRolesError):
+    """A tenant's settings claim a domain another tenant of the database claims (R14): nothing was saved."""
+
+
+def open_database(db: str | os.PathLike[str] | sa.Engine, *, readonly: bool = False) -> sa.Engine:
+    """An engine for a state's database: a SQLite file path, ``sqlite:///FILE`` or ``postgresql+psycopg://...``.
+
+    Share one engine among the stores of many tenants (``SqlStore(engine,
+    tenant=...)``): they share its connection pool. SQLite is opened in WAL
+    mode with ``synchronous=FULL``; ``readonly`` opens a SQLite file without
+    creating or changing it. PostgreSQL needs the ``postgres`` extra
+    (psycopg 3); ``postgresql://`` means ``postgresql+psycopg://``.
+
+    Raises:
+        InvalidArgument: ``db`` is neither a path nor a SQLite or PostgreSQL URL.
+    """
+    if isinstance(db, sa.Engine):
+        return db
+    name = os.fspath(db)
+    try:
+        url = sa.make_url(name) if "://" in name else sa.URL.create("sqlite", database=name)
+    except SQLAlchemyError as err:
+        raise InvalidArgument(Problem("db", "url", f"{name!r} is not a database URL: {err}", name)) from None
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername == "sqlite":
+        return _sqlite_engine(url, readonly=readonly)
+    if url.drivername == "postgresql+psycopg":
+        options = {"postgresql_readonly": True} if readonly else {}
+        return sa.create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True).execution_options(**options)
+    raise InvalidArgument(
+        Problem(
+            "db",
+            "url",
+            f"{url.render_as_string()!r}: give a SQLite file (a path or sqlite:///FILE)"
+            " or PostgreSQL (postgresql+psycopg://...)",
+            name,
+        )
+    )
+
+
+def _sqlite_engine(url: sa.URL, *, readonly: bool) -> sa.Engine:
+    path = url.database or ""
+    memory = path in ("", ":memory:")
+    if readonly and not memory and not url.query:  # never creates the file, never writes it
+        url = sa.URL.create("sqlite", database="file:" + quote(path), query={"mode": "ro", "uri": "true"})
+    pool = {"poolclass": StaticPool} if memory else {}  # one in-memory database, not one per connection
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False}, **pool)
+    pragmas = _Sql.SQLITE_READ_ONLY if readonly else _Sql.SQLITE_WRITABLE
+    event.listen(engine, "connect", partial(_sqlite_connect, pragmas=pragmas))
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi: Any, _record: object, *, pragmas: Sequence[str]) -> None:  # noqa: ANN401 -- sqlite3's
+    dbapi.isolation_level = None  # the store's BEGIN, not the driver's: reads are in the transaction too
+    for pragma in pragmas:
+        dbapi.execute(pragma)
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # A write takes SQLite's write lock at BEGIN: two writers queue (busy_timeout) instead of one failing.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+
+def tenants_of(db: str | os.PathLike[str] | sa.Engine) -> tuple[str, ...]:
+    """The tenant ids a database holds, sorted (``()`` for a new database).
+
+    Raises:
+        StateOutdated: an older state: ``scim-roles migrate`` first.
+        StoreUnavailable: the database cannot be read, or holds no state.
+    """
+    engine = open_database(db, readonly=True)
+    try:
+        with engine.connect() as conn:
+            if _schema_of(conn, _where(engine)) is None:
+                return ()
+            return tuple(conn.execute(_Sql.TENANTS).scalars())
+    except SQLAlchemyError as err:
+        msg = f"{_where(engine)}: the state cannot be read: {_why(err)}"
+        raise StoreUnavailable(msg) from err
+    finally:
+        if engine is not db:
+            engine.dispose()
+
+
+def migrate(db: str | os.PathLike[str] | sa.Engine) -> tuple[int, int]:
+    """Bring a state to this release's schema, in one transaction, nothing lost: ``scim-roles migrate``.
+
+    A state from before migrations (schema 1 to 4, one tenant in a SQLite
+    file) is moved into the tables of many tenants, under its tenant id
+    (``default`` if it had none). Take a backup first: there is no way back.
+
+    Returns:
+        The schema number before and after (equal: it was up to date).
+
+    Raises:
+        StoreUnavailable: the database cannot be written; nothing changed.
+    """
+    engine = open_database(db)
+    where = _where(engine)
+    try:
+        with engine.execution_options(write=True).begin() as conn:
+            _create_lock(conn)
+            before = _schema_of(conn, where, refuse_older=False)
+            if before != SCHEMA_NUMBER:
+                _upgrade(conn)
+    except SQLAlchemyError as err:
+        msg = f"{where}: the state could not be migrated (nothing changed): {_why(err)}"
+        raise StoreUnavailable(msg) from err
+    finally:
+        if engine is not db:
+            engine.dispose()
+    return (0 if before is None else before), SCHEMA_NUMBER
+
+
+def _upgrade(conn: sa.Connection) -> None:
+    from alembic import command  # noqa: PLC0415 -- only creating or migrating a state needs Alembic
+    from alembic.config import Config  # noqa: PLC0415
+
+    config = Config()
+    config.set_main_option("script_location", "scim_roles:_migrations")
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+def _create_lock(conn: sa.Connection) -> None:
+    """PostgreSQL: one process at a time creates or migrates the tables (SQLite: BEGIN IMMEDIATE did)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_Sql.CREATE_LOCK, {"k": _CREATE_LOCK})
+
+
+def _schema_of(conn: sa.Connection, where: str, *, refuse_older: bool = True) -> int | None:
+    """The state's schema number (``None``: an empty database); an older one refused, naming ``migrate``."""
+    tables = set(sa.inspect(conn).get_table_names())
+    if "meta" in tables:  # before migrations: schema 1 to 4 in meta (0.1 wrote none)
+        row = conn.exec_driver_sql(_Sql.LEGACY).first()
+        schema = 1 if row is None else int(row[0])
+    elif "alembic_version" in tables:
+        revision = conn.exec_driver_sql(_Sql.REVISION).scalar()
+        schema = SCHEMA_NUMBER if revision == SCHEMA else 0
+    elif tables:
+        msg = f"{where}: not a scim-roles state (tables {', '.join(sorted(tables))})"
+        raise StoreUnavailable(msg)
+    else:
+        return None
+    if schema != SCHEMA_NUMBER and refuse_older:
+        msg = (
+            f"{where}: a state of an older schema ({schema}; this release reads {SCHEMA_NUMBER}): upgrade it with"
+            f" `scim-roles migrate --db {where}` (back it up first)"
+        )
+        raise StateOutdated(msg)
+    return schema
+
+
+def _where(engine: sa.Engine) -> str:
+    """The database as messages name it: the SQLite file, or the URL without its password."""
+    url = engine.url
+    if url.drivername == "sqlite":
+        name = url.database or ":memory:"
+        return name[len("file:") :].replace("%20", " ") if url.query.get("uri") else name
+    return url.render_as_string(hide_password=True)
+
+
+class SqlStore:
+    """A tenant's SCIM state in a SQL database: settings, users, groups, members, the memberships and their feed.
 
     Args:
-        path: The database file, created with its tables on first use.
-        org: The org's settings from its document, to create a new state:
+        db: The database: a SQLite file path (created on first use),
+            ``sqlite:///FILE``, ``postgresql+psycopg://...`` (the ``postgres``
+            extra), or an engine from :func:`open_database` that the stores
+            of many tenants share.
+        org: The org's settings from its document, to create a new tenant:
             teams, default access, the toggle, and the group mappings. Groups
             the document maps are synced groups from the start; groups the
             IdP pushes get a blank mapping (R2) until an admin maps them
-            (:meth:`put_org`). Given for an existing state, it must be the
+            (:meth:`put_org`). Given for an existing tenant, it must be the
             stored settings (groups the IdP pushed or deleted since aside),
             else :class:`SettingsDiffer`: an org document seeds a state and
             never replaces its settings (T4).
-        readonly: Open an existing store for reading only (writes fail).
+        readonly: Open an existing state for reading only (writes fail).
         clock: The time of a feed entry or a token's use (UTC now by default).
-        tenant: The tenant id of a new state (:func:`check_tenant_id`;
-            ``"default"`` if not given). Given for an existing state, it must
-            be the one it holds. A state holds one tenant: its endpoint is
-            ``/scim/v2/{tenant}``.
+        tenant: The tenant (:func:`check_tenant_id`): created from ``org``
+            when the database does not hold it. Not needed when the database
+            holds one tenant, or none (a new state is tenant ``"default"``).
 
-    A commit writes only what the request touched (its users, its groups,
-    its membership changes and their feed entries) in one transaction, with
-    ``synchronous=FULL``: once it returns, the write survives a crash. The
-    last state is cached and reused while the file's version has not moved;
-    another process's commit moves it, so it is seen at the next
-    :meth:`load`.
+    A new database gets its tables (the Alembic migrations); an older state
+    is refused (:class:`StateOutdated`, naming ``scim-roles migrate``). A
+    commit writes only what the request touched (its users, its groups, its
+    membership changes and their feed entries) in one transaction, made
+    durable before it returns; it is a compare-and-swap on the tenant's
+    version row, so the writes of one tenant are serialized across
+    processes. The last state is cached and reused while the tenant's
+    version has not moved; another process's commit moves it, so it is seen
+    at the next :meth:`load`.
 
     Raises:
         InvalidOrg: a new state without ``org``, or ``org`` is not an
             :class:`Org`.
         SettingsDiffer: ``org`` is not the stored settings.
-        InvalidArgument: ``tenant`` is not a tenant id, or not the one an
-            existing state holds.
-        sqlite3.Error: the file is not a state, or cannot be opened.
+        InvalidArgument: ``tenant`` is not a tenant id, or the database
+            holds several tenants and ``tenant`` names none of them.
+        DomainClaimed: a new tenant claims a domain another tenant claims.
+        StateOutdated: an older state: migrate it first.
+        StoreUnavailable: the database cannot be opened, or holds no state.
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        db: str | os.PathLike[str] | sa.Engine,
         org: Org | None = None,
         *,
         readonly: bool = False,
@@ -491,104 +646,111 @@ class SqliteStore:
         tenant: str | None = None,
     ) -> None:
         if org is not None:
-            index_of(org, "SqliteStore")  # an Org, or InvalidOrg
+            index_of(org, "SqlStore")  # an Org, or InvalidOrg
         if tenant is not None:
             check_tenant_id(tenant)
         self._lock = threading.Lock()
         self._cache: Snapshot | None = None
         self._settings: tuple[str, Org] | None = None  # the stored settings' JSON, and the Org it loads to
         self._clock = clock
-        self._path = os.fspath(path)
-        # An admin's read of the live state never creates or changes the file.
-        self._db = _connect(_read_only_uri(self._path), uri=True) if readonly else _connect(self._path)
-        weakref.finalize(self, self._db.close)  # a store dropped unclosed closes its connection
+        self._engine = open_database(db, readonly=readonly)
+        self._owned = self._engine is not db  # an engine it made: closed with it
+        if self._owned:
+            weakref.finalize(self, self._engine.dispose)  # a store dropped unclosed closes its connections
+        self._where = _where(self._engine)
+        self._path = self._engine.url.database if self._engine.url.drivername == "sqlite" else None
+        if self._path is not None and self._path.startswith("file:"):
+            self._path = self._where
+        self._writer = self._engine.execution_options(write=True)
+        self._reader = (
+            self._engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot per load
+            if self._engine.dialect.name == "postgresql"
+            else self._engine
+        )
         try:
-            self._open(org, tenant, readonly=readonly)
+            self._identity = self._file_identity()
+            self._tenant, created = self._open(org, tenant, readonly=readonly)
+            if org is not None and not created:
+                self._same_settings(org)
         except BaseException:
-            self._db.close()  # refused: no connection left for the garbage collector
+            self.close()  # refused: no connection left for the garbage collector
             raise
 
     # -- opening
 
-    def _open(self, org: Org | None, tenant: str | None, *, readonly: bool) -> None:
-        if readonly:
-            self._db.execute(_Sql.READ_ONLY)
-            self._version()  # fails here on a file that is not a store
-        else:
-            for pragma in _Sql.WRITABLE:
-                self._db.execute(pragma)
-            self._db.executescript(_SCHEMA)  # idempotent, outside any transaction
-        self._identity = self._file_identity()
-        if self._stored_settings() is None:
-            if org is None:
-                raise InvalidOrg(Problem("SqliteStore", "org", "a new store needs the org's settings: pass org="))
-            self._create(org, tenant or DEFAULT_TENANT)
-        else:
-            if tenant is not None and tenant != self._tenant_id():
-                raise InvalidArgument(
-                    Problem(
-                        "SqliteStore",
-                        "tenant",
-                        f"{self._path} holds tenant {self._tenant_id()!r}, not {tenant!r}"
-                        " (one tenant per SQLite state in this release)",
-                        tenant,
-                    )
-                )
-            if readonly and self._schema() < SCHEMA_VERSION:
-                msg = (
-                    f"{self._path}: an older state (schema {self._schema()}, this release writes"
-                    f" {SCHEMA_VERSION}): open it once for writing (`scim-roles repair --db STATE`) to upgrade it"
-                )
-                raise StoreUnavailable(msg)
-            if not readonly:
-                self._upgrade()
-            if org is not None:
-                self._same_settings(org)
+    def _open(self, org: Org | None, tenant: str | None, *, readonly: bool) -> tuple[str, bool]:
+        """The tenant this store serves, and whether it was created now.
 
-    def _create(self, org: Org, tenant: str) -> None:
-        with self._transaction():
-            self._db.execute(_Sql.SET_TENANT, (tenant,))
-            self._db.execute(_Sql.CREATE_SETTINGS, (_settings_json(org),))
-            self._db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))
-            self._db.executemany(_Sql.SEED_GROUP, [(g.id, json.dumps({"displayName": g.id})) for g in org.groups])
-
-    def _upgrade(self) -> None:
-        """An older state, brought to this schema in one transaction, nothing lost.
-
-        From 0.1 (no feed): the stored memberships become the feed's first
-        entries (origin "repair"), so that folding the feed gives the stored
-        memberships (T7) from the start; ``check`` then says whether those
-        rows are what the rules give. Without emails (schema 2 and older):
-        each user's email is read from what is stored, as S13 reads it from a
-        request: the userName when it is an email address, else the
-        resource's primary email.
+        A read finds an existing tenant (no lock taken); creating the tables or
+        a tenant is a write, one process at a time.
         """
-        schema = self._schema()
-        if schema >= SCHEMA_VERSION:
-            return
-        db = self._db
-        with self._transaction():
-            if schema < 2:
-                rows = db.execute(_Sql.MEMBERSHIPS).fetchall()
-                self._feed([Change(uid, team, None, Role(role)) for uid, team, role in rows], "repair")
-            if schema < 3:  # the schema that added emails
-                if "email" not in {row[0] for row in db.execute(_Sql.USER_COLUMNS)}:
-                    db.execute(_Sql.ADD_EMAIL)
-                emails = [
-                    (email_of(name, json.loads(resource) if resource else {}), uid)
-                    for uid, name, resource in db.execute(_Sql.NAMES_AND_RESOURCES)
-                ]
-                db.executemany(_Sql.SET_EMAIL, emails)
-            db.execute(_Sql.SET_SCHEMA, (str(SCHEMA_VERSION),))  # schema 4's tokens table: made with the others
+        try:
+            schema, held = self._held()
+            chosen = tenant if tenant is not None else (held[0] if len(held) == 1 else None)
+            if chosen in held:
+                return str(chosen), False
+            if readonly and schema is None:
+                msg = f"{self._where}: not a scim-roles state (an empty database)"
+                raise StoreUnavailable(msg)
+            if org is None or readonly or (chosen is None and held):
+                raise self._no_tenant(tenant, held)
+            chosen = chosen or DEFAULT_TENANT
+            with self._writer.begin() as conn:
+                _create_lock(conn)
+                if _schema_of(conn, self._where) is None:
+                    _upgrade(conn)
+                if chosen in conn.execute(_Sql.TENANTS).scalars():  # another process made it meanwhile
+                    return chosen, False
+                self._create(conn, org, chosen)
+                return chosen, True
+        except SQLAlchemyError as err:
+            msg = f"{self._where}: not a scim-roles state: {_why(err)}"
+            raise StoreUnavailable(msg) from err
 
-    def _schema(self) -> int:
-        row = self._db.execute(_Sql.SCHEMA).fetchone()
-        return 1 if row is None else int(row[0])
+    def _held(self) -> tuple[int | None, tuple[str, ...]]:
+        """The schema and the tenants, read without a lock (another process may add a tenant right after)."""
+        with self._engine.begin() as conn:
+            schema = _schema_of(conn, self._where)
+            return schema, () if schema is None else tuple(conn.execute(_Sql.TENANTS).scalars())
+
+    def _no_tenant(self, tenant: str | None, held: tuple[str, ...]) -> ScimRolesError:
+        if not held:
+            return InvalidOrg(Problem("SqlStore", "org", "a new store needs the org's settings: pass org="))
+        holds = ", ".join(repr(t) for t in held)
+        if tenant is None:
+            detail = f"{self._where} holds tenants {holds}: name one (tenant=, --tenant)"
+        else:
+            detail = f"{self._where} holds no tenant {tenant!r} (it holds {holds}); add it with its org document"
+        return InvalidArgument(Problem("SqlStore", "tenant", detail, tenant))
+
+    def _create(self, conn: sa.Connection, org: Org, tenant: str) -> None:
+        t = {"t": tenant}
+        conn.execute(_Sql.CREATE_TENANT, {**t, "settings": _settings_json(org), "at": _stamp(self._clock())})
+        self._claim(conn, tenant, org)
+        if org.groups:
+            seeds = [{**t, "id": g.id, "resource": json.dumps({"displayName": g.id})} for g in org.groups]
+            conn.execute(_Sql.SEED_GROUP, seeds)
+
+    def _claim(self, conn: sa.Connection, tenant: str, org: Org) -> None:
+        """The tenant's claimed domains, each claimed by no other tenant of the database (else DomainClaimed)."""
+        others: dict[str, str] = {row[0]: row[1] for row in conn.execute(_Sql.DOMAIN_OWNERS, {"t": tenant})}
+        taken = sorted(d for d in org.domains if d in others)
+        if taken:
+            raise DomainClaimed(
+                *(
+                    Problem("org", "domains", f"{d!r} is claimed by tenant {others[d]!r}: a domain has one tenant", d)
+                    for d in taken
+                )
+            )
+        conn.execute(_Sql.DELETE_DOMAINS, {"t": tenant})
+        if org.domains:
+            conn.execute(_Sql.CLAIM_DOMAIN, [{"t": tenant, "domain": d} for d in sorted(org.domains)])
 
     def _same_settings(self, org: Org) -> None:
         """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
         stored = self.load().directory.org
-        deleted = {row[0] for row in self._db.execute(_Sql.DELETED_GROUPS)}
+        with self._engine.connect() as conn:
+            deleted = set(conn.execute(_Sql.DELETED_GROUPS, {"t": self._tenant}).scalars())
         named = {g.id for g in org.groups}
         pushed = [g for g in stored.groups if g.id not in named and g == IdpGroup(g.id)]
         expected = attrs.evolve(org, groups=[*(g for g in org.groups if g.id not in deleted), *pushed])
@@ -602,22 +764,21 @@ class SqliteStore:
                 )
             )
 
-    def _stored_settings(self) -> str | None:
-        row = self._db.execute(_Sql.SETTINGS).fetchone()
-        return None if row is None else str(row[0])
-
-    def _settings_org(self, text: str) -> Org:
+    def _settings_org(self, settings: str) -> Org:
         """The stored settings as an Org: parsed again only when they changed."""
-        if self._settings is None or self._settings[0] != text:
+        if self._settings is None or self._settings[0] != settings:
             from .io import load_org  # noqa: PLC0415 -- the serve extra brings io
 
-            self._settings = (text, load_org(json.loads(text)))
+            self._settings = (settings, load_org(json.loads(settings)))
         return self._settings[1]
 
     def _file_identity(self) -> tuple[int, int] | None:
-        if self._path in ("", ":memory:"):
+        if self._path in (None, "", ":memory:"):
             return None
-        info = Path(self._path).stat()
+        try:
+            info = Path(str(self._path)).stat()
+        except OSError:
+            return None  # a new file: SQLite creates it
         return info.st_dev, info.st_ino
 
     @property
@@ -625,11 +786,17 @@ class SqliteStore:
         """The org's settings as stored now: teams, defaults, toggle, and every synced group's mapping."""
         return self.load().directory.org
 
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+    @property
+    def engine(self) -> sa.Engine:
+        """The database engine (share it with the stores of the database's other tenants)."""
+        return self._engine
 
-    def __enter__(self) -> SqliteStore:  # noqa: PYI034 -- Python 3.10 has no typing.Self
+    def close(self) -> None:
+        """Close the database connections (unless the engine was given, and is shared)."""
+        if self._owned:
+            self._engine.dispose()
+
+    def __enter__(self) -> SqlStore:  # noqa: PYI034 -- Python 3.10 has no typing.Self
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -638,91 +805,78 @@ class SqliteStore:
     # -- transactions
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self) -> Iterator[sa.Connection]:
         """One durable transaction; a failure to make it durable is :class:`StoreUnavailable`, nothing written."""
         try:
-            self._db.execute(_Sql.BEGIN_WRITE)
-            self._check_file()
-            try:
-                yield
-            except BaseException:
-                with suppress(sqlite3.Error):
-                    self._db.execute(_Sql.ROLLBACK)
-                raise
-            self._db.execute(_Sql.COMMIT)
-        except sqlite3.Error as err:
-            with suppress(sqlite3.Error):
-                self._db.execute(_Sql.ROLLBACK)
-            msg = f"{self._path}: the write could not be made durable: {err}"
+            with self._writer.begin() as conn:
+                self._check_file()
+                yield conn
+        except (SQLAlchemyError, _FileGone) as err:
+            msg = f"{self._where}: the write could not be made durable: {_why(err)}"
             raise StoreUnavailable(msg) from err
 
     def _check_file(self) -> None:
-        """The file this store opened is still the one at its path (not deleted, not replaced)."""
+        """The SQLite file this store opened is still the one at its path (not deleted, not replaced)."""
         if self._identity is None:
-            return
+            if self._path in (None, "", ":memory:"):
+                return
+            self._identity = self._file_identity()  # created by the first connection
         try:
-            info = Path(self._path).stat()
+            info = Path(self._path).stat()  # type: ignore[arg-type] # a file path here
         except OSError as err:
             msg = f"the state file is gone: {err.strerror}"
-            raise sqlite3.OperationalError(msg) from None
+            raise _FileGone(msg) from None
         if (info.st_dev, info.st_ino) != self._identity:
             msg = "the state file was replaced by another file"
-            raise sqlite3.OperationalError(msg)
-        if not os.access(self._path, os.W_OK):  # immutable (chattr +i) or on a read-only mount: root too is refused
+            raise _FileGone(msg)
+        if not os.access(self._path, os.W_OK):  # type: ignore[arg-type] # immutable (chattr +i), read-only mount
             msg = "the state file is read-only"
-            raise sqlite3.OperationalError(msg)
-
-    def _version(self) -> int:
-        return int(self._db.execute(_Sql.VERSION).fetchone()[0])
+            raise _FileGone(msg)
 
     # -- reading
 
     def load(self) -> Snapshot:
-        """The current state: the cached one while the file's version has not moved.
+        """The current state: the cached one while the tenant's version has not moved.
 
         Raises:
             InvalidUser: the stored users do not fit the stored settings.
-            StoreUnavailable: the file cannot be read.
+            StoreUnavailable: the database cannot be read.
         """
         with self._lock:
             try:
-                version = self._version()
-                if self._cache is not None and self._cache.version == version:
-                    return self._cache
-                self._db.execute(_Sql.BEGIN)
-                try:
-                    snapshot = Snapshot(self._read(), self._version())
-                finally:
-                    self._db.execute(_Sql.COMMIT)
-            except sqlite3.Error as err:
-                msg = f"{self._path}: the state cannot be read: {err}"
+                with self._reader.begin() as conn:
+                    version = conn.execute(_Sql.VERSION, {"t": self._tenant}).scalar_one()
+                    if self._cache is not None and self._cache.version == version:
+                        return self._cache
+                    snapshot = Snapshot(self._read(conn), version)
+            except SQLAlchemyError as err:
+                msg = f"{self._where}: the state cannot be read: {_why(err)}"
                 raise StoreUnavailable(msg) from err
             self._cache = snapshot
             return snapshot
 
-    def _read(self) -> Directory:
-        db = self._db
+    def _read(self, conn: sa.Connection) -> Directory:
+        t = {"t": self._tenant}
         manual: dict[str, list[Grant]] = {}
-        for uid, team, role in db.execute(_Sql.MANUAL):
+        for uid, team, role in conn.execute(_Sql.MANUAL, t):
             manual.setdefault(uid, []).append(Grant(team, Role(role)))
         groups: dict[str, set[str]] = {}
         members: dict[str, list[dict[str, str | None]]] = {}
-        for gid, uid, display in db.execute(_Sql.SCIM_MEMBERS):  # any other member is drift (check)
+        for gid, uid, display in conn.execute(_Sql.SCIM_MEMBERS, t):  # any other member is drift (check)
             groups.setdefault(uid, set()).add(gid)
             members.setdefault(gid, []).append({"value": uid, "display": display})
         users, names, resources = [], {}, {}
-        for uid, name, saml, scim, gone, resource, email in db.execute(_Sql.USERS):
+        for uid, name, saml, scim, gone, resource, email in conn.execute(_Sql.USERS, t):
             users.append(User(uid, bool(saml), bool(scim), groups.get(uid, ()), bool(gone), manual.get(uid, ()), email))
             if resource is None:
                 names[uid] = name
             else:
                 resources[uid] = json.loads(resource)
         group_resources = {
-            gid: {**json.loads(resource), "members": members.get(gid, [])} for gid, resource in db.execute(_Sql.GROUPS)
+            gid: {**json.loads(resource), "members": members.get(gid, [])}
+            for gid, resource in conn.execute(_Sql.GROUPS, t)
         }
-        settings = self._stored_settings()
-        assert settings is not None  # noqa: S101 -- written when the state was created
-        stored = self._settings_org(settings)
+        stored = self._settings_org(conn.execute(_Sql.SETTINGS, t).scalar_one())
         # The groups table says which groups are synced; the settings give their mappings.
         mapped = {g.id: g for g in stored.groups}
         org = attrs.evolve(stored, groups=[mapped.get(gid, IdpGroup(gid)) for gid in group_resources])
@@ -730,15 +884,17 @@ class SqliteStore:
 
     def memberships(self) -> dict[str, dict[str, Role]]:
         """The effective access as stored: user id to team to role (what the app reads)."""
-        with self._lock:
-            return self._stored_memberships()
+        with self._lock, self._engine.connect() as conn:
+            return self._stored_memberships(conn)
 
     def changes(self, after: int = 0, *, limit: int | None = None) -> tuple[FeedEntry, ...]:
         """The feed (T7): the membership changes committed after sequence number ``after``, oldest first.
 
         A host mirrors the memberships into its own tables by applying the
         entries after the last ``seq`` it applied, then keeping that ``seq``:
-        folding the whole feed gives :meth:`memberships`.
+        folding the whole feed gives :meth:`memberships`. Sequence numbers
+        increase in commit order within a tenant; the tenants of a database
+        share one sequence, so a tenant's numbers have gaps.
 
         Args:
             after: The last sequence number already read (0: from the start).
@@ -752,15 +908,20 @@ class SqliteStore:
             raise InvalidArgument(Problem("changes", "after", f"must be a whole number, got {after!r}"))
         if limit is not None and (type(limit) is not int or limit < 1):
             raise InvalidArgument(Problem("changes", "limit", f"must be a whole number from 1, got {limit!r}"))
-        with self._lock:
-            cursor = self._db.execute(_Sql.FEED, (after,))
-            rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+        with self._lock, self._engine.connect() as conn:
+            result = conn.execute(_Sql.FEED, {"t": self._tenant, "after": after})
+            rows = result.fetchall() if limit is None else result.fetchmany(limit)
         return tuple(FeedEntry(s, at, u, t, _role(b), _role(a), o) for s, at, u, t, b, a, o in rows)
 
     # -- writing
 
     def commit(self, snapshot: Snapshot, outcome: Outcome, *, origin: str = "scim") -> bool:
         """Write what the outcome touched and its feed entries, if the state is still ``snapshot``'s.
+
+        The compare-and-swap is the first statement: an ``UPDATE`` of the
+        tenant's version row where it is still ``snapshot``'s. It holds that
+        row's lock until the commit, so another process's write of the same
+        tenant waits, then finds the version moved and writes nothing.
 
         Args:
             snapshot: What the outcome was computed from.
@@ -772,66 +933,87 @@ class SqliteStore:
             when another commit came first.
 
         Raises:
+            DomainClaimed: the new settings claim another tenant's domain.
             StoreUnavailable: the write could not be made durable; nothing
                 was written.
         """
-        with self._lock, self._transaction():
-            updated = self._db.execute(_Sql.BUMP_VERSION, (str(snapshot.version + 1), str(snapshot.version)))
-            if updated.rowcount != 1:
+        t = self._tenant
+        with self._lock, self._transaction() as conn:
+            bumped = conn.execute(_Sql.BUMP_VERSION, {"t": t, "new": snapshot.version + 1, "old": snapshot.version})
+            if bumped.rowcount != 1:
                 return False
-            self._write(snapshot.directory, outcome)
-            self._apply(outcome.changes, origin)
+            self._write(conn, snapshot.directory, outcome)
+            self._apply(conn, outcome.changes, origin)
             org = outcome.directory.org
             if org is not snapshot.directory.org:  # settings edited, or a group synced or deleted
-                self._db.execute(_Sql.SET_SETTINGS, (_settings_json(org),))
+                conn.execute(_Sql.SET_SETTINGS, {"t": t, "settings": _settings_json(org)})
+                if org.domains != snapshot.directory.org.domains:
+                    self._claim(conn, t, org)
             self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return True
 
-    def _write(self, before: Directory, outcome: Outcome) -> None:
-        db, after = self._db, outcome.directory
+    def _write(self, conn: sa.Connection, before: Directory, outcome: Outcome) -> None:
+        after, t = outcome.directory, self._tenant
         for gid in sorted(outcome.touched_groups):
             resource = after.group_resource(gid)
             if resource is None:
-                db.execute(_Sql.DELETE_GROUP, (gid,))
-                db.execute(_Sql.MARK_DELETED, (gid,))
+                conn.execute(_Sql.DELETE_GROUP, {"t": t, "id": gid})
+                conn.execute(_Sql.MARK_DELETED, {"t": t, "id": gid})
             else:
-                db.execute(_Sql.PUT_GROUP, (gid, json.dumps(resource)))
+                conn.execute(_Sql.PUT_GROUP, {"t": t, "id": gid, "resource": json.dumps(resource)})
         for uid in sorted(outcome.touched):
             user = after.users.get(uid)
             if user is None:
-                db.execute(_Sql.DELETE_USER, (uid,))
+                conn.execute(_Sql.DELETE_USER, {"t": t, "id": uid})
             else:
-                self._write_user(before.users.get(uid), user, after)
+                self._write_user(conn, before.users.get(uid), user, after)
 
-    def _write_user(self, old: User | None, user: User, after: Directory) -> None:
+    def _write_user(self, conn: sa.Connection, old: User | None, user: User, after: Directory) -> None:
         """A user's row, manual grants and member rows (cost ∝ the user's groups, never a group's size)."""
-        db, uid = self._db, user.id
-        name, resource = after.user_name(uid), after.resource(uid)  # None: not a SCIM user
-        key = user_name_key(name)
-        row = (uid, key, name, user.saml, user.scim, user.deprovisioned, _json(resource), user.email)
-        db.execute(_Sql.PUT_USER, row)
-        db.execute(_Sql.DELETE_MANUAL, (uid,))
-        db.executemany(_Sql.ADD_MANUAL, [(uid, g.team, g.role.value) for g in user.manual])
+        ids = {"t": self._tenant, "id": user.id}
+        name, resource = after.user_name(user.id), after.resource(user.id)  # None: not a SCIM user
+        row = {
+            **ids,
+            "key": user_name_key(name),
+            "name": name,
+            "saml": user.saml,
+            "scim": user.scim,
+            "gone": user.deprovisioned,
+            "resource": _json(resource),
+            "email": user.email,
+        }
+        conn.execute(_Sql.PUT_USER, row)
+        conn.execute(_Sql.DELETE_MANUAL, ids)
+        if user.manual:
+            conn.execute(_Sql.ADD_MANUAL, [{**ids, "team": g.team, "role": g.role.value} for g in user.manual])
         for gid in (old.groups if old is not None else frozenset()) - user.groups:
-            db.execute(_Sql.DELETE_MEMBER, (gid, uid))
-        for gid in user.groups:
-            db.execute(_Sql.PUT_MEMBER, (gid, uid, after.members(gid)[uid]))
+            conn.execute(_Sql.DELETE_MEMBER, {**ids, "group": gid})
+        members = {gid: after.members(gid)[user.id] for gid in user.groups}
+        if members:
+            rows = [{**ids, "group": gid, "display": display} for gid, display in sorted(members.items())]
+            conn.execute(_Sql.PUT_MEMBER, rows)
 
-    def _apply(self, changes: Sequence[Change], origin: str) -> None:
+    def _apply(self, conn: sa.Connection, changes: Sequence[Change], origin: str) -> None:
         """Membership changes: to the memberships table and, in order, to the feed."""
+        t = self._tenant
         for change in changes:
+            where = {"t": t, "id": change.user_id, "team": change.team}
             if change.after is None:
-                self._db.execute(_Sql.DELETE_MEMBERSHIP, (change.user_id, change.team))
+                conn.execute(_Sql.DELETE_MEMBERSHIP, where)
             else:
-                self._db.execute(_Sql.PUT_MEMBERSHIP, (change.user_id, change.team, change.after.value))
-        self._feed(changes, origin)
+                conn.execute(_Sql.PUT_MEMBERSHIP, {**where, "role": change.after.value})
+        self._feed(conn, changes, origin)
 
-    def _feed(self, changes: Sequence[Change], origin: str) -> None:
+    def _feed(self, conn: sa.Connection, changes: Sequence[Change], origin: str) -> None:
         """Append changes to the feed, in order, stamped with the clock's time."""
-        at = _stamp(self._clock())
-        self._db.executemany(
-            _Sql.APPEND, [(at, c.user_id, c.team, _value(c.before), _value(c.after), origin) for c in changes]
-        )
+        if not changes:
+            return
+        at, t = _stamp(self._clock()), self._tenant
+        rows = [
+            {"t": t, "at": at, "id": c.user_id, "team": c.team, "before": _value(c.before), "after": _value(c.after)}
+            for c in changes
+        ]
+        conn.execute(_Sql.APPEND, [{**row, "origin": origin} for row in rows])
 
     def put_user(self, user: User, *, user_name: str | None = None) -> Resolution:
         """Save a change the app makes to one user (an admin's edit): cost ∝ that user.
@@ -949,9 +1131,8 @@ class SqliteStore:
 
     @property
     def tenant(self) -> str:
-        """The tenant id this state holds: its endpoint is ``/scim/v2/{tenant}`` (and ``/scim/v2``)."""
-        with self._lock:
-            return self._tenant_id()
+        """The tenant id this store serves: its endpoint is ``/scim/v2/{tenant}``."""
+        return self._tenant
 
     def add_token(self, *, expires_days: int | None = None) -> tuple[str, str]:
         """A new bearer token for this tenant: its lookup id and the token, which is stored only as a hash.
@@ -976,25 +1157,28 @@ class SqliteStore:
         now = self._clock()
         expires = None if expires_days is None else _stamp(now + timedelta(days=expires_days))
         lookup, token, hashed = _tokens.mint()
-        with self._lock, self._transaction():
-            active = [t for t in self._token_rows() if t.active_at(now)]
+        t = self._tenant
+        with self._lock, self._transaction() as conn:
+            conn.execute(_Sql.LOCK_TENANT, {"t": t})  # two processes adding at once: one after the other
+            active = [info for info in self._token_rows(conn) if info.active_at(now)]
             if len(active) >= MAX_ACTIVE_TOKENS:
-                ids = ", ".join(repr(t.id) for t in active)
+                ids = ", ".join(repr(info.id) for info in active)
                 raise TooManyTokens(
                     Problem(
                         "add_token",
                         "tokens",
-                        f"tenant {self._tenant_id()!r} has {MAX_ACTIVE_TOKENS} active tokens ({ids}):"
+                        f"tenant {t!r} has {MAX_ACTIVE_TOKENS} active tokens ({ids}):"
                         " revoke one first (`scim-roles tokens revoke`)",
                     )
                 )
-            self._db.execute(_Sql.ADD_CREDENTIAL, (lookup, hashed, _stamp(now), expires))
+            row = {"t": t, "id": lookup, "hash": hashed, "created": _stamp(now), "expires": expires}
+            conn.execute(_Sql.ADD_CREDENTIAL, row)
         return lookup, token
 
     def tokens(self) -> tuple[TokenInfo, ...]:
         """This tenant's tokens, oldest first: ids and times, never a secret."""
-        with self._lock:
-            return self._token_rows()
+        with self._lock, self._engine.connect() as conn:
+            return self._token_rows(conn)
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke a token: every server refuses it from its next request.
@@ -1003,10 +1187,11 @@ class SqliteStore:
             InvalidArgument: no token of this tenant has that id.
             StoreUnavailable: the write could not be made durable.
         """
-        with self._lock, self._transaction():
-            done = self._db.execute(_Sql.REVOKE, (_stamp(self._clock()), token_id))
+        ids = {"t": self._tenant, "id": token_id}
+        with self._lock, self._transaction() as conn:
+            done = conn.execute(_Sql.REVOKE, {**ids, "at": _stamp(self._clock())})
             if done.rowcount != 1:
-                known = self._db.execute(_Sql.CREDENTIAL, (token_id,)).fetchone()
+                known = conn.execute(_Sql.CREDENTIAL, ids).first()
                 detail = "is revoked already" if known is not None else "is no token of this tenant"
                 raise InvalidArgument(Problem("revoke_token", "id", f"{token_id!r} {detail}", token_id))
 
@@ -1015,30 +1200,27 @@ class SqliteStore:
 
         Reads the token's row each time (a revoke on any server counts from
         the next request); records when it was last used, at most once a
-        minute per token (a write then, not per request).
+        minute per token (a write then, not per request). Another tenant's
+        token is no token of this one.
         """
         parts = _tokens.split(presented)
         if parts is None:  # not the shape of a token: its shape is no secret
             return False
         lookup, secret = parts
-        now = self._clock()
-        with self._lock:
-            row = self._db.execute(_Sql.CREDENTIAL, (lookup,)).fetchone()
-        info = None if row is None else TokenInfo(*row[:1], *row[2:])
-        good = _tokens.matches(secret, None if row is None else row[1])
+        now, ids = self._clock(), {"t": self._tenant, "id": lookup}
+        with self._engine.connect() as conn:
+            row = conn.execute(_Sql.CREDENTIAL, ids).first()
+        info = None if row is None else TokenInfo(lookup, *row[1:])
+        good = _tokens.matches(secret, None if row is None else row[0])
         if not good or info is None or not info.active_at(now):
             return False
         if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
-            with suppress(StoreUnavailable), self._lock, self._transaction():
-                self._db.execute(_Sql.MARK_USED, (_stamp(now), lookup))
+            with suppress(StoreUnavailable), self._transaction() as conn:
+                conn.execute(_Sql.MARK_USED, {**ids, "at": _stamp(now)})
         return True
 
-    def _token_rows(self) -> tuple[TokenInfo, ...]:
-        return tuple(TokenInfo(*row) for row in self._db.execute(_Sql.CREDENTIALS))
-
-    def _tenant_id(self) -> str:
-        row = self._db.execute(_Sql.TENANT).fetchone()
-        return DEFAULT_TENANT if row is None else str(row[0])
+    def _token_rows(self, conn: sa.Connection) -> tuple[TokenInfo, ...]:
+        return tuple(TokenInfo(*row) for row in conn.execute(_Sql.CREDENTIALS, {"t": self._tenant}))
 
     # -- the request log
 
@@ -1053,17 +1235,22 @@ class SqliteStore:
         Raises:
             StoreUnavailable: the write could not be made durable; nothing was written.
         """
-        rows = [(e.at, e.method, e.path, e.status, e.reason, e.ms) for e in entries]
-        with self._lock, self._transaction():
-            self._db.executemany(_Sql.LOG_REQUEST, rows)
-            self._db.execute(_Sql.PRUNE_ROWS, (keep_rows,))
+        t = self._tenant
+        rows = [
+            {"t": t, "at": e.at, "method": e.method, "path": e.path, "status": e.status, "reason": e.reason, "ms": e.ms}
+            for e in entries
+        ]
+        with self._lock, self._transaction() as conn:
+            if rows:
+                conn.execute(_Sql.LOG_REQUEST, rows)
+            conn.execute(_Sql.PRUNE_ROWS, {"t": t, "skip": keep_rows - 1})
             if keep_days is not None:
-                self._db.execute(_Sql.PRUNE_DAYS, (_stamp(self._clock() - timedelta(days=keep_days)),))
+                conn.execute(_Sql.PRUNE_DAYS, {"t": t, "before": _stamp(self._clock() - timedelta(days=keep_days))})
 
     def requests(self, *, limit: int = REQUEST_LOG_ROWS) -> tuple[LoggedRequest, ...]:
         """The last ``limit`` entries of the request log, oldest first."""
-        with self._lock:
-            rows = self._db.execute(_Sql.REQUESTS, (limit,)).fetchall()
+        with self._lock, self._engine.connect() as conn:
+            rows = conn.execute(_Sql.REQUESTS, {"t": self._tenant, "n": limit}).fetchall()
         return tuple(LoggedRequest(*row) for row in reversed(rows))
 
     # -- drift, T6
@@ -1073,46 +1260,42 @@ class SqliteStore:
 
         The stored memberships against resolving the stored settings and
         users; the feed, folded from its start, against the stored
-        memberships; group members against the SCIM users. Reads the file as
-        it is now.
+        memberships; group members against the SCIM users. Reads the
+        database as it is now, in one transaction.
         """
-        with self._lock:
-            self._db.execute(_Sql.BEGIN)
-            try:
-                return tuple(self._drift())
-            finally:
-                self._db.execute(_Sql.COMMIT)
+        with self._lock, self._reader.begin() as conn:
+            return tuple(self._drift(conn))
 
-    def _drift(self) -> Iterator[Drift]:
-        for gid, uid in self._db.execute(_Sql.OTHER_MEMBERS):
+    def _drift(self, conn: sa.Connection) -> Iterator[Drift]:
+        for gid, uid in conn.execute(_Sql.OTHER_MEMBERS, {"t": self._tenant}):
             yield Drift("member", f"group {gid!r} lists {uid!r}, who is not a SCIM user")
         try:
-            directory = self._read()
+            directory = self._read(conn)
         except ScimRolesError as err:
             for problem in err.problems:
                 yield Drift("state", str(problem))
             return
-        stored = self._stored_memberships()
+        stored = self._stored_memberships(conn)
         for change in reconcile(stored, resolve_all(directory.org, directory.users.values())):
             where = f"user {change.user_id!r} on team {change.team!r}"
             yield Drift(
                 "membership", f"{where}: stored {_role_text(change.before)}, the rules give {_role_text(change.after)}"
             )
-        for change in _differences(self._folded(), stored):
+        for change in _differences(self._folded(conn), stored):
             where = f"user {change.user_id!r} on team {change.team!r}"
             yield Drift(
                 "feed", f"{where}: the feed gives {_role_text(change.before)}, stored {_role_text(change.after)}"
             )
 
-    def _stored_memberships(self) -> dict[str, dict[str, Role]]:
+    def _stored_memberships(self, conn: sa.Connection) -> dict[str, dict[str, Role]]:
         out: dict[str, dict[str, Role]] = {}
-        for uid, team, role in self._db.execute(_Sql.MEMBERSHIPS):
+        for uid, team, role in conn.execute(_Sql.MEMBERSHIPS, {"t": self._tenant}):
             out.setdefault(uid, {})[team] = Role(role)
         return out
 
-    def _folded(self) -> dict[str, dict[str, Role]]:
+    def _folded(self, conn: sa.Connection) -> dict[str, dict[str, Role]]:
         out: dict[str, dict[str, Role]] = {}
-        for uid, team, after in self._db.execute(_Sql.FEED_FOLD):
+        for uid, team, after in conn.execute(_Sql.FEED_FOLD, {"t": self._tenant}):
             if after is None:
                 out.get(uid, {}).pop(team, None)
             else:
@@ -1135,26 +1318,38 @@ class SqliteStore:
                 nothing derived can be repaired until they do.
             StoreUnavailable: the repair could not be made durable.
         """
-        with self._lock, self._transaction():
-            directory = self._read()
+        t = {"t": self._tenant}
+        with self._lock, self._transaction() as conn:
+            conn.execute(_Sql.LOCK_TENANT, t)  # other writers of the tenant wait (SQLite: BEGIN IMMEDIATE did)
+            directory = self._read(conn)
             wanted = {
                 uid: dict(res.roles)
                 for uid, res in resolve_all(directory.org, directory.users.values()).items()
                 if res.memberships
             }
-            changes = _differences(self._folded(), wanted)
-            self._db.execute(_Sql.DELETE_OTHER_MEMBERS)  # never read (they are drift): the directory stands
-            self._db.execute(_Sql.DELETE_MEMBERSHIPS)
-            self._db.executemany(
-                _Sql.PUT_MEMBERSHIP,
-                [(uid, team, role.value) for uid, roles in wanted.items() for team, role in roles.items()],
-            )
-            self._feed(changes, "repair")
+            changes = _differences(self._folded(conn), wanted)
+            conn.execute(_Sql.DELETE_OTHER_MEMBERS, t)  # never read (they are drift): the directory stands
+            conn.execute(_Sql.DELETE_MEMBERSHIPS, t)
+            rows = [
+                {**t, "id": uid, "team": team, "role": role.value}
+                for uid, rs in wanted.items()
+                for team, role in rs.items()
+            ]
+            if rows:
+                conn.execute(_Sql.PUT_MEMBERSHIP, rows)
+            self._feed(conn, changes, "repair")
         return changes
 
 
+SqliteStore = SqlStore  # its name before PostgreSQL: a SQLite state is opened the same way
+
+
+class _FileGone(Exception):
+    """The SQLite file is gone, replaced or read-only: the write is refused as StoreUnavailable."""
+
+
 class RequestLog:
-    """Writes :class:`~scim_roles.asgi.ScimApp`'s ``request_log`` to a store, about once a second.
+    """Writes the request log of :class:`~scim_roles.asgi.ScimApp` or ``TenantApp`` to the state, about once a second.
 
     Entries are kept in memory and written in one transaction, by a thread of
     its own, off the request path.
@@ -1165,8 +1360,10 @@ class RequestLog:
 
     Args:
         store: Where the log goes (its own connection is best: a write of the
-            log then never waits for a SCIM write).
-        keep_rows: Keep at most this many entries.
+            log then never waits for a SCIM write); or, for the tenants of a
+            database, a function giving a tenant's store (entries then come
+            with their tenant: ``log(entry, tenant=...)``).
+        keep_rows: Keep at most this many entries (per tenant).
         keep_days: Drop entries older than this many days (``None``: no age
             limit).
         every: Seconds between writes.
@@ -1174,35 +1371,42 @@ class RequestLog:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore | Callable[[str], SqlStore],
         *,
         keep_rows: int = REQUEST_LOG_ROWS,
         keep_days: int | None = None,
         every: float = 1.0,
     ) -> None:
         self._store, self._keep_rows, self._keep_days, self._every = store, keep_rows, keep_days, every
-        self._pending: list[LoggedRequest] = []
+        self._pending: list[tuple[str | None, LoggedRequest]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scim-roles request log", daemon=True)
         self._thread.start()
 
-    def __call__(self, entry: LoggedRequest) -> None:
-        """Keep an entry for the next write."""
+    def __call__(self, entry: LoggedRequest, tenant: str | None = None) -> None:
+        """Keep an entry (of ``tenant``, for a log of many tenants) for the next write."""
         with self._lock:
-            self._pending.append(entry)
+            self._pending.append((tenant, entry))
 
     def flush(self) -> None:
         """Write the entries kept so far; a state that cannot be written keeps them for the next try."""
         with self._lock:
-            entries, self._pending = self._pending, []
-        if not entries:
-            return
+            pending, self._pending = self._pending, []
+        by_tenant: dict[str | None, list[LoggedRequest]] = {}
+        for tenant, entry in pending:
+            by_tenant.setdefault(tenant, []).append(entry)
+        for tenant, entries in by_tenant.items():
+            self._write(tenant, entries)
+
+    def _write(self, tenant: str | None, entries: list[LoggedRequest]) -> None:
         try:
-            self._store.log_requests(entries, keep_rows=self._keep_rows, keep_days=self._keep_days)
-        except StoreUnavailable as err:
+            stores = self._store
+            store = cast("SqlStore", stores) if tenant is None or not callable(stores) else stores(tenant)
+            store.log_requests(entries, keep_rows=self._keep_rows, keep_days=self._keep_days)
+        except (StoreUnavailable, InvalidArgument) as err:  # unwritable now, or a tenant gone
             with self._lock:
-                self._pending[:0] = entries[-self._keep_rows :]
+                self._pending[:0] = [(tenant, e) for e in entries[-self._keep_rows :]]
             _LOG.warning("the request log cannot be written now: %s", json.dumps(str(err))[1:-1])
 
     def close(self) -> None:
@@ -1250,8 +1454,10 @@ def _json(value: Mapping[str, object] | None) -> str | None:
     return None if value is None else json.dumps(value)  # a Directory's resources come with their keys sorted
 
 
-def _read_only_uri(path: str) -> str:
-    return "file:" + quote(path) + "?mode=ro"
+def _why(err: Exception) -> str:
+    """A database error in the driver's words, without the SQL or SQLAlchemy's help links."""
+    orig = getattr(err, "orig", None)
+    return str(orig if orig is not None else err).strip()
 
 
 def _stamp(moment: datetime) -> str:

@@ -1,0 +1,448 @@
+"""The store on both backends, SQLite and a real PostgreSQL: the same promises (T1-T7, S2), many tenants in
+one database, and several `scim-roles serve` processes on one database (extras scim, serve, postgres)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from scim_roles import resolve_all
+from scim_roles.scim import ScimRequest, handle
+from scim_roles.store import (
+    LoggedRequest,
+    SqlStore,
+    StoreUnavailable,
+    TooManyTokens,
+    migrate,
+    tenants_of,
+)
+
+from helpers import ORG, article_org, cli
+from scim_helpers import START, patch
+from serve_helpers import free_port, request, send, wait_until_up
+
+BACKENDS = ("sqlite", "postgresql")
+SERVED: list[subprocess.Popen[bytes]] = []  # the processes of the last `servers`
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new database on each backend: a SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_t1_t2_what_is_committed_reads_back_equal_and_as_the_rules_say(db: str) -> None:
+    """Users, a group and its members, a deprovisioning: a new store on the database loads the same state,
+    its memberships are each user's resolution, the feed folds to them, and check finds nothing."""
+    store = SqlStore(db, article_org(), tenant="acme")
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    send(store, "POST", "/Users", {"userName": "bob@example.com"}, new_id="u2")
+    add = patch({"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]})
+    send(store, "PATCH", "/Groups/leads", add)
+    send(store, "PATCH", "/Users/u2", patch({"op": "replace", "value": {"active": False}}))
+    live = store.load()
+    again = SqlStore(db, tenant="acme")
+    assert again.load().directory == live.directory
+    assert again.load().version == live.version
+    resolved = resolve_all(live.directory.org, live.directory.users.values())
+    assert again.memberships() == {uid: dict(r.roles) for uid, r in resolved.items() if r.memberships}
+    assert again.check() == ()
+    assert [e.origin for e in again.changes()] == ["scim"] * len(again.changes())
+    store.close()
+    again.close()
+
+
+def test_t2_a_commit_from_a_stale_snapshot_writes_nothing(db: str) -> None:
+    """Compare-and-swap: two stores on one tenant; the second commit of the same version is refused."""
+    first = SqlStore(db, article_org())
+    second = SqlStore(db)
+    stale = second.load()
+    send(first, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    out = handle(
+        stale.directory, ScimRequest("POST", "/Users", {"userName": "bob@example.com"}, new_id="u2", now=START)
+    )
+    assert second.commit(stale, out) is False
+    assert set(second.load().directory.users) == {"u1"}
+    assert second.check() == ()
+    first.close()
+    second.close()
+
+
+def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
+    """Two tenants with the same user ids and userNames: each reads its own users, feed, tokens and log;
+    one tenant's token is no token of the other; retention prunes a tenant's own rows only."""
+    acme = SqlStore(db, article_org(), tenant="acme")
+    beta = SqlStore(db, attrs.evolve(article_org(), domains=["beta.example"]), tenant="beta")
+    assert tenants_of(db) == ("acme", "beta")
+    send(acme, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    send(beta, "POST", "/Users", {"userName": "ann@beta.example"}, new_id="u1")
+    send(beta, "POST", "/Users", {"userName": "bob@beta.example"}, new_id="u2")
+    assert acme.load().directory.user_name("u1") == "ann@example.com"
+    assert beta.load().directory.user_name("u1") == "ann@beta.example"
+    assert (len(acme.changes()), len(beta.changes())) == (1, 2)
+    _, token = acme.add_token()
+    assert acme.check_token(token)
+    assert not beta.check_token(token)
+    log = [LoggedRequest("2026-11-30T09:00:00Z", "GET", f"/{i}", 200, "", 1.0) for i in range(5)]
+    acme.log_requests(log)
+    beta.log_requests(log[:2], keep_rows=1)
+    acme.log_requests(log[:1], keep_rows=3)
+    assert [r.path for r in acme.requests()] == ["/3", "/4", "/0"]
+    assert [r.path for r in beta.requests()] == ["/1"]
+    send(beta, "DELETE", "/Users/u1")
+    assert set(acme.load().directory.users) == {"u1"}
+    assert acme.check() == beta.check() == ()
+    acme.close()
+    beta.close()
+
+
+def test_tokens_rotate_and_revoke_on_both_backends(db: str) -> None:
+    """Two active at most; a revoke counts for every store of the tenant at once."""
+    store = SqlStore(db, article_org())
+    other = SqlStore(db)
+    first_id, first = store.add_token()
+    _, second = store.add_token(expires_days=1)
+    with pytest.raises(TooManyTokens):
+        store.add_token()
+    assert other.check_token(first)
+    store.revoke_token(first_id)
+    assert not other.check_token(first)
+    assert other.check_token(second)
+    assert next(t.id for t in other.tokens()) == first_id
+    store.close()
+    other.close()
+
+
+def test_migrate_makes_a_new_database_and_an_empty_one_is_no_state(db: str) -> None:
+    """`migrate` on an empty database makes this release's tables; a read-only open of an empty one is refused."""
+    with pytest.raises(StoreUnavailable, match="not a scim-roles state"):
+        SqlStore(db, readonly=True)  # SQLite: no file yet; PostgreSQL: an empty database
+    assert migrate(db) in ((0, 5), (5, 5))
+    assert migrate(db) == (5, 5)
+    assert tenants_of(db) == ()
+    assert cli("tenants", "add", "acme", ORG, "--db", db)[0] == 0
+    assert cli("tenants", "list", "--db", db, "--json")[1].startswith('[{"tenant": "acme"')
+    assert cli("check", "--db", db)[0] == 0
+
+
+# -- several server processes on one database
+
+
+@contextmanager
+def servers(db: str, count: int) -> Iterator[list[str]]:
+    """`count` `scim-roles serve --db DB` processes; yields their base URLs (without the tenant)."""
+    env = {k: v for k, v in os.environ.items() if k != "SCIM_ROLES_TOKEN"}
+    ports = [free_port() for _ in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scim_roles", "serve", "--db", db, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        bases = [f"http://127.0.0.1:{port}/scim/v2" for port in ports]
+        for base in bases:
+            wait_until_up(base)
+        SERVED[:] = processes
+        yield bases
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def tenants_with_tokens(db: str, names: list[str]) -> dict[str, str]:
+    tokens = {}
+    for i, name in enumerate(names):
+        org = attrs.evolve(article_org(), domains=[f"{name}.example"]) if i else article_org()
+        with SqlStore(db, org, tenant=name) as store:
+            tokens[name] = store.add_token()[1]
+    return tokens
+
+
+def test_s2_a_username_race_across_processes_gives_one_201_and_the_rest_409(db: str) -> None:
+    """The same userName posted at once to three server processes, eight times: exactly one 201."""
+    tokens = tenants_with_tokens(db, ["acme", "beta"])
+    with servers(db, 3) as bases:
+        answers: list[int] = []
+        lock = threading.Lock()
+
+        def post(base: str) -> None:
+            status, _ = request(
+                f"{base}/acme", "POST", "/Users", {"userName": "race@example.com"}, token=tokens["acme"]
+            )
+            with lock:
+                answers.append(status)
+
+        threads = [threading.Thread(target=post, args=(bases[i % 3],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [201] + [409] * 7
+        status, _ = request(
+            f"{bases[0]}/beta", "POST", "/Users", {"userName": "race@beta.example"}, token=tokens["acme"]
+        )
+        assert status == 401  # acme's token is no token of beta
+        status, _ = request(f"{bases[0]}/nobody", "GET", "/Users", token=tokens["acme"])
+        assert status == 401  # an unknown tenant: the same answer
+    with SqlStore(db, tenant="acme") as store:
+        assert [store.load().directory.user_name(u) for u in store.load().directory.users] == ["race@example.com"]
+        assert store.check() == ()
+
+
+def client_script(c: int, domain: str) -> list[tuple[str, str, Any]]:
+    """Client ``c``'s mixed requests, on users of its own: ``{k}`` in a path is the id of its k-th user."""
+    add = patch({"op": "add", "path": "members", "value": [{"value": "{0}"}]})
+    steps: list[tuple[str, str, Any]] = [
+        ("POST", "/Users", {"userName": f"c{c}a@{domain}"}),
+        ("POST", "/Users", {"userName": f"c{c}b@{domain}"}),
+        ("PATCH", "/Groups/leads", add),
+        ("PATCH", "/Groups/marketing", json.loads(json.dumps(add).replace("{0}", "{1}"))),
+        ("PATCH", "/Users/{0}", patch({"op": "replace", "path": "displayName", "value": f"Client {c}"})),
+    ]
+    if c % 2:
+        steps.append(("PATCH", "/Users/{1}", patch({"op": "replace", "value": {"active": False}})))
+    if c % 3 == 0:
+        steps.append(("PATCH", "/Groups/leads", patch({"op": "remove", "path": 'members[value eq "{0}"]'})))
+    if c % 4 == 1:
+        steps.append(("DELETE", "/Users/{1}", None))
+    return steps
+
+
+def run_script(send: Any, steps: list[tuple[str, str, Any]]) -> None:
+    """Each step through ``send(method, path, body) -> (status, body)``, ids filled in; every step succeeds."""
+    ids: list[str] = []
+    for method, path, body in steps:
+        filled = json.loads(
+            json.dumps(body).replace("{0}", ids[0] if ids else "").replace("{1}", ids[-1] if ids else "")
+        )
+        status, answer = send(method, path.format(*ids) if ids else path, filled)
+        assert status in (200, 201, 204), (method, path, status, answer)
+        if method == "POST":
+            ids.append(answer["id"])
+
+
+def by_name(store: SqlStore) -> tuple[Any, ...]:
+    """A tenant's state, ids left out: users by userName, group members, memberships."""
+    directory = store.load().directory
+    name = directory.user_name
+    users = sorted(
+        (name(u), (directory.resource(u) or {}).get("displayName"), not directory.users[u].deprovisioned)
+        for u in directory.users
+    )
+    members = sorted((g.id, name(u)) for g in directory.org.groups for u in directory.members(g.id))
+    access = sorted(
+        (name(u), team, role.value) for u, teams in store.memberships().items() for team, role in teams.items()
+    )
+    return users, members, access
+
+
+def test_t2_several_processes_and_clients_end_where_a_serial_replay_ends(db: str, tmp_path: Path) -> None:
+    """3 tenants, 4 processes, 8 clients of mixed requests at once (users created, renamed, deactivated and
+    deleted, members added and removed in shared groups): each tenant ends where a serial replay of the same
+    requests, client after client in one process, ends: the same users, members and memberships; no drift."""
+    names = ["acme", "beta", "gamma"]
+    domains = {"acme": "example.com", "beta": "beta.example", "gamma": "gamma.example"}
+    tokens = tenants_with_tokens(db, names)
+    scripts = {c: (names[c % 3], client_script(c, domains[names[c % 3]])) for c in range(8)}
+    with servers(db, 4) as bases:
+
+        def client(c: int) -> None:
+            tenant, steps = scripts[c]
+            base = f"{bases[c % 4]}/{tenant}"
+            run_script(lambda m, p, b: request(base, m, p, b, token=tokens[tenant]), steps)
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    minted = itertools.count()
+    for n, tenant in enumerate(names):
+        org = attrs.evolve(article_org(), domains=[domains[tenant]]) if n else article_org()
+        with SqlStore(tmp_path / f"replay-{tenant}.db", org) as replay:
+            for c in range(8):
+                if scripts[c][0] == tenant:
+
+                    def one(method: str, path: str, body: Any, store: SqlStore = replay) -> tuple[int, Any]:
+                        out = send(store, method, path, body, new_id=f"r{next(minted)}")
+                        return out.status, json.loads(out.response.body) if out.response.body else None
+
+                    run_script(one, scripts[c][1])
+            with SqlStore(db, tenant=tenant) as served:
+                assert by_name(served) == by_name(replay)
+                assert served.check() == ()
+
+
+def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str) -> None:
+    """Two processes take writes; one is killed with SIGKILL mid-burst: every write either answered 201 is
+    stored; the other process keeps serving; the state has no drift."""
+    tokens = tenants_with_tokens(db, ["acme"])
+    acknowledged: list[str] = []
+    with servers(db, 2) as bases:
+        stop = threading.Event()
+
+        def burst(base: str, tag: str) -> None:
+            n = 0
+            while not stop.is_set() and n < 400:
+                try:
+                    status, _ = request(f"{base}/acme", "POST", "/Users", {"userName": f"{tag}{n}@example.com"},
+                                        token=tokens["acme"], timeout=5)  # fmt: skip
+                except OSError:
+                    return  # the killed server
+                if status == 201:
+                    acknowledged.append(f"{tag}{n}@example.com")
+                n += 1
+
+        threads = [threading.Thread(target=burst, args=(bases[i], f"p{i}c")) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        threading.Event().wait(0.8)
+        os.kill(SERVED[1].pid, signal.SIGKILL)
+        threading.Event().wait(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        status, _ = request(f"{bases[0]}/acme", "GET", "/Users?count=1", token=tokens["acme"])
+        assert status == 200  # the other process still serves
+    with SqlStore(db, tenant="acme") as store:
+        directory = store.load().directory
+        stored = {directory.user_name(u) for u in directory.users}
+        assert set(acknowledged) <= stored
+        assert store.check() == ()
+    assert len(acknowledged) > 10
+
+
+def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_kept(db: str) -> None:
+    """A tenant added while servers run is served at its next request; the app keeps at most cache_size
+    tenants' states, least recently used first out."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme", "beta", "gamma"])
+    app = TenantApp(db, cache_size=2)
+    from serve_helpers import serve_thread  # noqa: PLC0415
+
+    with serve_thread(app) as base:  # type: ignore[arg-type]
+        assert list(app.cached) == []  # none loaded at start
+        for name in ("acme", "beta", "gamma", "beta"):
+            status, _ = request(f"{base}/scim/v2/{name}", "GET", "/Users", token=tokens[name])
+            assert status == 200
+        assert app.cached == ("gamma", "beta")
+        with SqlStore(db, attrs.evolve(article_org(), domains=["delta.example"]), tenant="delta") as store:
+            late = store.add_token()[1]
+        assert request(f"{base}/scim/v2/delta", "GET", "/Users", token=late)[0] == 200
+        assert request(f"{base}/scim/v2/Users", "GET", "/Users", token=late)[0] == 401  # no default tenant
+        assert request(f"{base}/scim/v2/nobody", "GET", "/Users", token=late) == request(
+            f"{base}/scim/v2/delta", "GET", "/Users", token="scimroles_000000000000_" + "x" * 43
+        )  # an unknown tenant: the very answer of a wrong token
+        assert request(f"{base}/elsewhere", "GET", "/Users", token=late)[0] == 404
+        assert app.cached == ("beta", "delta")  # an unknown tenant takes no place
+    app.close()
+    assert not app.cached
+
+
+def test_tenant_app_refuses_bad_settings_and_shares_a_given_engine(db: str) -> None:
+    """A cache size below 1 or a token with spaces: refused, naming the field; an engine it was given is left
+    open for the giver (the stores on it share it), one it opened is closed with it."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from scim_roles.store import open_database  # noqa: PLC0415
+
+    for bad in (0, True, "2"):
+        with pytest.raises(ValueError, match="TenantApp: cache_size: must be a whole number from 1"):
+            TenantApp(db, cache_size=bad)  # type: ignore[arg-type]
+    for token in ("", " padded", "line\n"):
+        with pytest.raises(ValueError, match="TenantApp: token: must be non-empty, without spaces"):
+            TenantApp(db, token=token)
+    engine = open_database(db)
+    store = SqlStore(engine, article_org(), tenant="acme")
+    assert store.engine is engine
+    store.close()
+    app = TenantApp(engine, default_tenant="acme")
+    app.close()
+    with SqlStore(engine, tenant="acme") as again:  # the engine still works: neither closed it
+        assert again.load().directory.org == store.org
+    assert migrate(engine) == (5, 5)
+    engine.dispose()
+
+
+def test_a_token_rotated_and_revoked_while_clients_run(db: str) -> None:
+    """Clients write through two processes with the old token; a new one is added and the clients move to it;
+    the old one is revoked: no request with the new token is ever refused, and from the revoke on every
+    server refuses the old one."""
+    import time  # noqa: PLC0415
+
+    with SqlStore(db, article_org(), tenant="acme") as store:
+        old_id, old = store.add_token()
+    current = {"token": old}
+    refused_new: list[int] = []
+    stop = threading.Event()
+    with servers(db, 2) as bases:
+
+        def client(c: int) -> None:
+            n = 0
+            while not stop.is_set():
+                token = current["token"]
+                status, _ = request(f"{bases[c % 2]}/acme", "POST", "/Users", {"userName": f"c{c}n{n}@example.com"},
+                                    token=token)  # fmt: skip
+                if token != old and status != 201:
+                    refused_new.append(status)
+                n += 1
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        with SqlStore(db, tenant="acme") as store:
+            _, new = store.add_token()
+            current["token"] = new
+            time.sleep(0.5)
+            store.revoke_token(old_id)
+        after = [request(f"{base}/acme", "GET", "/Users?count=1", token=old)[0] for base in bases]
+        time.sleep(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert after == [401, 401]
+        assert [request(f"{base}/acme", "GET", "/Users?count=1", token=new)[0] for base in bases] == [200, 200]
+    assert refused_new == []
+    with SqlStore(db, tenant="acme") as store:
+        assert store.check() == ()
+        assert [t.revoked is not None for t in store.tokens()] == [True, False]
+
+
+def test_two_processes_creating_one_tenant_at_once_create_it_once(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process creates the tenant between this one's look and its write: this one finds it there,
+    creates nothing, and checks its document against it."""
+    held = SqlStore._held
+    calls: list[int] = []
+
+    def another_process_first(store: SqlStore) -> tuple[int | None, tuple[str, ...]]:
+        seen = held(store)
+        if not calls:
+            calls.append(1)
+            SqlStore(db, article_org(), tenant="acme").close()  # the other process, in between
+        return seen
+
+    monkeypatch.setattr(SqlStore, "_held", another_process_first)
+    with SqlStore(db, article_org(), tenant="acme") as store:
+        assert store.tenant == "acme"
+        assert [e.origin for e in store.changes()] == []
+    assert tenants_of(db) == ("acme",)
