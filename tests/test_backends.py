@@ -375,7 +375,16 @@ def test_tenant_app_refuses_bad_settings_and_shares_a_given_engine(db: str) -> N
     store = SqlStore(engine, article_org(), tenant="acme")
     assert store.engine is engine
     store.close()
+    with SqlStore(engine, tenant="acme") as acme:
+        _, token = acme.add_token()
     app = TenantApp(engine, default_tenant="acme")
+    from test_asgi import call  # noqa: PLC0415
+
+    assert call(app, "GET", "/scim/v2/Users", token=token)[0] == 200  # type: ignore[arg-type] # the default's
+    assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200  # type: ignore[arg-type]
+    for path in ("/scim/v2/0ac275ac-532a-49d6-be61-6538afc06843", "/scim/v2/nobody/Users"):  # no such tenant
+        assert call(app, "GET", path, token=token)[0] == 404  # type: ignore[arg-type] # the default's 404
+        assert call(app, "GET", path, token="wrong")[0] == 401  # type: ignore[arg-type]
     app.close()
     with SqlStore(engine, tenant="acme") as again:  # the engine still works: neither closed it
         assert again.load().directory.org == store.org

@@ -223,7 +223,10 @@ class TenantApp:
 
     A request for a tenant the database does not hold is answered as a
     wrong token is (the same ``401``, after the same hashing): the answer
-    tells no one which tenants exist.
+    tells no one which tenants exist. With a ``default_tenant``, every path
+    under ``base_path`` that names no tenant is the default tenant's (as a
+    0.1 server answered it: ``/scim/v2/{unknown}`` is a ``404`` to its
+    token holder).
     """
 
     def __init__(  # noqa: PLR0913 -- every part a host may swap
@@ -240,7 +243,6 @@ class TenantApp:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         mint_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-
         if type(cache_size) is not int or cache_size < 1:
             raise InvalidArgument(
                 Problem("TenantApp", "cache_size", f"must be a whole number from 1, got {cache_size!r}")
@@ -281,6 +283,9 @@ class TenantApp:
             return
         tenant = self._tenant_of(scope)
         app = None if tenant is None else await asyncio.to_thread(self._app, tenant)
+        if app is None and self._default is not None and tenant != self._default:
+            # Not a tenant's path: the default tenant's, as a 0.1 server answered it (a resource it lacks: 404).
+            app = await asyncio.to_thread(self._app, self._default)
         await (self._nobody if app is None else app)(scope, receive, send)
 
     def _tenant_of(self, scope: Scope) -> str | None:

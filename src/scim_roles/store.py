@@ -1,19 +1,21 @@
-"""Where the SCIM state lives between requests: the :class:`Store` protocol and :class:`SqliteStore`.
+"""Where the SCIM state lives between requests: the :class:`Store` protocol and :class:`SqlStore`.
 
 A store gives the current state as a :class:`Snapshot` (a
 :class:`~scim_roles.scim.Directory` and a version) and commits an
 :class:`~scim_roles.scim.Outcome` atomically, only if nobody committed since
-that snapshot (compare-and-swap). :class:`SqliteStore` is the embedded
-default, on the standard library's ``sqlite3`` in WAL mode; it is also the
-example of what a host stores for itself. Part of the ``serve`` layer: it
-does I/O; needs the ``scim`` extra.
+that snapshot (compare-and-swap). :class:`SqlStore` keeps a tenant's state in
+SQLite (the embedded default, a file in WAL mode) or PostgreSQL, through
+SQLAlchemy 2 Core, one code path for both; many tenants share a database.
+It is also the example of what a host stores for itself. Part of the
+``serve`` layer: it does I/O; needs the ``scim`` extra (and ``postgres`` for
+PostgreSQL).
 
 The stored state keeps the promises T1-T7 of the rules: one truth (settings,
 users, groups, members and the effective memberships, the last always equal
 to resolving the others), acknowledged means durable, settings change only
 by a previewed edit, a locked user's manual edits are refused, drift is
-visible (:meth:`SqliteStore.check`), and every membership change is in the
-feed (:meth:`SqliteStore.changes`).
+visible (:meth:`SqlStore.check`), and every membership change is in the
+feed (:meth:`SqlStore.changes`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 import sqlalchemy as sa
@@ -203,7 +205,7 @@ class SettingsDiffer(InvalidOrg):
     """An org document given to an existing state is not its stored settings (T4).
 
     Stored settings change only through a previewed edit
-    (:meth:`SqliteStore.put_org`, ``scim-roles edit``), never by restarting
+    (:meth:`SqlStore.put_org`, ``scim-roles edit``), never by restarting
     with another document.
     """
 
@@ -318,9 +320,9 @@ class FeedEntry:
         before: The role before (``None``: the user was not on the team).
         after: The role after (``None``: the user left the team).
         origin: What made it: ``"scim"`` (a SCIM request), ``"admin"`` (an
-            app's edit of a user, :meth:`SqliteStore.put_user`),
+            app's edit of a user, :meth:`SqlStore.put_user`),
             ``"settings"`` (a settings edit) or ``"repair"`` (drift
-            repaired, :meth:`SqliteStore.repair`).
+            repaired, :meth:`SqlStore.repair`).
     """
 
     seq: int
@@ -589,7 +591,7 @@ def _where(engine: sa.Engine) -> str:
     url = engine.url
     if url.drivername == "sqlite":
         name = url.database or ":memory:"
-        return name[len("file:") :].replace("%20", " ") if url.query.get("uri") else name
+        return unquote(name[len("file:") :]) if url.query.get("uri") else name
     return url.render_as_string(hide_password=True)
 
 
@@ -668,8 +670,8 @@ class SqlStore:
             else self._engine
         )
         try:
-            self._identity = self._file_identity()
             self._tenant, created = self._open(org, tenant, readonly=readonly)
+            self._identity = self._file_identity()  # the file as opened (and created, if new)
             if org is not None and not created:
                 self._same_settings(org)
         except BaseException:
@@ -773,12 +775,10 @@ class SqlStore:
         return self._settings[1]
 
     def _file_identity(self) -> tuple[int, int] | None:
+        """The SQLite file's device and inode (``None``: not a file)."""
         if self._path in (None, "", ":memory:"):
             return None
-        try:
-            info = Path(str(self._path)).stat()
-        except OSError:
-            return None  # a new file: SQLite creates it
+        info = Path(str(self._path)).stat()
         return info.st_dev, info.st_ino
 
     @property
@@ -817,19 +817,17 @@ class SqlStore:
 
     def _check_file(self) -> None:
         """The SQLite file this store opened is still the one at its path (not deleted, not replaced)."""
-        if self._identity is None:
-            if self._path in (None, "", ":memory:"):
-                return
-            self._identity = self._file_identity()  # created by the first connection
+        if self._identity is None:  # PostgreSQL, or SQLite in memory
+            return
         try:
-            info = Path(self._path).stat()  # type: ignore[arg-type] # a file path here
+            info = Path(str(self._path)).stat()
         except OSError as err:
             msg = f"the state file is gone: {err.strerror}"
             raise _FileGone(msg) from None
         if (info.st_dev, info.st_ino) != self._identity:
             msg = "the state file was replaced by another file"
             raise _FileGone(msg)
-        if not os.access(self._path, os.W_OK):  # type: ignore[arg-type] # immutable (chattr +i), read-only mount
+        if not os.access(str(self._path), os.W_OK):  # immutable (chattr +i), on a read-only mount
             msg = "the state file is read-only"
             raise _FileGone(msg)
 
