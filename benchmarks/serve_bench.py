@@ -1,10 +1,17 @@
 """Throughput and latency of `scim-roles serve`: a user PATCH and a group member add, over real HTTP.
 
-Usage: ``python benchmarks/serve_bench.py [--users 1000] [--requests 500] [--clients 1]``
-(with the ``serve`` extra). Starts the server on localhost with a fresh SQLite
-state, provisions the users, then times each kind of request: requests per
-second, and p50/p99 latency as each client sees it. Prints a table; asserts
-nothing. Every write is committed (``synchronous=FULL``) before it is answered.
+Usage: ``python benchmarks/serve_bench.py [--users 300] [--requests 300] [--clients 1,2,4,8]
+[--processes 1,2,4] [--postgres URL]`` (with the ``serve`` extra; ``postgres`` for PostgreSQL).
+
+For each backend (SQLite; PostgreSQL too with ``--postgres``, a server URL:
+each run gets a new database on it), each number of server processes and
+each number of clients: a fresh state with one tenant, that many
+``scim-roles serve`` processes on it, the users provisioned, then each kind
+of request timed: requests per second, and p50/p99 latency as each client
+sees it. Client ``n`` talks to process ``n mod P`` (as a load balancer
+would spread them). The clients, the servers and the database share the
+machine. Prints a table; asserts nothing. Every write is committed before
+it is answered (SQLite: ``synchronous=FULL``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -37,14 +43,15 @@ def free_port() -> int:
 class Client:
     """One keep-alive HTTP connection, as an IdP's provisioning worker holds one."""
 
-    def __init__(self, port: int, token: str) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, token: str, base: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.base = base
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
 
     def send(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
         """One request on the kept connection: the status and the body."""
         data = None if body is None else json.dumps(body)
-        self.connection.request(method, "/scim/v2" + path, body=data, headers=self.headers)
+        self.connection.request(method, self.base + path, body=data, headers=self.headers)
         response = self.connection.getresponse()
         return response.status, response.read()
 
@@ -74,73 +81,106 @@ def timed(clients: list[Client], count: int, make: Callable[[Client, int], tuple
     return latencies
 
 
-def main() -> None:
-    """Serve, provision, time, print."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--clients", type=int, default=1)
-    args = parser.parse_args()
-    token, port = secrets.token_urlsafe(16), free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        log = (Path(folder) / "serve.log").open("wb")
-        server = subprocess.Popen(  # noqa: S603 -- this project's own command
-            [
-                sys.executable,
-                "-m",
-                "scim_roles",
-                "serve",
-                str(ORG),
-                "--db",
-                str(Path(folder) / "s.db"),
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, "SCIM_ROLES_TOKEN": token},
-            stderr=log,
+def numbers(text: str) -> list[int]:
+    """``1,2,4`` as a list of whole numbers."""
+    return [int(part) for part in text.split(",")]
+
+
+def new_postgres_database(server: str, name: str) -> str:
+    """A new, empty database on the server: its URL."""
+    import psycopg  # noqa: PLC0415 -- the postgres extra
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    url = sa.make_url(server)
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def run(db: str, processes: int, clients: int, args: argparse.Namespace, folder: Path) -> list[str]:
+    """One state, ``processes`` servers, ``clients`` clients: the table's rows."""
+    command = [sys.executable, "-m", "scim_roles"]
+    added = subprocess.run(  # noqa: S603 -- this project's own command
+        [*command, "tenants", "add", "bench", str(ORG), "--db", db, "--json"], check=True, capture_output=True
+    )
+    token = json.loads(added.stdout)["token"]
+    ports = [free_port() for _ in range(processes)]
+    env = {k: v for k, v in os.environ.items() if k != "SCIM_ROLES_TOKEN"}
+    servers = [
+        subprocess.Popen(  # noqa: S603
+            [*command, "serve", "--db", db, "--port", str(port)],
+            env=env,
+            stderr=(folder / f"serve-{port}.log").open("wb"),
         )
-        try:
+        for port in ports
+    ]
+    try:
+        for port in ports:
             for _ in range(300):
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     break
                 except OSError:
                     time.sleep(0.05)
-            clients = [Client(port, token) for _ in range(args.clients)]
-            ids = []
+        workers = [Client(ports[n % processes], token, "/scim/v2/bench") for n in range(clients)]
+        ids = []
+        for i in range(args.users):
+            status, raw = workers[0].send("POST", "/Users", {"userName": f"user{i}@example.com"})
+            assert status == 201, raw  # noqa: S101 -- a benchmark's sanity check
+            ids.append(json.loads(raw)["id"])
+
+        def patch_user(_: Client, i: int) -> tuple[str, str, object]:
+            op = {"op": "replace", "path": "displayName", "value": f"name {i}"}
+            return "PATCH", f"/Users/{ids[i % len(ids)]}", {"Operations": [op]}
+
+        def add_member(_: Client, i: int) -> tuple[str, str, object]:
+            op = {"op": "add", "path": "members", "value": [{"value": ids[i % len(ids)]}]}
+            return "PATCH", "/Groups/okta-everyone", {"Operations": [op]}
+
+        rows = []
+        for label, make in (("user PATCH", patch_user), ("member add", add_member)):
             began = time.perf_counter()
-            for i in range(args.users):
-                status, raw = clients[0].send("POST", "/Users", {"userName": f"user{i}@example.com"})
-                assert status == 201, raw  # noqa: S101 -- a benchmark's sanity check
-                ids.append(json.loads(raw)["id"])
-            provision = time.perf_counter() - began
-            print(
-                f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.users:,} users, "
-                f"{args.clients} client(s); provisioning {args.users / provision:,.0f} POST/s"
+            latencies = timed(workers, args.requests, make)
+            wall = time.perf_counter() - began
+            cuts = statistics.quantiles(latencies, n=100)
+            rows.append(
+                f"| {label} | {processes} | {clients} | {len(latencies) / wall:.0f} | {cuts[49] * 1e3:.1f} ms"
+                f" | {cuts[98] * 1e3:.1f} ms |"
             )
-            print(f"{'request':44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-
-            def patch_user(_: Client, i: int) -> tuple[str, str, object]:
-                op = {"op": "replace", "path": "displayName", "value": f"name {i}"}
-                return "PATCH", f"/Users/{ids[i % len(ids)]}", {"Operations": [op]}
-
-            def add_member(_: Client, i: int) -> tuple[str, str, object]:
-                op = {"op": "add", "path": "members", "value": [{"value": ids[i % len(ids)]}]}
-                return "PATCH", "/Groups/okta-everyone", {"Operations": [op]}
-
-            for label, make in (
-                ("PATCH /Users/{id} (displayName)", patch_user),
-                ("PATCH /Groups/{id} (add a member)", add_member),
-            ):
-                began = time.perf_counter()
-                latencies = timed(clients, args.requests, make)
-                wall = time.perf_counter() - began
-                cuts = statistics.quantiles(latencies, n=100)
-                print(f"{label:44} {len(latencies) / wall:8.0f} {cuts[49] * 1e3:8.2f} {cuts[98] * 1e3:8.2f}")
-        finally:
+        return rows
+    finally:
+        for server in servers:
             server.kill()
             server.wait()
-            log.close()
+
+
+def main() -> None:
+    """For each backend, process count and client count: serve, provision, time; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--clients", type=numbers, default=[1, 2, 4, 8])
+    parser.add_argument("--processes", type=numbers, default=[1, 2, 4])
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server: each run gets a new database on it")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.users} users, {args.requests}"
+          " requests of each kind; clients, servers and database on this machine")  # fmt: skip
+    backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in backends:
+            print(
+                f"\n{backend}\n\n| request | processes | clients | req/s | p50 | p99 |\n|---|---:|---:|---:|---:|---:|"
+            )
+            for processes in args.processes:
+                for clients in args.clients:
+                    name = f"bench_{processes}_{clients}"
+                    if backend == "sqlite":
+                        db = str(Path(folder) / f"{name}.db")
+                    else:
+                        db = new_postgres_database(args.postgres, name)
+                    for row in run(db, processes, clients, args, Path(folder)):
+                        print(row, flush=True)
 
 
 if __name__ == "__main__":
