@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from scim_roles import InvalidArgument, Problem
-from scim_roles.asgi import ScimApp
+from scim_roles.asgi import ScimApp, TenantApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
@@ -25,7 +25,7 @@ TOKEN = "s3cret-token"
 
 
 def call(
-    app: ScimApp,
+    app: ScimApp | TenantApp,
     method: str,
     path: str,
     body: bytes | None = None,

@@ -380,11 +380,11 @@ def test_tenant_app_refuses_bad_settings_and_shares_a_given_engine(db: str) -> N
     app = TenantApp(engine, default_tenant="acme")
     from test_asgi import call  # noqa: PLC0415
 
-    assert call(app, "GET", "/scim/v2/Users", token=token)[0] == 200  # type: ignore[arg-type] # the default's
-    assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200  # type: ignore[arg-type]
+    assert call(app, "GET", "/scim/v2/Users", token=token)[0] == 200  # the default's
+    assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
     for path in ("/scim/v2/0ac275ac-532a-49d6-be61-6538afc06843", "/scim/v2/nobody/Users"):  # no such tenant
-        assert call(app, "GET", path, token=token)[0] == 404  # type: ignore[arg-type] # the default's 404
-        assert call(app, "GET", path, token="wrong")[0] == 401  # type: ignore[arg-type]
+        assert call(app, "GET", path, token=token)[0] == 404  # the default's 404
+        assert call(app, "GET", path, token="wrong")[0] == 401
     app.close()
     with SqlStore(engine, tenant="acme") as again:  # the engine still works: neither closed it
         assert again.load().directory.org == store.org
@@ -455,3 +455,60 @@ def test_two_processes_creating_one_tenant_at_once_create_it_once(db: str, monke
         assert store.tenant == "acme"
         assert [e.origin for e in store.changes()] == []
     assert tenants_of(db) == ("acme",)
+
+
+def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_tenant(db: str) -> None:
+    """In process: a tenant's path goes to its app (locations name it), an unknown tenant or a path with no
+    tenant and no default is the wrong token's 401, outside the base a 404; the cache drops the least
+    recently used; the request log gets each request with its tenant; the environment's token is only the
+    default tenant's; root_path is honoured; lifespan is answered."""
+    import asyncio  # noqa: PLC0415
+
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme", "beta", "gamma"])
+    logged: list[tuple[str, int, str]] = []
+    app = TenantApp(
+        db, cache_size=2, token="from-the-environment", default_tenant="acme",
+        request_log=lambda entry, tenant: logged.append((tenant, entry.status, entry.path)),
+    )  # fmt: skip
+    status, _, body = call(
+        app, "POST", "/scim/v2/beta/Users", b'{"userName": "ann@beta.example"}', token=tokens["beta"]
+    )
+    assert (status, body["meta"]["location"].startswith("https://app.example.com/scim/v2/beta/Users/")) == (201, True)
+    assert call(app, "GET", "/scim/v2/gamma/Users", token=tokens["gamma"])[0] == 200
+    assert app.cached == ("beta", "gamma")
+    assert call(app, "GET", "/scim/v2/beta/Users", token=tokens["beta"])[0] == 200
+    assert app.cached == ("gamma", "beta")  # beta used last
+    assert call(app, "GET", "/scim/v2/Users", token="from-the-environment")[0] == 200
+    assert app.cached == ("beta", "acme")  # gamma, least recently used, dropped
+    assert call(app, "GET", "/scim/v2/beta/Users", token="from-the-environment")[0] == 401
+    assert call(app, "GET", "/scim/v2/acme/Users", token=tokens["beta"])[0] == 401
+    assert call(app, "GET", "/elsewhere/Users", token=tokens["acme"])[0] == 404  # the default's
+    assert call(app, "GET", "/scim/v2/beta/Users", token=tokens["beta"], root_path="/mounted")[0] == 200
+    assert [t for t, _, _ in logged] == ["beta", "gamma", "beta", "acme", "beta", "acme", "acme", "beta"]
+    assert logged[0][1:] == (201, "/scim/v2/beta/Users")
+    app.close()
+
+    bare = TenantApp(db, cache_size=1)  # no default tenant
+    wrong = call(bare, "GET", "/scim/v2/acme/Users", token="scimroles_000000000000_" + "x" * 43)
+    for path in ("/scim/v2/nobody/Users", "/scim/v2/Users", "/scim/v2", "/scim/v2/"):
+        assert call(bare, "GET", path, token=tokens["acme"]) == wrong, path
+    assert wrong[0] == 401
+    assert wrong[1]["www-authenticate"] == 'Bearer realm="SCIM"'
+    outside = call(bare, "GET", "/elsewhere/Users", token=tokens["acme"])
+    assert (outside[0], outside[2]["detail"]) == (404, "no SCIM endpoint here")
+    assert bare.cached == ("acme",)
+    messages: list[dict[str, Any]] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    answered: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        answered.append(message)
+
+    asyncio.run(bare({"type": "lifespan"}, receive, send))
+    assert answered == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+    bare.close()

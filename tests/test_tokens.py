@@ -61,12 +61,17 @@ def test_a_token_is_prefix_lookup_id_and_secret_and_only_its_hash_is_kept() -> N
 
 def test_tenant_ids_are_url_segments_that_name_no_scim_endpoint() -> None:
     """Lower-case letters, digits, hyphens, 1 to 63; never Users, Groups or another endpoint's name."""
+    from scim_roles.store import is_tenant_id  # noqa: PLC0415
+
     for good in ("acme", "a", "0-org", "x" * 63):
         assert check_tenant_id(good) == good
-    for bad in ("", "-acme", "Acme", "ac me", "acme/x", "x" * 64, "ac_me", "é", 7):
+        assert is_tenant_id(good)
+    for bad in ("", "-acme", "Acme", "ac me", "acme/x", "x" * 64, "ac_me", "é", 7, None):
         with pytest.raises(InvalidArgument, match="lower-case letters"):
             check_tenant_id(bad)  # type: ignore[arg-type]
+        assert not is_tenant_id(bad)
     for reserved in ("users", "groups", "schemas", "me", "bulk", "resourcetypes", "serviceproviderconfig"):
+        assert not is_tenant_id(reserved)
         with pytest.raises(InvalidArgument) as err:
             check_tenant_id(reserved)
         assert err.value.problems == (

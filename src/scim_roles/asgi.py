@@ -290,7 +290,7 @@ class TenantApp:
 
     def _tenant_of(self, scope: Scope) -> str | None:
         """The tenant a path names (``{base}/{tenant}/...``), else the default tenant for ``{base}/...``."""
-        path: str = scope["path"][len(scope.get("root_path", "")) :]
+        path = _mounted(scope)
         if path != self._base and not path.startswith(self._base + "/"):
             return None
         segment = path[len(self._base) + 1 :].split("/", 1)[0]
@@ -342,7 +342,8 @@ class TenantApp:
 
     async def _nobody(self, scope: Scope, _receive: Receive, send: Send) -> None:
         """No tenant there: 404 outside the base path; inside it, the 401 of a wrong token, after its hashing."""
-        inside = self._tenant_of(scope) is not None or scope["path"].startswith(self._base + "/")
+        path = _mounted(scope)
+        inside = path == self._base or path.startswith(self._base + "/")
         _tokens.matches("x" * 43, None)  # the hashing a token check does
         refused = (
             _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
@@ -352,6 +353,11 @@ class TenantApp:
         status, headers, body, _ = refused.answer
         await _respond(send, status, headers, body)
         _log_line(scope, status, 0.0, 0)
+
+
+def _mounted(scope: Scope) -> str:
+    """The request's path below where the app is mounted (its ``root_path``)."""
+    return str(scope["path"][len(scope.get("root_path", "")) :])
 
 
 async def _lifespan(scope: Scope, receive: Receive, send: Send) -> None:
