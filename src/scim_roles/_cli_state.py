@@ -135,8 +135,8 @@ def open_state(
     Every failure, opening it or using it, is a one-line :class:`_Fail`.
     """
     module = _store_module()
-    if readonly and not is_url(name) and not Path(name).is_file():
-        raise _Fail([f"{name}: no such state file"])
+    if readonly:
+        _must_exist(name)
     with warnings.catch_warnings():
         # Stored settings that claim no domain: check and serve say so in their own words (_NO_DOMAINS).
         warnings.filterwarnings("ignore", message="the org document claims no domain")
@@ -172,9 +172,26 @@ def _opened(  # noqa: PLR0913 -- open_state's arguments, passed on
         store.close()
 
 
-def is_url(db: str) -> bool:
-    """Whether ``--db`` names a database by URL (``sqlite:///...``, ``postgresql+psycopg://...``), not a file."""
-    return "://" in db
+def _exists(db: str) -> bool:
+    """Whether ``--db`` may name a state: a file that is there, or a URL (its database says if it holds one)."""
+    return "://" in db or Path(db).is_file()
+
+
+def _must_exist(db: str) -> None:
+    if not _exists(db):
+        raise _Fail([f"{db}: no such state file"])
+
+
+def tenants(db: str, *, new: bool = False) -> tuple[str, ...]:
+    """The tenants ``db`` holds (none for a file not made yet, when ``new``); a one-line failure otherwise."""
+    module = _store_module()
+    if new and not _exists(db):
+        return ()
+    _must_exist(db)
+    try:
+        return tuple(module.tenants_of(db))
+    except module.StoreUnavailable as err:
+        raise _Fail([str(err)]) from err
 
 
 def _org_if_given(read: _Reader, name: str | None) -> Org | None:
@@ -206,7 +223,7 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
             USAGE_ERROR,
         )
     token = token.strip()  # blank: not set
-    new = not is_url(args.db) and not Path(args.db).is_file()
+    new = not _exists(args.db)
     if not token and new:  # a new state has no stored token yet
         raise _Fail([_NO_CREDENTIAL], USAGE_ERROR)
     try:
@@ -230,13 +247,13 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
     if org is not None:  # creates the state, or checks the document is its settings
         with open_state(args.db, org, readonly=False, load=False):
             pass
-    tenants = _tenants_of(module, args.db)
-    default = tenants[0] if len(tenants) == 1 else None
+    held = tenants(args.db)
+    default = held[0] if len(held) == 1 else None
     if default is not None:  # one tenant, served at /scim/v2 too: checked before serving, as a 0.1 server was
         _check_before_serving(args.db, default, token)
     elif token:
         sys.stderr.write(
-            f"scim-roles: WARNING {args.db} holds {len(tenants)} tenants: SCIM_ROLES_TOKEN authenticates none of"
+            f"scim-roles: WARNING {args.db} holds {len(held)} tenants: SCIM_ROLES_TOKEN authenticates none of"
             " them (it is the token of a one-tenant state); each tenant's stored tokens do\n"
         )
         token = ""
@@ -261,13 +278,6 @@ def _serve(read: _Reader, args: argparse.Namespace, _out: IO[str]) -> int:
         request_log.close()
         engine.dispose()
     return 0
-
-
-def _tenants_of(module: Any, db: str) -> tuple[str, ...]:  # noqa: ANN401 -- the store module
-    try:
-        return tuple(module.tenants_of(db))
-    except module.StoreUnavailable as err:
-        raise _Fail([str(err)]) from err
 
 
 def _check_before_serving(db: str, tenant: str, token: str) -> None:
@@ -380,8 +390,7 @@ def check_state(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 def _migrate(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     module = _store_module()
-    if not is_url(args.db) and not Path(args.db).is_file():
-        raise _Fail([f"{args.db}: no such state file"])
+    _must_exist(args.db)
     try:
         before, after = module.migrate(args.db)
     except module.StoreUnavailable as err:

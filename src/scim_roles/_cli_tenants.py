@@ -11,11 +11,10 @@ import argparse
 import json
 from datetime import datetime, timezone
 from functools import partial
-from pathlib import Path
 from typing import IO, Any
 
 from ._cli import _Fail, _Reader
-from ._cli_state import _org_if_given, _positive, is_url, open_state
+from ._cli_state import _org_if_given, _positive, open_state, tenants
 
 _SHOWN_ONCE = "shown once: give it to the IdP now; only its hash is stored"
 
@@ -74,7 +73,7 @@ def _tenants_add(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
     check_tenant_id(args.tenant)  # before anything is read or created
     org = _org_if_given(read, args.org)
-    if args.tenant in _tenants(args.db, new=True):
+    if args.tenant in tenants(args.db, new=True):
         raise _Fail([f"{args.db}: holds tenant {args.tenant!r} already: each tenant is added once"])
     with open_state(args.db, org, readonly=False, load=False, tenant=args.tenant) as store:
         token_id, token = store.add_token()
@@ -86,24 +85,10 @@ def _tenants_add(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def _tenants(db: str, *, new: bool = False) -> tuple[str, ...]:
-    """The tenants ``db`` holds (none for a file not made yet, when ``new``); a one-line failure otherwise."""
-    from .store import StoreUnavailable, tenants_of  # noqa: PLC0415 -- the serve extra
-
-    if not is_url(db) and not Path(db).is_file():
-        if new:
-            return ()
-        raise _Fail([f"{db}: no such state file"])
-    try:
-        return tenants_of(db)
-    except StoreUnavailable as err:
-        raise _Fail([str(err)]) from err
-
-
 def _tenants_list(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
     rows = []
     now = datetime.now(timezone.utc)
-    for tenant in _tenants(args.db):
+    for tenant in tenants(args.db):
         with open_state(args.db, load=False, tenant=tenant) as store:
             active = sum(t.active_at(now) for t in store.tokens())
         rows.append({"tenant": tenant, "endpoint": _endpoint(tenant), "active_tokens": active})

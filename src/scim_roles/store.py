@@ -506,9 +506,7 @@ def tenants_of(db: str | os.PathLike[str] | sa.Engine) -> tuple[str, ...]:
     engine = open_database(db, readonly=True)
     try:
         with engine.connect() as conn:
-            if _schema_of(conn, _where(engine)) is None:
-                return ()
-            return tuple(conn.execute(_Sql.TENANTS).scalars())
+            return _schema_and_tenants(conn, _where(engine))[1]
     except SQLAlchemyError as err:
         msg = f"{_where(engine)}: the state cannot be read: {_why(err)}"
         raise StoreUnavailable(msg) from err
@@ -586,6 +584,12 @@ def _schema_of(conn: sa.Connection, where: str, *, refuse_older: bool = True) ->
     return schema
 
 
+def _schema_and_tenants(conn: sa.Connection, where: str) -> tuple[int | None, tuple[str, ...]]:
+    """The state's schema number and its tenants (``None`` and none: an empty database)."""
+    schema = _schema_of(conn, where)
+    return schema, () if schema is None else tuple(conn.execute(_Sql.TENANTS).scalars())
+
+
 def _where(engine: sa.Engine) -> str:
     """The database as messages name it: the SQLite file, or the URL without its password."""
     url = engine.url
@@ -660,9 +664,7 @@ class SqlStore:
         if self._owned:
             weakref.finalize(self, self._engine.dispose)  # a store dropped unclosed closes its connections
         self._where = _where(self._engine)
-        self._path = self._engine.url.database if self._engine.url.drivername == "sqlite" else None
-        if self._path is not None and self._path.startswith("file:"):
-            self._path = self._where
+        self._path = self._where if self._engine.url.drivername == "sqlite" else None  # the file, or ":memory:"
         self._writer = self._engine.execution_options(write=True)
         self._reader = (
             self._engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot per load
@@ -712,8 +714,7 @@ class SqlStore:
     def _held(self) -> tuple[int | None, tuple[str, ...]]:
         """The schema and the tenants, read without a lock (another process may add a tenant right after)."""
         with self._engine.begin() as conn:
-            schema = _schema_of(conn, self._where)
-            return schema, () if schema is None else tuple(conn.execute(_Sql.TENANTS).scalars())
+            return _schema_and_tenants(conn, self._where)
 
     def _no_tenant(self, tenant: str | None, held: tuple[str, ...]) -> ScimRolesError:
         if not held:
@@ -776,7 +777,7 @@ class SqlStore:
 
     def _file_identity(self) -> tuple[int, int] | None:
         """The SQLite file's device and inode (``None``: not a file)."""
-        if self._path in (None, "", ":memory:"):
+        if self._path in (None, ":memory:"):
             return None
         info = Path(str(self._path)).stat()
         return info.st_dev, info.st_ino
