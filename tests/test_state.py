@@ -6,6 +6,7 @@ what a fresh process reads back.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import tempfile
@@ -374,6 +375,51 @@ def test_t6_drift_is_visible_and_repaired_with_feed_entries(tmp_path: Path) -> N
     assert [c.describe() for c in changes] == ["m: added to ops as Member", "u1: added to eng as Member"]
     assert {e.origin for e in store.changes()} == {"repair"}
     assert_one_truth(path, store)
+
+
+def test_t6_a_user_row_unlike_its_resource_is_drift_and_repair_writes_it_anew(tmp_path: Path) -> None:
+    """A load takes each user's userName, its key and the resource's text as stored, unchecked: check
+    compares them with what the resource gives and names each user that differs; repair writes those rows
+    anew and moves the tenant's version, so that every server loads them again."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, article_org())
+    for uid in ("u1", "u2", "u3"):
+        send(store, "POST", "/Users", {"userName": f"{uid}@example.com"}, new_id=uid)
+    before = store.load()
+    with behind_the_store(path) as db:
+        (text,) = db.execute("SELECT resource FROM users WHERE id = 'u1'").fetchone()
+        db.execute("UPDATE users SET resource = ? WHERE id = 'u1'", (json.dumps(json.loads(text), indent=1),))
+        db.execute("UPDATE users SET key = 'someone-else' WHERE id = 'u2'")
+        db.execute("UPDATE users SET user_name = 'U3@example.com' WHERE id = 'u3'")
+    assert [str(d) for d in store.check()] == [
+        "user: user 'u1': the stored resource is not written as the store writes it",
+        "user: user 'u2': the stored key of its userName 'u2@example.com' is not the name's key (S2)",
+        "user: user 'u3': the stored userName is 'U3@example.com', its resource's is 'u3@example.com'",
+    ]
+    assert store.repair() == ()  # no membership differs
+    assert store.check() == ()
+    after = store.load()
+    assert after.version == before.version + 1
+    assert after.directory == before.directory
+    assert store.repair() == ()
+    assert store.load().version == after.version  # nothing to write: the version stays
+
+
+def test_the_collector_runs_after_a_load_as_it_ran_before(tmp_path: Path) -> None:
+    """A load pauses Python's cyclic collector while it builds the state, and leaves it as it found it."""
+    path = tmp_path / "s.db"
+    SqliteStore(path, article_org()).close()
+    assert gc.isenabled()
+    with SqliteStore(path) as store:
+        store.load()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with SqliteStore(path) as store:
+            store.load()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_t7_every_change_is_in_the_feed_with_its_origin(tmp_path: Path) -> None:

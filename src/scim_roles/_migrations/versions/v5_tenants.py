@@ -5,6 +5,8 @@ migrations (schema 1 to 4: a ``meta`` table, one tenant), moves every row
 into the new tables under the state's tenant id (``default`` when it had
 none), nothing lost: a state from 0.1 gains its feed (the stored
 memberships as its first entries, origin ``repair``) and its users' emails.
+Each user's stored resource is written as the directory's canonical JSON
+text, which a load takes as it is.
 
 Revision ID: v5
 Revises: (none)
@@ -174,6 +176,7 @@ def _create() -> None:
 def _move(present: list[str]) -> None:
     """A single-tenant state's rows, under its tenant id."""
     from scim_roles.scim import email_of  # noqa: PLC0415 -- only a pre-migration state needs it
+    from scim_roles.scim._resources import canonical  # noqa: PLC0415
 
     db = op.get_bind()
     meta: dict[str, str] = {row[0]: row[1] for row in db.execute(sa.text("SELECT key, value FROM legacy_meta"))}
@@ -198,7 +201,7 @@ def _move(present: list[str]) -> None:
             "saml": bool(saml),
             "scim": bool(scim),
             "gone": bool(gone),
-            "resource": resource,
+            "resource": resource and canonical({k: v for k, v in json.loads(resource).items() if k != "id"}),
             "email": row[0] if has_email else email_of(name, json.loads(resource) if resource else {}),
         }
         for uid, key, name, saml, scim, gone, resource, *row in db.execute(
