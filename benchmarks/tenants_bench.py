@@ -13,6 +13,11 @@ file in a temporary folder.
    states in memory answers one request for each tenant in turn (the app
    called directly, no HTTP); the process's memory (``ru_maxrss``) after
    each tenth of them. Goal: flat once the cache is full.
+3. **What a refusal tells**: the time of a ``401`` for an unknown tenant,
+   a wrong secret, another tenant's token (the tenant not in memory) and a
+   wrong secret for a tenant in memory, interleaved, median of
+   ``--refusals`` each. Goal: the same time (the same work: one read, one
+   hash), so that the answers tell no one which tenants exist.
 
 Prints what it measured; asserts nothing.
 """
@@ -24,6 +29,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -95,6 +101,11 @@ def rss_mb() -> float:
 
 async def one_request(app: TenantApp, tenant: str, token: str) -> int:
     """GET /Users?count=1 of a tenant, through the ASGI app: its status."""
+    return (await timed_request(app, tenant, token))[0]
+
+
+async def timed_request(app: TenantApp, tenant: str, token: str) -> tuple[int, float]:
+    """GET /Users?count=1 of a tenant, through the ASGI app: its status and how long the app took (µs)."""
     sent: list[MutableMapping[str, Any]] = []
     scope = {
         "type": "http",
@@ -112,8 +123,36 @@ async def one_request(app: TenantApp, tenant: str, token: str) -> int:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
+    began = time.perf_counter()
     await app(scope, receive, send)
-    return int(sent[0]["status"])
+    return int(sent[0]["status"]), (time.perf_counter() - began) * 1e6
+
+
+def refusal_times(app: TenantApp, tokens: dict[str, str], rounds: int) -> None:
+    """The median time of a 401 in four cases, interleaved; printed with the ratio to a tenant in memory."""
+    cached = next(iter(app.cached))
+    other = next(t for t in tokens if t not in app.cached)
+    lookup = tokens[other].split("_")[1]
+    cases = {
+        "an unknown tenant": ("no-such-tenant", tokens[other]),
+        "a wrong secret, tenant not in memory": (other, f"scimroles_{lookup}_{'x' * 43}"),
+        "another tenant's token, not in memory": (other, tokens[cached]),
+        "a wrong secret, tenant in memory": (cached, f"scimroles_{lookup}_{'x' * 43}"),
+    }
+    times: dict[str, list[float]] = {case: [] for case in cases}
+
+    async def run() -> None:
+        for _ in range(rounds):
+            for case, (tenant, token) in cases.items():
+                status, us = await timed_request(app, tenant, token)
+                assert status == 401, (case, status)  # noqa: S101 -- a benchmark's check
+                times[case].append(us)
+
+    asyncio.run(run())
+    base = statistics.median(times["a wrong secret, tenant in memory"])
+    print(f"{'a 401 for':<40} {'median µs':>10} {'ratio':>6}")
+    for case, taken in times.items():
+        print(f"{case:<40} {statistics.median(taken):10.0f} {statistics.median(taken) / base:6.2f}")
 
 
 def main() -> None:
@@ -124,6 +163,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--tenant-users", type=int, default=100)
     parser.add_argument("--cache", type=int, default=100)
+    parser.add_argument("--refusals", type=int, default=500)
     args = parser.parse_args()
     org = load_org(json.loads(ORG.read_text(encoding="utf-8")))
     with tempfile.TemporaryDirectory() as folder:
@@ -145,6 +185,7 @@ def main() -> None:
             assert status == 200, status  # noqa: S101 -- a benchmark's check
             if (n + 1) % max(1, args.tenants // 10) == 0:
                 print(f"{n + 1:16,} {len(app.cached):10} {rss_mb():8.0f}")
+        refusal_times(app, tokens, args.refusals)
         app.close()
 
         began = time.perf_counter()

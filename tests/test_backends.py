@@ -12,11 +12,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+import sqlalchemy as sa
 
 from scim_roles import resolve_all
 from scim_roles.scim import ScimRequest, handle
@@ -26,6 +28,7 @@ from scim_roles.store import (
     StoreUnavailable,
     TooManyTokens,
     migrate,
+    open_database,
     tenants_of,
 )
 
@@ -457,6 +460,93 @@ def test_two_processes_creating_one_tenant_at_once_create_it_once(db: str, monke
     assert tenants_of(db) == ("acme",)
 
 
+def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_load_nothing(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown tenant, a wrong secret, another tenant's token, an expired or a revoked token, the tenant in
+    memory or not: the same 401 after the same work (one indexed read, one hash), and no tenant's state is
+    loaded for it; several Authorization headers: the same 400 before any work."""
+    from scim_roles import _tokens  # noqa: PLC0415
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme", "beta", "gamma"])
+    with SqlStore(db, tenant="beta") as store:
+        expiring = store.add_token(expires_days=1)[1]
+    with SqlStore(db, tenant="gamma") as store:
+        revoked_id, revoked = store.add_token()
+        store.revoke_token(revoked_id)
+    engine = open_database(db)
+    work = {"reads": 0, "hashes": 0}
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's own BEGIN (the store's begin event) is no read
+            work["reads"] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    digest = _tokens.digest
+
+    def counted(secret: str) -> str:
+        work["hashes"] += 1
+        return digest(secret)
+
+    monkeypatch.setattr(_tokens, "digest", counted)
+    later = datetime.now(timezone.utc) + timedelta(days=2)  # the expiring token has expired
+    app = TenantApp(engine, clock=lambda: later)
+    lookup = _tokens.split(tokens["acme"])[0]  # type: ignore[index]
+    wrong = [
+        ("nobody", tokens["acme"]),  # no such tenant
+        ("acme", f"scimroles_{lookup}_{'x' * 43}"),  # its token's id, another secret
+        ("acme", tokens["beta"]),  # another tenant's token
+        ("beta", expiring),
+        ("gamma", revoked),
+    ]
+    answers = []
+    for tenant, token in wrong:
+        work.update(reads=0, hashes=0)
+        answers.append(call(app, "GET", f"/scim/v2/{tenant}/Users", token=token))
+        assert work == {"reads": 1, "hashes": 1}, tenant
+    assert not app.cached
+    assert call(app, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
+    assert app.cached == ("acme",)
+    work.update(reads=0, hashes=0)
+    answers.append(call(app, "GET", "/scim/v2/acme/Users", token=tokens["beta"]))  # acme in memory
+    assert work == {"reads": 1, "hashes": 1}
+    assert answers[0][0] == 401
+    assert all(answer == answers[0] for answer in answers)
+    several = {"Authorization": f"Bearer {tokens['acme']}"}  # and the lower-case one call() adds
+    repeated = []
+    for tenant in ("nobody", "beta", "acme"):  # no such tenant, one not in memory, one in memory
+        work.update(reads=0, hashes=0)
+        repeated.append(call(app, "GET", f"/scim/v2/{tenant}/Users", token=tokens["acme"], headers=several))
+        assert work == {"reads": 0, "hashes": 0}, tenant
+    assert repeated[0][0] == 400
+    assert repeated[0][2]["detail"] == "send one Authorization header, not several"
+    assert all(answer == repeated[0] for answer in repeated)
+    app.close()
+    engine.dispose()
+
+
+def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:
+    """The tokens table gone from under a running server: a 503 for a tenant in memory and one not, no
+    traceback, and no tenant loaded."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme", "beta"])
+    engine = open_database(db)
+    app = TenantApp(engine)
+    assert call(app, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE tokens"))
+    for tenant in ("acme", "beta"):
+        status, _, body = call(app, "GET", f"/scim/v2/{tenant}/Users", token=tokens[tenant])
+        assert (status, body["detail"]) == (503, "the state cannot be read now; retry later"), tenant
+    assert app.cached == ("acme",)
+    app.close()
+    engine.dispose()
+
+
 def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_tenant(db: str) -> None:
     """In process: a tenant's path goes to its app (locations name it), an unknown tenant or a path with no
     tenant and no default is the wrong token's 401, outside the base a 404; the cache drops the least
@@ -499,7 +589,7 @@ def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_ten
     assert wrong[1]["www-authenticate"] == 'Bearer realm="SCIM"'
     outside = call(bare, "GET", "/elsewhere/Users", token=tokens["acme"])
     assert (outside[0], outside[2]["detail"]) == (404, "no SCIM endpoint here")
-    assert bare.cached == ("acme",)
+    assert bare.cached == ()  # a wrong token loads no tenant
     messages: list[dict[str, Any]] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     answered: list[dict[str, Any]] = []
 

@@ -373,7 +373,9 @@ def test_serve_takes_stored_tokens_and_the_environment_token(tmp_path: Path, mon
 
     presented = ["", "", "", ""]
     ran: list[tuple[bool, ...]] = []  # what the running server's check said of each presented token
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._app("acme")._check, presented))))
+    monkeypatch.setattr(
+        uvicorn, "run", lambda app, **_: ran.append(tuple(map(app._app("acme", presented[0])._check, presented)))
+    )
     db = str(tmp_path / "acme.db")
     _, out, _ = cli("tenants", "add", "acme", ORG, "--db", db, "--json")
     presented[:] = [json.loads(out)["token"], "from-the-environment", "from-the-environment2", "XXXX"]
@@ -766,7 +768,7 @@ def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
 
     def run(app: Any, **_: object) -> None:
         """What the server sees while it serves (its engine is closed once it stops)."""
-        ran.append((app._default, app._token, app.cached, app._app("acme")._check("from-the-environment")))
+        ran.append((app._default, app._token, app.cached, app._app("acme", "from-the-environment")))
 
     monkeypatch.setattr(uvicorn, "run", run)
     db = str(tmp_path / "many.db")
@@ -792,7 +794,7 @@ def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
             "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/TENANT for its tenants\n"
         ),
     )
-    assert ran == [(None, None, (), False)]  # none loaded at start; the environment's token is no tenant's
+    assert ran == [(None, None, (), None)]  # none loaded at start; the environment's token is no tenant's
     old = tmp_path / "old.db"
     shutil.copy(Path(__file__).parent / "fixtures" / "state-0.1.db", old)
     for command in (("serve",), ("tenants", "list")):

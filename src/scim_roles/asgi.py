@@ -33,11 +33,19 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import _documents as documents
-from . import _tokens
 from ._errors import InvalidArgument, Problem
 from .scim import ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
-from .store import LoggedRequest, SqliteStore, SqlStore, Store, StoreUnavailable, is_tenant_id, open_database
+from .store import (
+    LoggedRequest,
+    SqliteStore,
+    SqlStore,
+    Store,
+    StoreUnavailable,
+    authenticates,
+    is_tenant_id,
+    open_database,
+)
 from .store import _stamp as stamp
 
 __all__ = ["ScimApp", "SqliteStore", "Store", "TenantApp"]
@@ -148,6 +156,9 @@ class ScimApp:
             body = await self._body(headers, receive) if method in ("POST", "PUT", "PATCH") else None
         except _Refused as refused:
             return refused.answer
+        except StoreUnavailable as err:  # the tokens cannot be read
+            LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
+            return _Refused(503, "the state cannot be read now; retry later").answer
         query = scope.get("query_string", b"").decode("latin-1")
         base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + base
         try:
@@ -159,10 +170,10 @@ class ScimApp:
 
     def _authenticate(self, headers: dict[str, str], *, repeated: bool) -> None:
         if repeated:  # which of several tokens would count is a guess: refuse before any is checked
-            raise _Refused(400, "send one Authorization header, not several")
+            raise _repeated()
         scheme, _, presented = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip() or not self._check(presented.strip()):
-            raise _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
+            raise _unauthorized()
 
     async def _body(self, headers: dict[str, str], receive: Receive) -> Any:  # noqa: ANN401 -- decoded JSON
         too_large = _Refused(413, f"the request body is over {self._max_body} bytes")
@@ -281,11 +292,16 @@ class TenantApp:
         if scope["type"] != "http":
             await _lifespan(scope, receive, send)
             return
-        tenant = self._tenant_of(scope)
-        app = None if tenant is None else await asyncio.to_thread(self._app, tenant)
-        if app is None and self._default is not None and tenant != self._default:
-            # Not a tenant's path: the default tenant's, as a 0.1 server answered it (a resource it lacks: 404).
-            app = await asyncio.to_thread(self._app, self._default)
+        tenant, bearer = self._tenant_of(scope), _bearer(scope)
+        try:
+            app = None if tenant is None else await asyncio.to_thread(self._app, tenant, bearer)
+            if app is None and self._default is not None and tenant != self._default:
+                # Not a tenant's path: the default tenant's, as a 0.1 server answered it (a resource it lacks: 404).
+                app = await asyncio.to_thread(self._app, self._default, bearer)
+        except StoreUnavailable as err:  # the tokens or the state cannot be read: never a traceback
+            LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
+            await _refuse(scope, send, _Refused(503, "the state cannot be read now; retry later"))
+            return
         await (self._nobody if app is None else app)(scope, receive, send)
 
     def _tenant_of(self, scope: Scope) -> str | None:
@@ -298,17 +314,21 @@ class TenantApp:
             return segment
         return self._default
 
-    def _app(self, tenant: str) -> ScimApp | None:
-        """The tenant's app: from the cache, else loaded (the least recently used dropped); None if no tenant."""
+    def _app(self, tenant: str, bearer: str | None) -> ScimApp | None:
+        """The tenant's app: from the cache, else loaded (the least recently used dropped).
+
+        ``None``: the tenant is not in memory and the request's token is not
+        one of its tokens, whether or not the tenant exists (the same work:
+        one read, one hash). Only a holder of its token loads a tenant.
+        """
         with self._lock:
             app = self._apps.get(tenant)
             if app is not None:
                 self._apps.move_to_end(tenant)
                 return app
-            try:
-                store = SqlStore(self._engine, tenant=tenant)
-            except InvalidArgument:
-                return None  # no such tenant
+            if not self._admits(tenant, bearer):
+                return None
+            store = SqlStore(self._engine, tenant=tenant)  # there: a token of it was found
             app = ScimApp(
                 store,
                 check_token=self._checker(store),
@@ -330,6 +350,16 @@ class TenantApp:
         log = self._request_log
         return None if log is None else lambda entry: log(entry, tenant=tenant)
 
+    def _admits(self, tenant: str, bearer: str | None) -> bool:
+        """Whether ``bearer`` is a token of ``tenant``: a stored one, or ``token`` for the default tenant."""
+        if bearer is None:
+            return False
+        stored = authenticates(self._engine, tenant, bearer, now=self._clock())
+        from_environment = (
+            tenant == self._default and self._token is not None and hmac.compare_digest(bearer.encode(), self._token)
+        )
+        return stored or from_environment
+
     def _checker(self, store: Any) -> Callable[[str], bool]:  # noqa: ANN401 -- a SqlStore
         expected = self._token if store.tenant == self._default else None
 
@@ -341,18 +371,36 @@ class TenantApp:
         return check
 
     async def _nobody(self, scope: Scope, _receive: Receive, send: Send) -> None:
-        """No tenant there: 404 outside the base path; inside it, the 401 of a wrong token, after its hashing."""
+        """No tenant's app: 404 outside the base path; inside it, what a tenant's app answers a wrong token.
+
+        The token check (:meth:`_admits`) was made already, or no tenant was
+        named: 401 (400 for several ``Authorization`` headers, as
+        :class:`ScimApp` answers them).
+        """
         path = _mounted(scope)
-        inside = path == self._base or path.startswith(self._base + "/")
-        _tokens.matches("x" * 43, None)  # the hashing a token check does
-        refused = (
-            _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
-            if inside
-            else _Refused(404, "no SCIM endpoint here")
-        )
-        status, headers, body, _ = refused.answer
-        await _respond(send, status, headers, body)
-        _log_line(scope, status, 0.0, 0)
+        if path != self._base and not path.startswith(self._base + "/"):
+            refused = _Refused(404, "no SCIM endpoint here")
+        elif sum(k.lower() == b"authorization" for k, _ in scope["headers"]) > 1:
+            refused = _repeated()
+        else:
+            refused = _unauthorized()
+        await _refuse(scope, send, refused)
+
+
+async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
+    """Answer a request no tenant's app answers, and log its line."""
+    status, headers, body, _ = refused.answer
+    await _respond(send, status, headers, body)
+    _log_line(scope, status, 0.0, 0)
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The bearer token of a request's one ``Authorization`` header; ``None`` for none, or for several."""
+    values = [v for k, v in scope["headers"] if k.lower() == b"authorization"]
+    if len(values) != 1:
+        return None
+    scheme, _, presented = values[0].decode("latin-1").partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" and presented.strip() else None
 
 
 def _mounted(scope: Scope) -> str:
@@ -399,6 +447,16 @@ class _Refused(Exception):
         if scim_type is not None:
             body["scimType"] = scim_type
         self.answer = (status, [("Content-Type", "application/scim+json"), *headers], json.dumps(body).encode(), 0)
+
+
+def _unauthorized() -> _Refused:
+    """The answer to a wrong, unknown, expired or revoked token, or to none (a new one each time it is raised)."""
+    return _Refused(401, "a valid bearer token is required", ("WWW-Authenticate", 'Bearer realm="SCIM"'))
+
+
+def _repeated() -> _Refused:
+    """Which of several tokens would count is a guess: refused before any is checked."""
+    return _Refused(400, "send one Authorization header, not several")
 
 
 def _below(scope: Scope, bases: tuple[str, ...]) -> tuple[str, str]:

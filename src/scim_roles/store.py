@@ -73,6 +73,7 @@ __all__ = [
     "StoreUnavailable",
     "TokenInfo",
     "TooManyTokens",
+    "authenticates",
     "check_tenant_id",
     "is_tenant_id",
     "migrate",
@@ -516,6 +517,46 @@ def tenants_of(db: str | os.PathLike[str] | sa.Engine) -> tuple[str, ...]:
     finally:
         if engine is not db:
             engine.dispose()
+
+
+def authenticates(db: sa.Engine, tenant: str, token: str, *, now: datetime | None = None) -> bool:
+    """Whether ``token`` is an active token of ``tenant`` in the database, without opening the tenant's state.
+
+    The same work whatever the answer and whether or not the tenant exists:
+    one indexed read and one hash comparison (a token not of the shape
+    ``scimroles_<id>_<secret>`` is refused at once: its shape is no secret).
+    What a server asks before it loads a tenant's state for a request, so
+    that an unknown tenant, another tenant's token and a wrong one answer
+    alike, and no request without a token of the tenant loads its state.
+    Records no use (:meth:`SqlStore.check_token` does).
+
+    Args:
+        db: An engine from :func:`open_database`.
+        tenant: The tenant the request names.
+        token: The bearer token it presents.
+        now: The time to judge expiry by (default: now, in UTC).
+
+    Raises:
+        StoreUnavailable: the database cannot be read.
+    """
+    try:
+        with db.connect() as conn:
+            info = _credential(conn, tenant, token)
+    except SQLAlchemyError as err:
+        msg = f"{_where(db)}: the tokens cannot be read: {_why(err)}"
+        raise StoreUnavailable(msg) from err
+    return info is not None and info.active_at(now if now is not None else datetime.now(timezone.utc))
+
+
+def _credential(conn: sa.Connection, tenant: str, presented: str) -> TokenInfo | None:
+    """The tenant's token that ``presented`` is, revoked or expired or not; ``None`` if it is none of its tokens."""
+    parts = _tokens.split(presented)
+    if parts is None:  # not the shape of a token: its shape is no secret
+        return None
+    lookup, secret = parts
+    row = conn.execute(_Sql.CREDENTIAL, {"t": tenant, "id": lookup}).first()
+    good = _tokens.matches(secret, None if row is None else row[0])  # the hashing, row or no row
+    return TokenInfo(lookup, *row[1:]) if good and row is not None else None
 
 
 def migrate(db: str | os.PathLike[str] | sa.Engine) -> tuple[int, int]:
@@ -1237,21 +1278,22 @@ class SqlStore:
         the next request); records when it was last used, at most once a
         minute per token (a write then, not per request). Another tenant's
         token is no token of this one.
+
+        Raises:
+            StoreUnavailable: the tokens cannot be read.
         """
-        parts = _tokens.split(presented)
-        if parts is None:  # not the shape of a token: its shape is no secret
-            return False
-        lookup, secret = parts
-        now, ids = self._clock(), {"t": self._tenant, "id": lookup}
-        with self._engine.connect() as conn:
-            row = conn.execute(_Sql.CREDENTIAL, ids).first()
-        info = None if row is None else TokenInfo(lookup, *row[1:])
-        good = _tokens.matches(secret, None if row is None else row[0])
-        if not good or info is None or not info.active_at(now):
+        now = self._clock()
+        try:
+            with self._engine.connect() as conn:
+                info = _credential(conn, self._tenant, presented)
+        except SQLAlchemyError as err:
+            msg = f"{self._where}: the tokens cannot be read: {_why(err)}"
+            raise StoreUnavailable(msg) from err
+        if info is None or not info.active_at(now):
             return False
         if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
             with suppress(StoreUnavailable), self._transaction() as conn:
-                conn.execute(_Sql.MARK_USED, {**ids, "at": _stamp(now)})
+                conn.execute(_Sql.MARK_USED, {"t": self._tenant, "id": info.id, "at": _stamp(now)})
         return True
 
     def _token_rows(self, conn: sa.Connection) -> tuple[TokenInfo, ...]:
