@@ -109,6 +109,21 @@ POLICY = ScimPolicy(
     unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,  # Entra: emails[type eq "work"].value on none
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,  # Entra: remove members by a value list
 )
+"""What filters compare by (``userName eq`` as uniqueness does, S2)."""
+
+WRITE_POLICY = ScimPolicy(
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+)
+"""What request bodies are validated and PATCH applied under: :data:`POLICY` with the library's comparison.
+
+Under a comparison key of its own, the models check that every string of
+a written resource has a comparison form, walking each attribute's path:
+1.35 ms a POST, 0.11 ms without. Only ``userName`` has a key of ours, and
+every write computes it anyway (:func:`user_name_key`, which refuses the
+names RFC 8265 refuses: a ``400 invalidValue`` too). A PATCH's paths
+filter multi-valued attributes (emails, members), never ``userName``.
+"""
 
 
 def scim_error(err: Exception) -> ScimError:
@@ -132,7 +147,7 @@ def _first_error(err: ValidationError) -> str:
 def validate(model: type[Any], data: Mapping[str, Any], context: Context) -> Any:  # noqa: ANN401
     """Validate a payload into a model, under this service's policy; refusals are 400s."""
     try:
-        return model.model_validate(data, scim_ctx=context, scim_policy=POLICY)
+        return model.model_validate(data, scim_ctx=context, scim_policy=WRITE_POLICY)
     except (ValidationError, SCIMException) as err:
         raise scim_error(err) from None
 

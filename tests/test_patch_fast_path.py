@@ -1,0 +1,169 @@
+"""The fast path of a user PATCH gives what the models give (S5, S12): the same state, response and changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from unittest import mock
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from scim_roles import User
+from scim_roles.scim import Directory, Outcome, ScimRequest, _writes, handle
+
+from helpers import article_org
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+# Stored resources as a host may hold them: as this service writes them, bare, deprovisioned, with names, and
+# ones the models refuse (a wrong type, a password that is never returned).
+RESOURCES: dict[str, dict[str, Any]] = {
+    "plain": {"schemas": [CORE], "userName": "plain@example.com", "active": True},
+    "full": {
+        "schemas": [CORE],
+        "userName": "full@example.com",
+        "active": True,
+        "displayName": "Full",
+        "name": {"givenName": "F", "familyName": "Ull"},
+        "emails": [{"value": "full@example.com", "primary": True, "type": "work"}],
+        "meta": {"version": 'W/"3"'},
+    },
+    "gone": {"schemas": [CORE], "userName": "gone@example.com", "active": False, "name": {"formatted": "G"}},
+    "bare": {"userName": "bare@example.com", "active": True},
+    "broken": {"userName": "broken@example.com", "active": True, "emails": "x"},
+    "secret": {"userName": "secret@example.com", "active": True, "password": "p"},
+}
+PATHS = [
+    "active", "Active", "ACTIVE", "displayName", "displayname", "name.givenName", "NAME.FamilyName",
+    "name.middleName", "name.formatted", "name.honorificPrefix", "name", "title", "userName", "password",
+    "emails", 'emails[type eq "work"].value', f"{CORE}:displayName", f"{CORE}:active", "nickName", "",
+]  # fmt: skip
+VALUES = st.one_of(
+    st.text(max_size=4),
+    st.booleans(),
+    st.sampled_from(["true", "False", "TRUE", "yes", "", " ", "x@example.com"]),
+    st.none(),
+    st.integers(-1, 1),
+    st.lists(st.text(max_size=2), max_size=1),
+)
+
+
+def directory() -> Directory:
+    users = [
+        User(uid, scim=True, deprovisioned=not resource["active"], email=f"{uid}@example.com")
+        for uid, resource in RESOURCES.items()
+    ]
+    return Directory(article_org(), users, resources=RESOURCES)
+
+
+QUICK_PATHS = ["active", "Active", "displayName", "displayname", "name.givenName", "NAME.FamilyName", "name.formatted"]
+
+
+def quick_value(path: str) -> st.SearchStrategy[object]:
+    """A value the fast path takes for ``path``."""
+    if path.lower() == "active":
+        return st.one_of(st.booleans(), st.sampled_from(["true", "False", "TRUE"]))
+    return st.text(min_size=1, max_size=4)
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> dict[str, Any]:
+    """Most of them of the fast path's shapes, the rest anything (near misses among them)."""
+    if draw(st.sampled_from([True, True, True, False])):
+        op: dict[str, Any] = {"op": draw(st.sampled_from(["replace", "Replace"]))}
+        paths = draw(st.lists(st.sampled_from(QUICK_PATHS), min_size=1, max_size=3, unique_by=str.lower))
+        if len(paths) == 1 and draw(st.booleans()):
+            op["path"] = paths[0]
+            op["value"] = draw(quick_value(paths[0]))
+        else:
+            op["value"] = {path: draw(quick_value(path)) for path in paths}
+    else:
+        op = {"op": draw(st.sampled_from(["replace", "add", "remove", "REPLACE", 1]))}
+        if draw(st.booleans()):
+            op["path"] = draw(st.sampled_from(PATHS))
+            op["value"] = draw(VALUES)
+        else:
+            op["value"] = draw(
+                st.one_of(st.dictionaries(st.sampled_from(PATHS), VALUES, min_size=1, max_size=3), VALUES)
+            )
+    if draw(st.sampled_from([False] * 9 + [True])):
+        op[draw(st.sampled_from(["foo", "Path", "value"]))] = "x"
+    return op
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> object:
+    """Mostly well-formed bodies; some without their schemas, with another, with a stray key or no list."""
+    body: dict[str, Any] = {"schemas": [PATCH_OP], "Operations": draw(st.lists(operations(), min_size=1, max_size=2))}
+    shape = draw(st.sampled_from(["as sent"] * 8 + ["no schemas", "two schemas", "a stray key", "no list", "none"]))
+    if shape == "no schemas":
+        del body["schemas"]
+    elif shape == "two schemas":
+        body["schemas"] = [PATCH_OP, CORE]
+    elif shape == "a stray key":
+        body["id"] = "x"
+    elif shape == "no list":
+        body["Operations"] = body["Operations"][0] if body["Operations"] else {}
+    elif shape == "none":
+        body["Operations"] = []
+    return body
+
+
+def both(directory: Directory, uid: str, body: object) -> tuple[Outcome, Outcome]:
+    request = ScimRequest("PATCH", f"/Users/{uid}", body, now=NOW, base_url="https://app.example.com/scim/v2")
+    fast = handle(directory, request)
+    with mock.patch.object(_writes, "_quick_patch", return_value=None):
+        models = handle(directory, request)
+    return fast, models
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(["plain", "full", "gone", *sorted(RESOURCES)]), bodies())
+def test_s12_a_patch_on_the_fast_path_gives_what_the_models_give(uid: str, body: object) -> None:
+    """Any body on any stored resource: the same outcome with the fast path as through the models alone."""
+    event("the fast path" if quick(directory(), uid, body) else "the models")
+
+
+def quick(directory: Directory, uid: str, body: object) -> bool:
+    """Whether the fast path took the request (and it agreed with the models)."""
+    taken: list[bool] = []
+    real = _writes._quick_patch
+
+    def spy(*args: Any) -> Any:
+        result = real(*args)
+        taken.append(result is not None)
+        return result
+
+    with mock.patch.object(_writes, "_quick_patch", side_effect=spy):
+        fast, models = both(directory, uid, body)
+    assert fast == models
+    return taken == [True]
+
+
+def test_s5_the_idps_common_patches_take_the_fast_path_and_agree() -> None:
+    """Entra's single-attribute replaces and Okta's path-less deactivation take the fast path; a stored resource
+    the models refuse, a password, one without its schemas, an unknown attribute, an empty name and a repeated
+    attribute go through the models."""
+    taken = [
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Replace", "path": "displayName", "value": "Ann Lee"},
+        {"op": "Replace", "path": "name.givenName", "value": "Ann"},
+        {"op": "replace", "value": {"active": False}},
+        {"op": "replace", "value": {"displayName": "A", "name.familyName": "Lee", "active": True}},
+    ]
+    d = directory()
+    for uid in ("plain", "full", "gone"):
+        for op in taken:
+            assert quick(d, uid, {"schemas": [PATCH_OP], "Operations": [op]}), (uid, op)
+    left = [
+        ("broken", {"op": "replace", "path": "displayName", "value": "B"}),  # the models refuse it: the host's 500
+        ("secret", {"op": "replace", "path": "displayName", "value": "S"}),
+        ("bare", {"op": "replace", "path": "displayName", "value": "B"}),  # the models add its schemas
+        ("full", {"op": "replace", "path": "title", "value": "T"}),
+        ("full", {"op": "replace", "path": "displayName", "value": ""}),
+        ("full", {"op": "replace", "value": {"active": False, "ACTIVE": True}}),
+    ]
+    for uid, op in left:
+        assert not quick(d, uid, {"schemas": [PATCH_OP], "Operations": [op]}), (uid, op)
