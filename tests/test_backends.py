@@ -527,6 +527,30 @@ def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_
     engine.dispose()
 
 
+def test_a_domain_claimed_by_another_tenant_meanwhile_is_domain_claimed_not_a_failed_write(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another tenant's claim committed between the read of the owners and the write (two servers at once,
+    simulated by a read that sees no owner): DomainClaimed naming it, at creation and at a settings edit, and
+    nothing written."""
+    from scim_roles.store import DomainClaimed, _Sql  # noqa: PLC0415
+
+    tenants_with_tokens(db, ["acme", "beta"])  # acme claims example.com, beta beta.example
+    monkeypatch.setattr(_Sql, "DOMAIN_OWNERS", sa.text("SELECT domain, tenant FROM domains WHERE tenant = 'none'"))
+    claimed = "'example.com' is claimed by tenant 'acme': a domain has one tenant"
+    with pytest.raises(DomainClaimed) as err:
+        SqlStore(db, article_org(), tenant="gamma")
+    assert [str(p) for p in err.value.problems] == [f"org: domains: {claimed}"]
+    assert tenants_of(db) == ("acme", "beta")
+    with SqlStore(db, tenant="beta") as beta:
+        before = beta.load()
+        with pytest.raises(DomainClaimed, match=claimed):
+            beta.put_org(attrs.evolve(beta.org, domains=["beta.example", "example.com", "zeta.example"]), actor=None)
+        assert beta.load() == before
+        beta.put_org(attrs.evolve(beta.org, domains=["beta.example", "zeta.example"]), actor=None)
+        assert beta.org.domains == frozenset({"beta.example", "zeta.example"})
+
+
 def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:
     """The tokens table gone from under a running server: a 503 for a tenant in memory and one not, no
     traceback, and no tenant loaded."""

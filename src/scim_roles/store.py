@@ -119,6 +119,7 @@ class _Sql:
     NEXT_VERSION = text("UPDATE tenants SET version = version + 1 WHERE id = :t")
     BUMP_VERSION = text("UPDATE tenants SET version = :new WHERE id = :t AND version = :old")
     DOMAIN_OWNERS = text("SELECT domain, tenant FROM domains WHERE tenant <> :t")
+    DOMAIN_OWNER = text("SELECT tenant FROM domains WHERE domain = :domain")
     DELETE_DOMAINS = text("DELETE FROM domains WHERE tenant = :t")
     CLAIM_DOMAIN = text("INSERT INTO domains (domain, tenant) VALUES (:domain, :t)")
     SEED_GROUP = text("INSERT INTO groups (tenant, id, resource) VALUES (:t, :id, :resource)")
@@ -779,19 +780,24 @@ class SqlStore:
             conn.execute(_Sql.SEED_GROUP, seeds)
 
     def _claim(self, conn: sa.Connection, tenant: str, org: Org) -> None:
-        """The tenant's claimed domains, each claimed by no other tenant of the database (else DomainClaimed)."""
+        """The tenant's claimed domains, each claimed by no other tenant of the database (else DomainClaimed).
+
+        A claim another tenant commits between the read and the write (two
+        servers, PostgreSQL) is refused the same way, not as a failed write.
+        """
         others: dict[str, str] = {row[0]: row[1] for row in conn.execute(_Sql.DOMAIN_OWNERS, {"t": tenant})}
-        taken = sorted(d for d in org.domains if d in others)
+        taken = [(d, others[d]) for d in sorted(org.domains) if d in others]
+        if not taken:
+            conn.execute(_Sql.DELETE_DOMAINS, {"t": tenant})
+            raced = ((d, _claim_one(conn, tenant, d)) for d in sorted(org.domains))
+            taken = [(d, owner) for d, owner in raced if owner is not None]
         if taken:
             raise DomainClaimed(
                 *(
-                    Problem("org", "domains", f"{d!r} is claimed by tenant {others[d]!r}: a domain has one tenant", d)
-                    for d in taken
+                    Problem("org", "domains", f"{d!r} is claimed by tenant {owner!r}: a domain has one tenant", d)
+                    for d, owner in taken
                 )
             )
-        conn.execute(_Sql.DELETE_DOMAINS, {"t": tenant})
-        if org.domains:
-            conn.execute(_Sql.CLAIM_DOMAIN, [{"t": tenant, "domain": d} for d in sorted(org.domains)])
 
     def _same_settings(self, org: Org) -> None:
         """``org`` is the stored settings, give or take the groups the IdP pushed (blank) or deleted."""
@@ -1527,6 +1533,16 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if running:
             gc.enable()
+
+
+def _claim_one(conn: sa.Connection, tenant: str, domain: str) -> str | None:
+    """Claim a domain for the tenant; ``None``, or the tenant whose claim committed first."""
+    try:
+        with conn.begin_nested():  # a savepoint: the transaction goes on, to name the owner
+            conn.execute(_Sql.CLAIM_DOMAIN, {"t": tenant, "domain": domain})
+    except sa.exc.IntegrityError:
+        return str(conn.execute(_Sql.DOMAIN_OWNER, {"domain": domain}).scalar_one())
+    return None
 
 
 def _check_admin(directory: Directory, actor: str) -> None:
