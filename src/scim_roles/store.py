@@ -425,8 +425,8 @@ class Store(Protocol):
 
 _utc_now = partial(datetime.now, timezone.utc)
 _NO_RESPONSE = ScimResponse(200, (), b"")  # an app's own write answers nobody over SCIM
-NO_GROUPS: frozenset[str] = frozenset()
-NO_GRANTS: frozenset[Grant] = frozenset()
+_NO_GROUPS: frozenset[str] = frozenset()
+_NO_GRANTS: frozenset[Grant] = frozenset()
 
 
 class StateOutdated(StoreUnavailable):
@@ -931,9 +931,9 @@ class SqlStore:
         for uid, key, name, saml, scim, gone, resource, email in conn.execute(_Sql.USERS, t):
             found = groups_of.get(uid)
             if found is None:
-                groups = NO_GROUPS
+                groups = _NO_GROUPS
             elif not scim:  # a group member row of a user who is not a SCIM user: drift (check), not read
-                groups = NO_GROUPS
+                groups = _NO_GROUPS
                 for gid in [found] if isinstance(found, str) else found:
                     del members[gid][uid]
             elif isinstance(found, str):
@@ -941,7 +941,7 @@ class SqlStore:
             else:
                 groups = frozenset(found)
                 groups = shared.setdefault(groups, groups)
-            users[uid] = User(uid, bool(saml), bool(scim), groups, bool(gone), manual.get(uid, NO_GRANTS), email)
+            users[uid] = User(uid, bool(saml), bool(scim), groups, bool(gone), manual.get(uid, _NO_GRANTS), email)
             names[uid], keys[key] = name, uid
             if resource is not None:
                 resources[uid] = resource
