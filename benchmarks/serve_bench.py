@@ -12,6 +12,16 @@ sees it. Client ``n`` talks to process ``n mod P`` (as a load balancer
 would spread them). The clients, the servers and the database share the
 machine. Prints a table; asserts nothing. Every write is committed before
 it is answered (SQLite: ``synchronous=FULL``).
+
+``--peer``: instead, one ``scim-roles serve`` (SQLite, or PostgreSQL with
+``--postgres``) and scim2-server's own ASGI app (``peer_apps.py``: in
+memory, not durable; ``pip install scim2-server`` in this environment)
+under the same uvicorn settings, the same keep-alive client, each workload
+run on both in turn for ``--rounds`` rounds (best round kept): provisioning
+(``POST /Users``), a user PATCH with 1 and with 8 clients, a filtered read,
+a group member add. Beside them, the ceilings: a bare ASGI answer under the
+same uvicorn, and durable SQLite commits one after another in this process.
+Prints each workload's requests/s, p50 and p99 on both and their ratio.
 """
 
 from __future__ import annotations
@@ -67,7 +77,7 @@ def timed(clients: list[Client], count: int, make: Callable[[Client, int], tuple
             began = time.perf_counter()
             status, raw = client.send(method, path, body)
             took = time.perf_counter() - began
-            if status not in (200, 204):
+            if status not in (200, 201, 204):
                 msg = f"{method} {path}: {status} {raw[:200]!r}"
                 raise RuntimeError(msg)
             with lock:
@@ -155,6 +165,168 @@ def run(db: str, processes: int, clients: int, args: argparse.Namespace, folder:
             server.wait()
 
 
+PEER_WORKLOADS = ("provisioning, POST /Users", "user PATCH, 1 client", "user PATCH, 8 clients", "filtered read",
+                  "group member add")  # fmt: skip
+HERE = Path(__file__).resolve().parent
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on the port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def up(port: int) -> None:
+    """Until something listens on the port."""
+    for _ in range(300):
+        if listening(port):
+            return
+        time.sleep(0.05)
+    msg = f"nothing listens on port {port}"
+    raise RuntimeError(msg)
+
+
+def uvicorn_app(factory: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``peer_apps.<factory>`` under uvicorn with the settings ``scim-roles serve`` uses."""
+    command = [sys.executable, "-m", "uvicorn", f"peer_apps:{factory}", "--factory", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(command, cwd=HERE, env=env, stderr=log.open("wb"))  # noqa: S603
+
+
+class Target:
+    """A server under test: its clients, a group and users to work on."""
+
+    def __init__(self, name: str, port: int, token: str, base: str) -> None:
+        self.name, self.port, self.token, self.base = name, port, token, base
+        self.ids: list[str] = []
+        self.group = ""
+
+    def clients(self, count: int) -> list[Client]:
+        """``count`` new keep-alive connections to it."""
+        return [Client(self.port, self.token, self.base) for _ in range(count)]
+
+    def post_user(self, client: Client, name: str) -> str:
+        """Provision a user: its id."""
+        status, raw = client.send("POST", "/Users", user_body(name))
+        if status != 201:
+            msg = f"{self.name}: POST /Users: {status} {raw[:200]!r}"
+            raise RuntimeError(msg)
+        return str(json.loads(raw)["id"])
+
+
+def user_body(name: str) -> dict[str, object]:
+    """A user as Okta and Entra ID provision one: userName, name, a primary work email."""
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "name": {"givenName": "Given", "familyName": "Family"},
+        "emails": [{"value": name, "type": "work", "primary": True}],
+        "active": True,
+    }
+
+
+def workload(target: Target, kind: str, round_: int) -> tuple[int, Callable[[Client, int], tuple[str, str, object]]]:
+    """How many clients a workload uses, and its request maker."""
+    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    ids = target.ids
+    if kind.startswith("provisioning"):
+        return 1, lambda _, i: ("POST", "/Users", user_body(f"r{round_}-new{i}@example.com"))
+    if kind.startswith("user PATCH"):
+        op = {"op": "replace", "path": "displayName"}
+        clients = 8 if kind.endswith("8 clients") else 1
+        return clients, lambda _, i: ("PATCH", f"/Users/{ids[i % len(ids)]}", {
+            "schemas": [patch_op], "Operations": [{**op, "value": f"name {round_} {i}"}]})  # fmt: skip
+    if kind == "filtered read":
+        return 1, lambda _, i: ("GET", f"/Users?filter=userName%20eq%20%22user{i % len(ids)}%40example.com%22", None)
+    add = {"op": "add", "path": "members"}
+    return 1, lambda _, i: ("PATCH", f"/Groups/{target.group}", {
+        "schemas": [patch_op], "Operations": [{**add, "value": [{"value": ids[i % len(ids)]}]}]})  # fmt: skip
+
+
+def durable_commits(folder: Path, seconds: float = 2.0) -> float:
+    """SQLite commits a second, one after another, in WAL mode with ``synchronous=FULL``: one row each."""
+    import sqlite3  # noqa: PLC0415
+
+    with sqlite3.connect(folder / "ceiling.db", isolation_level=None) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE t (n INTEGER)")
+        count, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t VALUES (?)", (count,))
+            db.execute("COMMIT")
+            count += 1
+        return count / (time.perf_counter() - began)
+
+
+def peer(args: argparse.Namespace, folder: Path) -> None:
+    """``scim-roles serve`` beside scim2-server's ASGI app: every workload, interleaved, with the ceilings."""
+    env = {k: v for k, v in os.environ.items() if k != "SCIM_ROLES_TOKEN"}
+    db = str(folder / "peer.db") if not args.postgres else new_postgres_database(args.postgres, "bench_peer")
+    command = [sys.executable, "-m", "scim_roles"]
+    added = subprocess.run(  # noqa: S603 -- this project's own command
+        [*command, "tenants", "add", "bench", str(ORG), "--db", db, "--json"], check=True, capture_output=True
+    )
+    ports = [free_port() for _ in range(3)]
+    peer_token = "peer-" + os.urandom(16).hex()
+    servers = [
+        subprocess.Popen(  # noqa: S603
+            [*command, "serve", "--db", db, "--port", str(ports[0])], env=env, stderr=(folder / "ours.log").open("wb")
+        ),
+        uvicorn_app("scim2_server", ports[1], {**env, "PEER_TOKEN": peer_token}, folder / "peer.log"),
+        uvicorn_app("bare", ports[2], env, folder / "bare.log"),
+    ]
+    try:
+        for port in ports:
+            up(port)
+        ours = Target("scim_roles", ports[0], json.loads(added.stdout)["token"], "/scim/v2/bench")
+        theirs = Target("scim2-server", ports[1], peer_token, "/v2")
+        for target in (ours, theirs):
+            client = target.clients(1)[0]
+            target.ids = [target.post_user(client, f"user{i}@example.com") for i in range(args.users)]
+        ours.group = "okta-everyone"  # a group of the example org, synced from the start
+        _, raw = theirs.clients(1)[0].send("POST", "/Groups", {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "everyone"})  # fmt: skip
+        theirs.group = json.loads(raw)["id"]
+        best: dict[tuple[str, str], tuple[float, list[float]]] = {}
+        for round_ in range(args.rounds):
+            for kind in PEER_WORKLOADS:
+                for target in (ours, theirs) if round_ % 2 == 0 else (theirs, ours):
+                    count, make = workload(target, kind, round_)
+                    clients = target.clients(count)
+                    began = time.perf_counter()
+                    latencies = timed(clients, args.requests, make)
+                    rate = len(latencies) / (time.perf_counter() - began)
+                    if rate > best.get((target.name, kind), (0.0, []))[0]:
+                        best[target.name, kind] = (rate, latencies)
+        bare = Target("bare", ports[2], "x", "")
+        bare_rate = max(
+            args.requests / sum(timed(bare.clients(1), args.requests, lambda _, __: ("GET", "/", None)))
+            for _ in range(args.rounds)
+        )
+        backend = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"\n| workload ({backend}) | scim_roles req/s | p50 | p99 | scim2-server req/s | p50 | p99 | ratio |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for kind in PEER_WORKLOADS:
+            cells = []
+            for name in ("scim_roles", "scim2-server"):
+                rate, latencies = best[name, kind]
+                cuts = statistics.quantiles(latencies, n=100)
+                cells += [f"{rate:,.0f}", f"{cuts[49] * 1e3:.1f} ms", f"{cuts[98] * 1e3:.1f} ms"]
+            ratio = best["scim_roles", kind][0] / best["scim2-server", kind][0]
+            print(f"| {kind} | {' | '.join(cells)} | {ratio:.2f} |")
+        print(f"\nceilings: a bare ASGI answer under the same uvicorn, 1 client: {bare_rate:,.0f} req/s;"
+              f" durable SQLite commits one after another: {durable_commits(folder):,.0f}/s")  # fmt: skip
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
 def main() -> None:
     """For each backend, process count and client count: serve, provision, time; print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -163,7 +335,15 @@ def main() -> None:
     parser.add_argument("--clients", type=numbers, default=[1, 2, 4, 8])
     parser.add_argument("--processes", type=numbers, default=[1, 2, 4])
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server: each run gets a new database on it")
+    parser.add_argument("--peer", action="store_true", help="beside scim2-server's ASGI app, with the ceilings")
+    parser.add_argument("--rounds", type=int, default=3, help="--peer: rounds of every workload (the best is kept)")
     args = parser.parse_args()
+    if args.peer:
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.users} users,"
+                  f" {args.requests} requests a workload and round; clients and servers on this machine")  # fmt: skip
+            peer(args, Path(folder))
+        return
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.users} users, {args.requests}"
           " requests of each kind; clients, servers and database on this machine")  # fmt: skip
     backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
