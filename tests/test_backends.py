@@ -296,10 +296,12 @@ def test_t2_several_processes_and_clients_end_where_a_serial_replay_ends(db: str
 
 
 def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str) -> None:
-    """Two processes take writes; one is killed with SIGKILL mid-burst: every write either answered 201 is
-    stored; the other process keeps serving; the state has no drift."""
+    """Two processes take user creations and group member adds; one is killed with SIGKILL mid-burst: every
+    write either answered is stored (the user, and its membership of the group); the other process keeps
+    serving; the state has no drift."""
     tokens = tenants_with_tokens(db, ["acme"])
     acknowledged: list[str] = []
+    members: list[str] = []
     with servers(db, 2) as bases:
         stop = threading.Event()
 
@@ -307,12 +309,17 @@ def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str)
             n = 0
             while not stop.is_set() and n < 400:
                 try:
-                    status, _ = request(f"{base}/acme", "POST", "/Users", {"userName": f"{tag}{n}@example.com"},
-                                        token=tokens["acme"], timeout=5)  # fmt: skip
+                    status, body = request(f"{base}/acme", "POST", "/Users", {"userName": f"{tag}{n}@example.com"},
+                                           token=tokens["acme"], timeout=5)  # fmt: skip
+                    if status == 201:
+                        acknowledged.append(f"{tag}{n}@example.com")
+                        add = patch({"op": "add", "path": "members", "value": [{"value": body["id"]}]})
+                        status, _ = request(f"{base}/acme", "PATCH", "/Groups/everyone", add, token=tokens["acme"],
+                                            timeout=5)  # fmt: skip
+                        if status == 200:
+                            members.append(body["id"])
                 except OSError:
                     return  # the killed server
-                if status == 201:
-                    acknowledged.append(f"{tag}{n}@example.com")
                 n += 1
 
         threads = [threading.Thread(target=burst, args=(bases[i], f"p{i}c")) for i in range(2)]
@@ -330,8 +337,10 @@ def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str)
         directory = store.load().directory
         stored = {directory.user_name(u) for u in directory.users}
         assert set(acknowledged) <= stored
+        assert set(members) <= set(directory.members("everyone"))
         assert store.check() == ()
     assert len(acknowledged) > 10
+    assert len(members) > 10
 
 
 def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_kept(db: str) -> None:
