@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -455,8 +456,8 @@ def test_two_processes_creating_one_tenant_at_once_create_it_once(db: str, monke
     held = SqlStore._held
     calls: list[int] = []
 
-    def another_process_first(store: SqlStore) -> tuple[int | None, tuple[str, ...]]:
-        seen = held(store)
+    def another_process_first(store: SqlStore, tenant: str | None) -> tuple[int | None, tuple[str, ...]]:
+        seen = held(store, tenant)
         if not calls:
             calls.append(1)
             SqlStore(db, article_org(), tenant="acme").close()  # the other process, in between
@@ -558,6 +559,35 @@ def test_a_domain_claimed_by_another_tenant_meanwhile_is_domain_claimed_not_a_fa
         assert beta.load() == before
         beta.put_org(attrs.evolve(beta.org, domains=["beta.example", "zeta.example"]), actor=None)
         assert beta.org.domains == frozenset({"beta.example", "zeta.example"})
+
+
+def test_active_tokens_counts_each_tenants_active_tokens_in_one_read(db: str, tmp_path: Path) -> None:
+    """Revoked and expired tokens do not count; a tenant with none counts 0; an empty database holds none;
+    tokens that cannot be read are StoreUnavailable."""
+    from scim_roles.store import active_tokens  # noqa: PLC0415
+
+    tokens_with = tenants_with_tokens(db, ["acme", "beta"])
+    assert len(tokens_with) == 2
+    with SqlStore(db, tenant="acme") as store:
+        revoked, _ = store.add_token()
+        store.revoke_token(revoked)
+        store.add_token(expires_days=1)
+    SqlStore(db, attrs.evolve(article_org(), domains=["bare.example"]), tenant="bare").close()  # no token
+    engine = open_database(db)
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert active_tokens(engine) == {"acme": 2, "bare": 0, "beta": 1}
+    assert sum("tokens" in statement for statement in statements) == 1
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    assert active_tokens(engine, now=later) == {"acme": 1, "bare": 0, "beta": 1}
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE tokens"))
+    with pytest.raises(StoreUnavailable, match="the state cannot be read"):
+        active_tokens(engine)
+    engine.dispose()
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert active_tokens(empty) == {}
 
 
 def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:

@@ -194,6 +194,16 @@ def tenants(db: str, *, new: bool = False) -> tuple[str, ...]:
         raise _Fail([str(err)]) from err
 
 
+def active_tokens_of(db: str) -> dict[str, int]:
+    """Each tenant ``db`` holds with its number of active tokens; a one-line failure otherwise."""
+    module = _store_module()
+    _must_exist(db)
+    try:
+        return dict(module.active_tokens(db))
+    except module.StoreUnavailable as err:
+        raise _Fail([str(err)]) from err
+
+
 def _org_if_given(read: _Reader, name: str | None) -> Org | None:
     return None if name is None else _load_org(read, name)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any
 
 from ._cli import _Fail, _Reader
-from ._cli_state import _org_if_given, _positive, open_state, tenants
+from ._cli_state import _org_if_given, _positive, active_tokens_of, open_state, tenants
 
 _SHOWN_ONCE = "shown once: give it to the IdP now; only its hash is stored"
 
@@ -86,12 +85,10 @@ def _tenants_add(read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _tenants_list(_read: _Reader, args: argparse.Namespace, out: IO[str]) -> int:
-    rows = []
-    now = datetime.now(timezone.utc)
-    for tenant in tenants(args.db):
-        with open_state(args.db, load=False, tenant=tenant) as store:
-            active = sum(t.active_at(now) for t in store.tokens())
-        rows.append({"tenant": tenant, "endpoint": _endpoint(tenant), "active_tokens": active})
+    rows = [
+        {"tenant": tenant, "endpoint": _endpoint(tenant), "active_tokens": active}
+        for tenant, active in active_tokens_of(args.db).items()
+    ]
     if args.json:
         out.write(json.dumps(rows) + "\n")
         return 0

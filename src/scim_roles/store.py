@@ -73,6 +73,7 @@ __all__ = [
     "StoreUnavailable",
     "TokenInfo",
     "TooManyTokens",
+    "active_tokens",
     "authenticates",
     "check_tenant_id",
     "is_tenant_id",
@@ -111,6 +112,10 @@ class _Sql:
     REVISION = "SELECT version_num FROM alembic_version"
     CREATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
     TENANTS = text("SELECT id FROM tenants ORDER BY id")
+    HAS_TENANT = text("SELECT 1 FROM tenants WHERE id = :t")
+    TENANT_TOKENS = text(
+        "SELECT t.id, k.id, k.expires, k.revoked FROM tenants t LEFT JOIN tokens k ON k.tenant = t.id ORDER BY t.id"
+    )
     SETTINGS = text("SELECT settings FROM tenants WHERE id = :t")
     VERSION = text("SELECT version FROM tenants WHERE id = :t")
     CREATE_TENANT = text("INSERT INTO tenants (id, settings, version, created) VALUES (:t, :settings, 0, :at)")
@@ -520,6 +525,32 @@ def tenants_of(db: str | os.PathLike[str] | sa.Engine) -> tuple[str, ...]:
             engine.dispose()
 
 
+def active_tokens(db: str | os.PathLike[str] | sa.Engine, *, now: datetime | None = None) -> dict[str, int]:
+    """Each tenant of a database, in id order, with its number of active tokens: one read for them all.
+
+    Raises:
+        StateOutdated: an older state: ``scim-roles migrate`` first.
+        StoreUnavailable: the database cannot be read, or holds no state.
+    """
+    moment = now if now is not None else datetime.now(timezone.utc)
+    engine = open_database(db, readonly=True)
+    try:
+        with engine.connect() as conn:
+            counts: dict[str, int] = {}
+            if _schema_of(conn, _where(engine)) is not None:
+                for tenant, token, expires, revoked in conn.execute(_Sql.TENANT_TOKENS):
+                    counts.setdefault(tenant, 0)
+                    if token is not None and TokenInfo(token, "", expires, None, revoked).active_at(moment):
+                        counts[tenant] += 1  # token None: a tenant with no token (the outer join's row)
+            return counts
+    except SQLAlchemyError as err:
+        msg = f"{_where(engine)}: the state cannot be read: {_why(err)}"
+        raise StoreUnavailable(msg) from err
+    finally:
+        if engine is not db:
+            engine.dispose()
+
+
 def authenticates(db: sa.Engine, tenant: str, token: str, *, now: datetime | None = None) -> bool:
     """Whether ``token`` is an active token of ``tenant`` in the database, without opening the tenant's state.
 
@@ -734,7 +765,7 @@ class SqlStore:
         a tenant is a write, one process at a time.
         """
         try:
-            schema, held = self._held()
+            schema, held = self._held(tenant)
             chosen = tenant if tenant is not None else (held[0] if len(held) == 1 else None)
             if chosen in held:
                 return str(chosen), False
@@ -756,10 +787,16 @@ class SqlStore:
             msg = f"{self._where}: not a scim-roles state: {_why(err)}"
             raise StoreUnavailable(msg) from err
 
-    def _held(self) -> tuple[int | None, tuple[str, ...]]:
-        """The schema and the tenants, read without a lock (another process may add a tenant right after)."""
+    def _held(self, tenant: str | None) -> tuple[int | None, tuple[str, ...]]:
+        """The schema and the tenants, read without a lock (another process may add a tenant right after).
+
+        Just ``(tenant,)`` when the database holds it: one indexed read, however many tenants there are.
+        """
         with self._engine.begin() as conn:
-            return _schema_and_tenants(conn, self._where)
+            schema = _schema_of(conn, self._where)
+            if schema is not None and tenant is not None and conn.execute(_Sql.HAS_TENANT, {"t": tenant}).first():
+                return schema, (tenant,)
+            return schema, () if schema is None else tuple(conn.execute(_Sql.TENANTS).scalars())
 
     def _no_tenant(self, tenant: str | None, held: tuple[str, ...]) -> ScimRolesError:
         if not held:
