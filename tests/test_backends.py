@@ -590,6 +590,27 @@ def test_active_tokens_counts_each_tenants_active_tokens_in_one_read(db: str, tm
     assert active_tokens(empty) == {}
 
 
+def test_tenant_app_closes_the_engine_it_opened_and_never_one_it_was_given(db: str) -> None:
+    """close() drops the states in memory and closes the connections of an engine the app opened itself; an
+    engine it was given stays open for its giver."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme"])
+    own = TenantApp(db)
+    assert call(own, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
+    assert own._engine.pool.checkedin() > 0
+    own.close()
+    assert (own.cached, own._engine.pool.checkedin()) == ((), 0)
+    engine = open_database(db)
+    given = TenantApp(engine)
+    assert call(given, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
+    given.close()
+    assert given.cached == ()
+    assert engine.pool.checkedin() > 0  # the giver's, open
+    engine.dispose()
+
+
 def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:
     """The tokens table gone from under a running server: a 503 for a tenant in memory and one not, no
     traceback, and no tenant loaded."""

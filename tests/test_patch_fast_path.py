@@ -167,3 +167,14 @@ def test_s5_the_idps_common_patches_take_the_fast_path_and_agree() -> None:
     ]
     for uid, op in left:
         assert not quick(d, uid, {"schemas": [PATCH_OP], "Operations": [op]}), (uid, op)
+
+
+def test_s12_an_empty_path_is_an_invalid_path_not_a_crash() -> None:
+    """A remove with an empty path (found by the property test above: it crashed the models' path, 500) is
+    400 invalidPath on users and groups alike, and nothing changes."""
+    d = directory()
+    for path in ("/Users/plain", "/Groups/leads"):
+        for op in ({"op": "remove", "path": "", "value": None}, {"op": "remove", "path": ""}):
+            out = handle(d, ScimRequest("PATCH", path, {"schemas": [PATCH_OP], "Operations": [op]}, now=NOW))
+            assert (out.response.status, out.response.data["scimType"]) == (400, "invalidPath"), (path, op)
+            assert out.directory is d

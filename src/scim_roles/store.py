@@ -1449,7 +1449,7 @@ class SqlStore:
             rewritten = sorted({uid for uid, _ in _unlike(self._read(conn), directory)})
             for uid in rewritten:
                 user = directory.users[uid]
-                self._write_user(conn, user, user, directory)
+                self._write_user(conn, None, user, directory)  # its groups stand: no member row to drop
             if rewritten:  # every server's copy of the state is out of date
                 conn.execute(_Sql.NEXT_VERSION, t)
             wanted = {

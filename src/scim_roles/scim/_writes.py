@@ -270,9 +270,9 @@ def _check_user_operation(path: str | None, value: Any) -> None:  # noqa: ANN401
     """
     if path:
         _check_target(Path[ScimUser](path), value)
-        return
-    for key, item in value.items():
-        _check_target(Path[ScimUser](key), item)
+    elif isinstance(value, Mapping):  # else nothing named: an empty path of a remove (the models judge it)
+        for key, item in value.items():
+            _check_target(Path[ScimUser](key), item)
 
 
 def _check_target(path: Path[Any], value: object) -> None:
