@@ -134,15 +134,18 @@ def test_migrate_refuses_what_it_cannot_migrate_and_changes_nothing(tmp_path: Pa
     with closing(sqlite3.connect(other)) as db, db:
         db.execute("CREATE TABLE notes (text TEXT)")
     code, out, err = cli("migrate", "--db", str(other))
-    assert (code, out) == (1, "")
-    assert "not a scim-roles state (tables notes)" in err
+    assert (code, out, err) == (1, "", f"scim-roles: {other}: not a scim-roles state (tables notes)\n")
     with pytest.raises(StoreUnavailable, match="not a scim-roles state"):
         SqlStore(other)
     locked = copy("state-0.1.db", tmp_path)
     before = locked.read_bytes()
     code, out, err = cli("migrate", "--db", f"sqlite:///file:{locked}?mode=ro&uri=true")  # cannot be written
-    assert (code, out) == (1, "")
-    assert "could not be migrated (nothing changed)" in err
+    assert (code, out, err) == (
+        1,
+        "",
+        f"scim-roles: {locked}: the state could not be migrated (nothing changed): attempt to write a readonly"
+        " database\n",
+    )
     assert locked.read_bytes() == before
     with pytest.raises(StateOutdated):
         SqlStore(locked)
