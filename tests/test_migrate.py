@@ -143,8 +143,10 @@ def test_migrate_refuses_what_it_cannot_migrate_and_changes_nothing(tmp_path: Pa
     assert (code, out, err) == (
         1,
         "",
-        f"scim-roles: {locked}: the state could not be migrated (nothing changed): attempt to write a readonly"
-        " database\n",
+        (
+            f"scim-roles: {locked}: the state could not be migrated (nothing changed): attempt to write a readonly"
+            " database\n"
+        ),
     )
     assert locked.read_bytes() == before
     with pytest.raises(StateOutdated):
