@@ -178,3 +178,90 @@ def test_s12_an_empty_path_is_an_invalid_path_not_a_crash() -> None:
             out = handle(d, ScimRequest("PATCH", path, {"schemas": [PATCH_OP], "Operations": [op]}, now=NOW))
             assert (out.response.status, out.response.data["scimType"]) == (400, "invalidPath"), (path, op)
             assert out.directory is d
+
+
+USER_KEYS = [
+    *["schemas", "userName", "name", "displayName", "emails", "active", "externalId", "username", "password"],
+    *["groups", "id", "title", f"{CORE}:userName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+]
+NAME_KEYS = ["givenName", "familyName", "middleName", "formatted", "GivenName", "honorificPrefix"]
+EMAIL_KEYS = ["value", "type", "primary", "display", "Value"]
+SCALARS = st.one_of(
+    st.sampled_from(["ann@example.com", "ANN@example.com", "bob@example.com", "x@other.org", "", "oﬃce", "work"]),
+    st.booleans(),
+    st.sampled_from(["true", "False"]),
+    st.none(),
+    st.integers(-1, 1),
+)
+TEXT = st.one_of(st.text(max_size=3), st.sampled_from(["ann@example.com", "x@other.org", "work"]))
+QUICK = {  # the fast path's attributes, with values of their types
+    "name": st.dictionaries(st.sampled_from(["givenName", "familyName", "middleName", "formatted"]), TEXT, max_size=3),
+    "displayName": TEXT,
+    "emails": st.lists(
+        st.fixed_dictionaries({"value": TEXT}, optional={"type": TEXT, "primary": st.booleans()}), max_size=2
+    ),
+    "active": st.booleans(),
+    "externalId": TEXT,
+}
+
+
+@st.composite
+def user_bodies(draw: st.DrawFn) -> object:
+    """POST bodies: mostly of the fast path's shape (or nearly), some anything."""
+    body: dict[str, Any] = {
+        "schemas": [CORE],
+        "userName": draw(st.sampled_from(["ann@example.com", "bob@example.com"])),
+    }
+    if draw(st.sampled_from([True, True, False])):
+        for key in draw(st.lists(st.sampled_from(sorted(QUICK)), max_size=5, unique=True)):
+            body[key] = draw(QUICK[key])
+        return body
+    for key in draw(st.lists(st.sampled_from(USER_KEYS), max_size=4, unique=True)):
+        if key == "name":
+            body[key] = draw(st.one_of(st.dictionaries(st.sampled_from(NAME_KEYS), SCALARS, max_size=3), SCALARS))
+        elif key == "emails":
+            email = st.dictionaries(st.sampled_from(EMAIL_KEYS), SCALARS, max_size=3)
+            body[key] = draw(st.one_of(st.lists(email, max_size=2), SCALARS))
+        elif key == "schemas":
+            body[key] = draw(st.sampled_from([[CORE], [], [CORE, "urn:x"], CORE]))
+        else:
+            body[key] = draw(SCALARS)
+    return body
+
+
+@settings(max_examples=400)
+@given(user_bodies())
+def test_s1_a_post_on_the_fast_path_gives_what_the_models_give(body: object) -> None:
+    """Any body: the same outcome with the fast path as through the models alone; the IdPs' own shape takes it."""
+    d = directory()
+    request = ScimRequest("POST", "/Users", body, new_id="new", now=NOW, base_url="https://app.example.com/scim/v2")
+    taken: list[bool] = []
+    real = _writes._quick_user
+
+    def spy(given: object) -> Any:
+        model = real(given)
+        taken.append(model is not None)
+        return model
+
+    with mock.patch.object(_writes, "_quick_user", side_effect=spy):
+        fast = handle(d, request)
+    with mock.patch.object(_writes, "_quick_user", return_value=None):
+        models = handle(d, request)
+    assert fast == models
+    event("the fast path" if taken == [True] else "the models")
+
+
+def test_s1_the_idps_post_takes_the_fast_path() -> None:
+    """Okta's and Entra ID's provisioning body shape is validated by its types alone."""
+    okta = {
+        "schemas": [CORE],
+        "userName": "ann@example.com",
+        "name": {"givenName": "Ann", "familyName": "Lee"},
+        "emails": [{"primary": True, "value": "ann@example.com", "type": "work"}],
+        "displayName": "Ann Lee",
+        "active": True,
+        "externalId": "00u1",
+    }
+    assert _writes._quick_user(okta) is not None
+    for other in ({**okta, "password": "x"}, {**okta, "active": "true"}, {**okta, "groups": []}, [okta]):
+        assert _writes._quick_user(other) is None

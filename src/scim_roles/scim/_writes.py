@@ -56,7 +56,9 @@ def _body(body: object) -> Mapping[str, Any]:
 
 def create_user(work: Work, body: object) -> ScimResponse:
     """POST /Users: provision a user (S1), or link the SAML or manual user holding the userName (S3)."""
-    model = validate(ScimUser, core_keys(CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
+    model = _quick_user(body)
+    if model is None:
+        model = validate(ScimUser, core_keys(CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
     _refuse_password(model)
     name: str = model.user_name
     key = _name_key(name)
@@ -76,6 +78,46 @@ def create_user(work: Work, body: object) -> ScimResponse:
     work.set_name(user.id, name, key)
     work.set_resource(user.id, {**data, "active": active})
     return resource_response(201, user_data(work, user.id))
+
+
+_QUICK_USER = frozenset({"schemas", "userName", "name", "displayName", "emails", "active", "externalId"})
+_QUICK_NAME = frozenset({"givenName", "familyName", "middleName", "formatted"})
+_QUICK_EMAIL = frozenset({"value", "type", "primary"})
+
+
+def _quick_user(body: object) -> Any:  # noqa: ANN401 -- a ScimUser, or None
+    """The model of a POST body of the shape IdPs send, validated by its types alone; ``None``: another shape.
+
+    The shape: the core schema alone, a string ``userName``, and any of
+    ``name`` (its common parts), ``displayName``, ``emails`` (``value``,
+    ``type``, ``primary``), a boolean ``active`` and ``externalId``, each
+    spelled as RFC 7643 spells it. Every attribute of it is ``readWrite``
+    and sent by name, so the models' checks of a request's context (names in
+    any case, mutability, extension schemas: 300 µs) find nothing to do but
+    one primary email at most, checked here; the types (46 µs) are checked
+    by the same validators. Anything else, or anything the types refuse,
+    goes through the models. A property test
+    compares the two on generated bodies.
+    """
+    if (
+        type(body) is not dict
+        or not body.keys() <= _QUICK_USER
+        or body.get("schemas") != [CORE_USER]
+        or type(body.get("userName")) is not str
+        or ("active" in body and type(body["active"]) is not bool)
+    ):
+        return None
+    name, emails = body.get("name", {}), body.get("emails", [])
+    if type(name) is not dict or not name.keys() <= _QUICK_NAME or type(emails) is not list:
+        return None
+    if not all(type(email) is dict and email.keys() <= _QUICK_EMAIL for email in emails):
+        return None
+    if sum(email.get("primary") is True for email in emails) > 1:  # refused in a request's context
+        return None
+    try:
+        return ScimUser.__pydantic_validator__.validate_python(body)
+    except ValidationError:
+        return None  # the models say what is wrong, in their words
 
 
 def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
