@@ -524,6 +524,9 @@ def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_
     assert work == {"reads": 1, "hashes": 1}
     assert answers[0][0] == 401
     assert all(answer == answers[0] for answer in answers)
+    work.update(reads=0, hashes=0)
+    outside = call(app, "GET", "/elsewhere/Users", token=tokens["acme"])
+    assert (outside[0], work) == (404, {"reads": 0, "hashes": 0})  # no tenant looked for outside the base
     several = {"Authorization": f"Bearer {tokens['acme']}"}  # and the lower-case one call() adds
     repeated = []
     for tenant in ("nobody", "beta", "acme"):  # no such tenant, one not in memory, one in memory
@@ -616,10 +619,11 @@ def test_tenant_app_closes_the_engine_it_opened_and_never_one_it_was_given(db: s
     engine.dispose()
 
 
-def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:
-    """The tokens table gone from under a running server: a 503 for a tenant in memory and one not, no
-    traceback, and no tenant loaded."""
+def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The tokens table gone from under a running server: a 503 for a tenant in memory and one not, the
+    reason logged on one line with no traceback, and no tenant loaded."""
     from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from scim_roles.store import authenticates  # noqa: PLC0415
     from test_asgi import call  # noqa: PLC0415
 
     tokens = tenants_with_tokens(db, ["acme", "beta"])
@@ -628,10 +632,16 @@ def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str) -> None:
     assert call(app, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE tokens"))
+    with pytest.raises(StoreUnavailable) as why:
+        authenticates(engine, "beta", tokens["beta"])
+    caplog.clear()
     for tenant in ("acme", "beta"):
         status, _, body = call(app, "GET", f"/scim/v2/{tenant}/Users", token=tokens[tenant])
         assert (status, body["detail"]) == (503, "the state cannot be read now; retry later"), tenant
     assert app.cached == ("acme",)
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "scim_roles.serve"]
+    expected = ("ERROR", f"the state is unavailable: {json.dumps(str(why.value))[1:-1]}", None)
+    assert [entry for entry in logged if entry[0] == "ERROR"] == [expected, expected]
     app.close()
     engine.dispose()
 
@@ -669,6 +679,11 @@ def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_ten
     assert [t for t, _, _ in logged] == ["beta", "gamma", "beta", "acme", "beta", "acme", "acme", "beta"]
     assert logged[0][1:] == (201, "/scim/v2/beta/Users")
     app.close()
+
+    fresh = TenantApp(db, default_tenant="acme")  # nothing in memory yet
+    status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
+    assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
+    fresh.close()
 
     bare = TenantApp(db, cache_size=1)  # no default tenant
     wrong = call(bare, "GET", "/scim/v2/acme/Users", token="scimroles_000000000000_" + "x" * 43)
