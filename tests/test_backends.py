@@ -680,9 +680,13 @@ def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_ten
     assert logged[0][1:] == (201, "/scim/v2/beta/Users")
     app.close()
 
-    fresh = TenantApp(db, default_tenant="acme")  # nothing in memory yet
+    fresh = TenantApp(db, default_tenant="acme", public_url="https://scim.example.org/")  # nothing in memory yet
     status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
     assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
+    status, _, body = call(
+        fresh, "POST", "/scim/v2/beta/Users", b'{"userName": "bo@beta.example"}', token=tokens["beta"]
+    )
+    assert (status, body["meta"]["location"]) == (201, f"https://scim.example.org/scim/v2/beta/Users/{body['id']}")
     fresh.close()
 
     bare = TenantApp(db, cache_size=1)  # no default tenant
