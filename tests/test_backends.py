@@ -680,13 +680,20 @@ def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_ten
     assert logged[0][1:] == (201, "/scim/v2/beta/Users")
     app.close()
 
-    fresh = TenantApp(db, default_tenant="acme", public_url="https://scim.example.org/")  # nothing in memory yet
+    later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    fresh = TenantApp(  # nothing in memory yet
+        db, default_tenant="acme", public_url="https://scim.example.org/", max_body=200, clock=lambda: later
+    )
+    assert (call(fresh, "GET", "/scim/v2/Users", token="wrong")[0], fresh.cached) == (401, ())  # nothing loaded
     status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
     assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
     status, _, body = call(
         fresh, "POST", "/scim/v2/beta/Users", b'{"userName": "bo@beta.example"}', token=tokens["beta"]
     )
     assert (status, body["meta"]["location"]) == (201, f"https://scim.example.org/scim/v2/beta/Users/{body['id']}")
+    assert body["meta"]["created"] == "2030-01-02T03:04:05Z"  # the app's clock
+    big = json.dumps({"userName": "cy@beta.example", "displayName": "x" * 200}).encode()
+    assert call(fresh, "POST", "/scim/v2/beta/Users", big, token=tokens["beta"])[0] == 413  # the app's max_body
     fresh.close()
 
     bare = TenantApp(db, cache_size=1)  # no default tenant
