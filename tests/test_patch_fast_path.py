@@ -263,5 +263,18 @@ def test_s1_the_idps_post_takes_the_fast_path() -> None:
         "externalId": "00u1",
     }
     assert _writes._quick_user(okta) is not None
-    for other in ({**okta, "password": "x"}, {**okta, "active": "true"}, {**okta, "groups": []}, [okta]):
-        assert _writes._quick_user(other) is None
+    two_primaries = [{"value": "ann@example.com", "primary": True}, {"value": "a@example.com", "primary": True}]
+    others = [
+        {**okta, "password": "x"},
+        {**okta, "active": "true"},
+        {**okta, "groups": []},
+        [okta],
+        {**okta, "name": {"givenName": "Ann", "honorificPrefix": "Dr"}},
+        {**okta, "name": "Ann"},
+        {**okta, "emails": [{"value": "ann@example.com", "display": "Ann"}]},
+        {**okta, "emails": ["ann@example.com"]},
+        {**okta, "emails": two_primaries},
+        {**okta, "displayName": 1},  # the types refuse it: the models say why
+    ]
+    for other in others:
+        assert _writes._quick_user(other) is None, other
