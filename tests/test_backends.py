@@ -566,15 +566,16 @@ def test_a_domain_claimed_by_another_tenant_meanwhile_is_domain_claimed_not_a_fa
 
 def test_active_tokens_counts_each_tenants_active_tokens_in_one_read(db: str, tmp_path: Path) -> None:
     """Revoked and expired tokens do not count; a tenant with none counts 0; an empty database holds none;
-    tokens that cannot be read are StoreUnavailable."""
-    from scim_roles.store import active_tokens  # noqa: PLC0415
+    tokens that cannot be read are StoreUnavailable, in the driver's words. authenticates judges expiry at
+    the current time unless told another."""
+    from scim_roles.store import _where, active_tokens, authenticates  # noqa: PLC0415
 
     tokens_with = tenants_with_tokens(db, ["acme", "beta"])
     assert len(tokens_with) == 2
     with SqlStore(db, tenant="acme") as store:
         revoked, _ = store.add_token()
         store.revoke_token(revoked)
-        store.add_token(expires_days=1)
+        expiring = store.add_token(expires_days=1)[1]
     SqlStore(db, attrs.evolve(article_org(), domains=["bare.example"]), tenant="bare").close()  # no token
     engine = open_database(db)
     statements: list[str] = []
@@ -583,10 +584,24 @@ def test_active_tokens_counts_each_tenants_active_tokens_in_one_read(db: str, tm
     assert sum("tokens" in statement for statement in statements) == 1
     later = datetime.now(timezone.utc) + timedelta(days=2)
     assert active_tokens(engine, now=later) == {"acme": 1, "bare": 0, "beta": 1}
+    assert authenticates(engine, "acme", expiring)  # now, by default
+    assert not authenticates(engine, "acme", expiring, now=later)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE tokens"))
-    with pytest.raises(StoreUnavailable, match="the state cannot be read"):
-        active_tokens(engine)
+    for read, prefix in ((active_tokens, "the state"), (lambda e: authenticates(e, "acme", expiring), "the tokens")):
+        with pytest.raises(StoreUnavailable) as err:
+            read(engine)
+        reason = str(err.value).removeprefix(f"{_where(engine)}: {prefix} cannot be read: ")
+        assert reason != str(err.value)
+        assert "tokens" in reason  # the driver's words: no such table, or relation "tokens" does not exist
+        assert "[SQL" not in reason  # not SQLAlchemy's wrapping
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE tenants RENAME TO renamed"))
+    with pytest.raises(StoreUnavailable) as err:
+        tenants_of(engine)
+    reason = str(err.value).removeprefix(f"{_where(engine)}: the state cannot be read: ")
+    assert "tenants" in reason
+    assert "[SQL" not in reason
     engine.dispose()
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
@@ -646,6 +661,35 @@ def test_tenant_app_answers_503_when_the_tokens_cannot_be_read(db: str, caplog: 
     engine.dispose()
 
 
+def test_tenant_app_hands_its_settings_to_each_tenants_app(db: str) -> None:
+    """Public URL, body limit and clock reach every tenant's app; a base path's trailing slash is no part of
+    it; a wrong token loads no default tenant, and the default tenant's token reaches it from a path that
+    names no tenant."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    tokens = tenants_with_tokens(db, ["acme", "beta"])
+    later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    fresh = TenantApp(  # nothing in memory yet
+        db, default_tenant="acme", public_url="https://scim.example.org/", max_body=200, clock=lambda: later
+    )
+    assert (call(fresh, "GET", "/scim/v2/Users", token="wrong")[0], fresh.cached) == (401, ())  # nothing loaded
+    status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
+    assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
+    status, _, body = call(
+        fresh, "POST", "/scim/v2/beta/Users", b'{"userName": "bo@beta.example"}', token=tokens["beta"]
+    )
+    assert (status, body["meta"]["location"]) == (201, f"https://scim.example.org/scim/v2/beta/Users/{body['id']}")
+    assert body["meta"]["created"] == "2030-01-02T03:04:05Z"  # the app's clock
+    big = json.dumps({"userName": "cy@beta.example", "displayName": "x" * 200}).encode()
+    assert call(fresh, "POST", "/scim/v2/beta/Users", big, token=tokens["beta"])[0] == 413  # the app's max_body
+    fresh.close()
+
+    slash = TenantApp(db, base_path="/scim/v2/")  # a trailing slash: the same base
+    assert call(slash, "GET", "/scim/v2/acme/Users", token=tokens["acme"])[0] == 200
+    slash.close()
+
+
 def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_tenant(db: str) -> None:
     """In process: a tenant's path goes to its app (locations name it), an unknown tenant or a path with no
     tenant and no default is the wrong token's 401, outside the base a 404; the cache drops the least
@@ -679,22 +723,6 @@ def test_tenant_app_routes_each_path_caches_least_recently_used_and_logs_per_ten
     assert [t for t, _, _ in logged] == ["beta", "gamma", "beta", "acme", "beta", "acme", "acme", "beta"]
     assert logged[0][1:] == (201, "/scim/v2/beta/Users")
     app.close()
-
-    later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    fresh = TenantApp(  # nothing in memory yet
-        db, default_tenant="acme", public_url="https://scim.example.org/", max_body=200, clock=lambda: later
-    )
-    assert (call(fresh, "GET", "/scim/v2/Users", token="wrong")[0], fresh.cached) == (401, ())  # nothing loaded
-    status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
-    assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
-    status, _, body = call(
-        fresh, "POST", "/scim/v2/beta/Users", b'{"userName": "bo@beta.example"}', token=tokens["beta"]
-    )
-    assert (status, body["meta"]["location"]) == (201, f"https://scim.example.org/scim/v2/beta/Users/{body['id']}")
-    assert body["meta"]["created"] == "2030-01-02T03:04:05Z"  # the app's clock
-    big = json.dumps({"userName": "cy@beta.example", "displayName": "x" * 200}).encode()
-    assert call(fresh, "POST", "/scim/v2/beta/Users", big, token=tokens["beta"])[0] == 413  # the app's max_body
-    fresh.close()
 
     bare = TenantApp(db, cache_size=1)  # no default tenant
     wrong = call(bare, "GET", "/scim/v2/acme/Users", token="scimroles_000000000000_" + "x" * 43)
