@@ -670,9 +670,11 @@ def test_tenant_app_hands_its_settings_to_each_tenants_app(db: str) -> None:
 
     tokens = tenants_with_tokens(db, ["acme", "beta"])
     later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    minted = itertools.count(1)
     fresh = TenantApp(  # nothing in memory yet
-        db, default_tenant="acme", public_url="https://scim.example.org/", max_body=200, clock=lambda: later
-    )
+        db, default_tenant="acme", public_url="https://scim.example.org/", max_body=200, clock=lambda: later,
+        mint_id=lambda: f"minted-{next(minted)}",
+    )  # fmt: skip
     assert (call(fresh, "GET", "/scim/v2/Users", token="wrong")[0], fresh.cached) == (401, ())  # nothing loaded
     status, _, body = call(fresh, "GET", "/scim/v2/nobody/Users", token=tokens["acme"])
     assert (status, fresh.cached) == (404, ("acme",))  # the default tenant's path, its token: its 404
@@ -680,7 +682,9 @@ def test_tenant_app_hands_its_settings_to_each_tenants_app(db: str) -> None:
         fresh, "POST", "/scim/v2/beta/Users", b'{"userName": "bo@beta.example"}', token=tokens["beta"]
     )
     assert (status, body["meta"]["location"]) == (201, f"https://scim.example.org/scim/v2/beta/Users/{body['id']}")
-    assert body["meta"]["created"] == "2030-01-02T03:04:05Z"  # the app's clock
+    assert (body["id"][:7], body["meta"]["created"]) == ("minted-", "2030-01-02T03:04:05Z")  # its ids, its clock
+    status, _, again = call(fresh, "GET", f"/scim/v2/beta/Users/{body['id']}", token=tokens["beta"])  # a path below
+    assert (status, again["userName"]) == (200, "bo@beta.example")
     big = json.dumps({"userName": "cy@beta.example", "displayName": "x" * 200}).encode()
     assert call(fresh, "POST", "/scim/v2/beta/Users", big, token=tokens["beta"])[0] == 413  # the app's max_body
     fresh.close()

@@ -17,7 +17,7 @@ import pytest
 
 from scim_roles import InvalidArgument, Problem
 from scim_roles import _tokens as tokens
-from scim_roles.store import SqliteStore, TokenInfo, TooManyTokens, check_tenant_id
+from scim_roles.store import LoggedRequest, SqliteStore, TokenInfo, TooManyTokens, check_tenant_id
 
 from helpers import ORG, article_org, cli
 from serve_helpers import free_port, request
@@ -403,7 +403,6 @@ def test_the_request_log_keeps_what_was_asked_and_why_it_was_refused_never_a_tok
 ) -> None:
     """Through the app: each request's method, path, status, reason and duration; a refusal's reason in words."""
     from scim_roles.asgi import ScimApp  # noqa: PLC0415
-    from scim_roles.store import LoggedRequest  # noqa: PLC0415
     from test_asgi import call, exchange  # noqa: PLC0415
 
     logged: list[LoggedRequest] = []
@@ -503,7 +502,6 @@ PLUS_2 = timezone(timedelta(hours=2))
 def test_times_are_stored_in_utc_whatever_the_clock_s_zone(tmp_path: Path) -> None:
     """A clock two hours east: created, expires, last used and the request log's times are UTC, with a Z."""
     from scim_roles.asgi import ScimApp  # noqa: PLC0415
-    from scim_roles.store import LoggedRequest  # noqa: PLC0415
     from test_asgi import call  # noqa: PLC0415
 
     east = T0.astimezone(PLUS_2)
@@ -767,8 +765,11 @@ def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
     ran: list[Any] = []
 
     def run(app: Any, **_: object) -> None:
-        """What the server sees while it serves (its engine is closed once it stops)."""
-        ran.append((app._default, app._token, app.cached, app._app("acme", "from-the-environment")))
+        """What the server sees while it serves (its engine is closed once it stops); a request it logs."""
+        ran.append((app._default, app._token, app.cached, app._app("acme", "from-the-environment"), app._size))
+        app._request_log(
+            LoggedRequest("2026-11-30T10:00:00Z", "GET", "/scim/v2/beta/Users", 200, "", 1.5), tenant="beta"
+        )
 
     monkeypatch.setattr(uvicorn, "run", run)
     db = str(tmp_path / "many.db")
@@ -783,9 +784,10 @@ def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
         "",
         "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/TENANT for its tenants\n",
     )  # no token to serve with is needed at start: each tenant's stored tokens are checked per request
+    assert [entry.path for entry in SqliteStore(db, tenant="beta").requests()] == ["/scim/v2/beta/Users"]
     ran.clear()
     monkeypatch.setenv("SCIM_ROLES_TOKEN", "from-the-environment")
-    assert cli("serve", "--db", db) == (
+    assert cli("serve", "--db", db, "--cache-tenants", "7") == (
         0,
         "",
         (
@@ -794,7 +796,7 @@ def test_serve_and_tenants_list_on_several_tenants_an_older_state_or_no_state(
             "scim-roles: serving SCIM 2.0 at http://127.0.0.1:8000/scim/v2/TENANT for its tenants\n"
         ),
     )
-    assert ran == [(None, None, (), None)]  # none loaded at start; the environment's token is no tenant's
+    assert ran == [(None, None, (), None, 7)]  # none loaded at start; the environment's token is no tenant's
     old = tmp_path / "old.db"
     shutil.copy(Path(__file__).parent / "fixtures" / "state-0.1.db", old)
     for command in (("serve",), ("tenants", "list")):
