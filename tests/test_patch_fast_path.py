@@ -32,6 +32,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
     },
     "gone": {"schemas": [CORE], "userName": "gone@example.com", "active": False, "name": {"formatted": "G"}},
     "bare": {"userName": "bare@example.com", "active": True},
+    "unsaid": {"schemas": [CORE], "userName": "unsaid@example.com"},  # active not stored: the user's state says
     "broken": {"userName": "broken@example.com", "active": True, "emails": "x"},
     "secret": {"userName": "secret@example.com", "active": True, "password": "p"},
 }
@@ -52,7 +53,7 @@ VALUES = st.one_of(
 
 def directory() -> Directory:
     users = [
-        User(uid, scim=True, deprovisioned=not resource["active"], email=f"{uid}@example.com")
+        User(uid, scim=True, deprovisioned=not resource.get("active", True), email=f"{uid}@example.com")
         for uid, resource in RESOURCES.items()
     ]
     return Directory(article_org(), users, resources=RESOURCES)
@@ -154,7 +155,7 @@ def test_s5_the_idps_common_patches_take_the_fast_path_and_agree() -> None:
         {"op": "replace", "value": {"displayName": "A", "name.familyName": "Lee", "active": True}},
     ]
     d = directory()
-    for uid in ("plain", "full", "gone"):
+    for uid in ("plain", "full", "gone", "unsaid"):
         for op in taken:
             assert quick(d, uid, {"schemas": [PATCH_OP], "Operations": [op]}), (uid, op)
     left = [

@@ -96,8 +96,8 @@ def _quick_user(body: object) -> Any:  # noqa: ANN401 -- a ScimUser, or None
     any case, mutability, extension schemas: 300 µs) find nothing to do but
     one primary email at most, checked here; the types (46 µs) are checked
     by the same validators. Anything else, or anything the types refuse,
-    goes through the models. A property test
-    compares the two on generated bodies.
+    goes through the models. A property test compares the two on generated
+    bodies.
     """
     if (
         type(body) is not dict
@@ -162,7 +162,7 @@ _QUICK_PATHS: dict[str, tuple[str, ...]] = {
 """The attributes the fast path writes, by their path in lower case: where each sits in the resource."""
 
 
-def _quick_patch(work: Work, uid: str, body: object) -> tuple[dict[str, Any], bool] | None:
+def _quick_patch(work: Work, uid: str, body: object) -> tuple[dict[str, Any], bool | None] | None:
     """The stored resource after a PATCH of the common shapes, and ``active``; ``None``: not one of them.
 
     Only a body the models accept and apply alike is taken: ``schemas`` and
@@ -172,8 +172,8 @@ def _quick_patch(work: Work, uid: str, body: object) -> tuple[dict[str, Any], bo
     ``"false"`` in any case); and only on a stored resource the models'
     types accept as it is, with its ``schemas`` and no ``password`` (else
     the models answer: a stored resource they refuse is the host's
-    ``500``). A property test
-    compares it with the models on generated bodies and resources.
+    ``500``). A property test compares it with the models on generated
+    bodies and resources.
     """
     stored_json = work.resources.get(uid)
     if stored_json is None or not isinstance(body, dict) or body.keys() != {"schemas", "Operations"}:
@@ -191,7 +191,7 @@ def _quick_patch(work: Work, uid: str, body: object) -> tuple[dict[str, Any], bo
     data.pop("meta", None)
     if not all(_quick_operation(data, operation) for operation in operations):
         return None
-    return data, data["active"]
+    return data, data.get("active")  # None: not stored, not sent: the user's state stays (as the models read it)
 
 
 def _quick_operation(data: dict[str, Any], operation: object) -> bool:
