@@ -145,7 +145,7 @@ def _first_error(err: ValidationError) -> str:
 
 
 def validate(model: type[Any], data: Mapping[str, Any], context: Context) -> Any:  # noqa: ANN401
-    """Validate a payload into a model, under this service's policy; refusals are 400s."""
+    """Validate a payload into a model under :data:`WRITE_POLICY` (filters match under POLICY); refusals are 400s."""
     try:
         return model.model_validate(data, scim_ctx=context, scim_policy=WRITE_POLICY)
     except (ValidationError, SCIMException) as err:
