@@ -32,6 +32,7 @@ if sys.version_info < (3, 11):
         "tests/test_embedding.py",
         "tests/test_fuzz_scim.py",
         "tests/test_migrate.py",
+        "tests/test_patch_fast_path.py",
         "tests/test_pmap.py",
         "tests/test_saml_signin.py",
         "tests/test_scim.py",
