@@ -513,16 +513,8 @@ def tenants_of(db: str | os.PathLike[str] | sa.Engine) -> tuple[str, ...]:
         StateOutdated: an older state: ``scim-roles migrate`` first.
         StoreUnavailable: the database cannot be read, or holds no state.
     """
-    engine = open_database(db, readonly=True)
-    try:
-        with engine.connect() as conn:
-            return _schema_and_tenants(conn, _where(engine))[1]
-    except SQLAlchemyError as err:
-        msg = f"{_where(engine)}: the state cannot be read: {_why(err)}"
-        raise StoreUnavailable(msg) from err
-    finally:
-        if engine is not db:
-            engine.dispose()
+    with _reading(db) as (conn, where):
+        return _schema_and_tenants(conn, where)[1]
 
 
 def active_tokens(db: str | os.PathLike[str] | sa.Engine, *, now: datetime | None = None) -> dict[str, int]:
@@ -533,16 +525,27 @@ def active_tokens(db: str | os.PathLike[str] | sa.Engine, *, now: datetime | Non
         StoreUnavailable: the database cannot be read, or holds no state.
     """
     moment = now if now is not None else datetime.now(timezone.utc)
+    counts: dict[str, int] = {}
+    with _reading(db) as (conn, where):
+        if _schema_of(conn, where) is not None:
+            for tenant, token, expires, revoked in conn.execute(_Sql.TENANT_TOKENS):
+                counts.setdefault(tenant, 0)
+                if token is not None and TokenInfo(token, "", expires, None, revoked).active_at(moment):
+                    counts[tenant] += 1  # token None: a tenant with no token (the outer join's row)
+    return counts
+
+
+@contextmanager
+def _reading(db: str | os.PathLike[str] | sa.Engine) -> Iterator[tuple[sa.Connection, str]]:
+    """A read of a database opened read-only (and closed after, unless given as an engine), with its name.
+
+    Raises:
+        StoreUnavailable: the database cannot be read.
+    """
     engine = open_database(db, readonly=True)
     try:
         with engine.connect() as conn:
-            counts: dict[str, int] = {}
-            if _schema_of(conn, _where(engine)) is not None:
-                for tenant, token, expires, revoked in conn.execute(_Sql.TENANT_TOKENS):
-                    counts.setdefault(tenant, 0)
-                    if token is not None and TokenInfo(token, "", expires, None, revoked).active_at(moment):
-                        counts[tenant] += 1  # token None: a tenant with no token (the outer join's row)
-            return counts
+            yield conn, _where(engine)
     except SQLAlchemyError as err:
         msg = f"{_where(engine)}: the state cannot be read: {_why(err)}"
         raise StoreUnavailable(msg) from err

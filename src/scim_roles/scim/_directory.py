@@ -94,9 +94,7 @@ class Directory:
                 group_records[gid] = canonical({k: v for k, v in resource.items() if k not in ("id", "members")})
                 group_names[gid] = resource["displayName"]
         refuse(InvalidUser, problems)
-        titles: dict[str, str] = {}
-        for gid in sorted(group_names):  # a name two stored groups share (a state from before 0.2) is the first's
-            titles.setdefault(display_name_key(group_names[gid]), gid)
+        titles = _titles(group_names)
         self.__attrs_init__(
             org=org,
             users=PMap(by_id),
@@ -139,9 +137,7 @@ class Directory:
         group_records = {
             gid: canonical({k: v for k, v in r.items() if k not in ("id", "members")}) for gid, r in groups.items()
         }
-        titles: dict[str, str] = {}
-        for gid in sorted(groups):
-            titles.setdefault(display_name_key(groups[gid]["displayName"]), gid)
+        titles = _titles({gid: resource["displayName"] for gid, resource in groups.items()})
         new = cls.__new__(cls)
         new.__attrs_init__(
             org=org,
@@ -399,6 +395,14 @@ class Directory:
             _rebuild,
             (self.org, users, dict(self._names), {u: json.loads(s) for u, s in self._resources.items()}, groups),
         )
+
+
+def _titles(names: Mapping[str, str]) -> dict[str, str]:
+    """The displayName index: name key to group id (a name two groups share, from before 0.2: the first's)."""
+    titles: dict[str, str] = {}
+    for gid in sorted(names):
+        titles.setdefault(display_name_key(names[gid]), gid)
+    return titles
 
 
 def without_title(titles: PMap[str, str], gid: str, stored: str) -> PMap[str, str]:
