@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from scim_roles import resolve_all
+from scim_roles import store as store_module
 from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import (
     LoggedRequest,
@@ -84,6 +85,22 @@ def test_t2_a_commit_from_a_stale_snapshot_writes_nothing(db: str) -> None:
     assert second.check() == ()
     first.close()
     second.close()
+
+
+def test_t2_a_tenant_removed_under_a_store_is_unavailable_to_it_not_a_crash(db: str) -> None:
+    """The tenant's row deleted behind a store (its rows go with it): the next load, cached state or none,
+    is StoreUnavailable in the driver's words, never a stale state or a traceback."""
+    cached = SqlStore(db, article_org(), tenant="acme")
+    cached.load()
+    fresh = SqlStore(db, tenant="acme")
+    engine = open_database(db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM tenants WHERE id = 'acme'"))
+    engine.dispose()
+    for store in (cached, fresh):
+        with pytest.raises(StoreUnavailable, match="cannot be read: no row was found"):
+            store.load()
+        store.close()
 
 
 def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
@@ -368,6 +385,20 @@ def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_k
         )  # an unknown tenant: the very answer of a wrong token
         assert request(f"{base}/elsewhere", "GET", "/Users", token=late)[0] == 404
         assert app.cached == ("beta", "delta")  # an unknown tenant takes no place
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:  # another thread opening a tenant holds the cache
+            with app._lock:
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(10)
+        assert app._cached("beta") is None  # not waited for on the event loop: asked from a thread instead
+        release.set()
+        holder.join()
+        assert app._cached("beta") is not None
     app.close()
     assert not app.cached
 
@@ -487,20 +518,7 @@ def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_
         revoked_id, revoked = store.add_token()
         store.revoke_token(revoked_id)
     engine = open_database(db)
-    work = {"reads": 0, "hashes": 0}
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if not statement.startswith("BEGIN"):  # SQLite's own BEGIN (the store's begin event) is no read
-            work["reads"] += 1
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    digest = _tokens.digest
-
-    def counted(secret: str) -> str:
-        work["hashes"] += 1
-        return digest(secret)
-
-    monkeypatch.setattr(_tokens, "digest", counted)
+    work = _count_reads_and_hashes(engine, monkeypatch)
     later = datetime.now(timezone.utc) + timedelta(days=2)  # the expiring token has expired
     app = TenantApp(engine, clock=lambda: later)
     lookup = _tokens.split(tokens["acme"])[0]  # type: ignore[index]
@@ -538,6 +556,34 @@ def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_
     assert all(answer == repeated[0] for answer in repeated)
     app.close()
     engine.dispose()
+
+
+def _count_reads_and_hashes(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The statements the engine runs (SQLite's BEGIN aside) and the token hashes computed, counted from now."""
+    from scim_roles import _tokens  # noqa: PLC0415
+
+    work = {"reads": 0, "hashes": 0}
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's own BEGIN (the store's begin event) is no read
+            work["reads"] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    run = store_module._run  # the store's hot statements go to the driver's cursor, past SQLAlchemy's events
+
+    def counted_run(conn: sa.Connection, statement: sa.TextClause, params: Any) -> Any:
+        count(conn, None, statement.text)
+        return run(conn, statement, params)
+
+    monkeypatch.setattr(store_module, "_run", counted_run)
+    digest = _tokens.digest
+
+    def counted(secret: str) -> str:
+        work["hashes"] += 1
+        return digest(secret)
+
+    monkeypatch.setattr(_tokens, "digest", counted)
+    return work
 
 
 def test_a_domain_claimed_by_another_tenant_meanwhile_is_domain_claimed_not_a_failed_write(

@@ -273,7 +273,7 @@ class TenantApp:
         self._max_body, self._clock, self._mint = max_body, clock, mint_id
         self._request_log = request_log
         self._apps: OrderedDict[str, ScimApp] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _app holds it while it asks _cached
 
     def close(self) -> None:
         """Close the database connections of an engine it opened itself (one it was given is the giver's)."""
@@ -294,7 +294,7 @@ class TenantApp:
             return
         tenant, bearer = self._tenant_of(scope), _bearer(scope)
         try:
-            app = None if tenant is None else await asyncio.to_thread(self._app, tenant, bearer)
+            app = None if tenant is None else self._cached(tenant) or await asyncio.to_thread(self._app, tenant, bearer)
             if app is None and self._default is not None and tenant != self._default:
                 # Not a tenant's path: the default tenant's, as a 0.1 server answered it (a resource it lacks: 404).
                 app = await asyncio.to_thread(self._app, self._default, bearer)
@@ -322,9 +322,8 @@ class TenantApp:
         one read, one hash). Only a holder of its token loads a tenant.
         """
         with self._lock:
-            app = self._apps.get(tenant)
+            app = self._cached(tenant)
             if app is not None:
-                self._apps.move_to_end(tenant)
                 return app
             if not self._admits(tenant, bearer):
                 return None
@@ -345,6 +344,23 @@ class TenantApp:
             while len(self._apps) > self._size:
                 self._apps.popitem(last=False)
             return app
+
+    def _cached(self, tenant: str) -> ScimApp | None:
+        """The tenant's app if it is in memory (now the most recently used): asked on the event loop, no thread.
+
+        ``None`` too while another thread holds the cache (opening a tenant:
+        a read of its tokens): the caller then asks :meth:`_app` from a
+        thread, and the event loop never waits.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            app = self._apps.get(tenant)
+            if app is not None:
+                self._apps.move_to_end(tenant)
+            return app
+        finally:
+            self._lock.release()
 
     def _log_of(self, tenant: str) -> Callable[[LoggedRequest], None] | None:
         log = self._request_log
