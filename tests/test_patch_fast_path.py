@@ -195,11 +195,16 @@ SCALARS = st.one_of(
     st.integers(-1, 1),
 )
 TEXT = st.one_of(st.text(max_size=3), st.sampled_from(["ann@example.com", "x@other.org", "work"]))
+EMAIL_TYPES = ["work", "WORK", "Home", "oTHER", "İ", "", "oﬃce"]
 QUICK = {  # the fast path's attributes, with values of their types
     "name": st.dictionaries(st.sampled_from(["givenName", "familyName", "middleName", "formatted"]), TEXT, max_size=3),
     "displayName": TEXT,
-    "emails": st.lists(
-        st.fixed_dictionaries({"value": TEXT}, optional={"type": TEXT, "primary": st.booleans()}), max_size=2
+    "emails": st.lists(  # an empty one, a canonical type in another case: what the models drop or respell
+        st.fixed_dictionaries(
+            {},
+            optional={"value": TEXT, "type": st.one_of(TEXT, st.sampled_from(EMAIL_TYPES)), "primary": st.booleans()},
+        ),
+        max_size=2,
     ),
     "active": st.booleans(),
     "externalId": TEXT,
@@ -263,7 +268,12 @@ def test_s1_the_idps_post_takes_the_fast_path() -> None:
         "active": True,
         "externalId": "00u1",
     }
-    assert _writes._quick_user(okta) is not None
+    assert _writes._quick_user(okta) == okta
+    respelled = {**okta, "name": {}, "emails": [{}, {"value": "ann@example.com", "type": "WORK"}]}
+    kept = {
+        key: value for key, value in okta.items() if key != "name"
+    }  # an empty name is dropped, as is an empty email
+    assert _writes._quick_user(respelled) == {**kept, "emails": [{"value": "ann@example.com", "type": "work"}]}
     two_primaries = [{"value": "ann@example.com", "primary": True}, {"value": "a@example.com", "primary": True}]
     others = [
         {**okta, "password": "x"},
@@ -276,6 +286,10 @@ def test_s1_the_idps_post_takes_the_fast_path() -> None:
         {**okta, "emails": ["ann@example.com"]},
         {**okta, "emails": two_primaries},
         {**okta, "displayName": 1},  # the types refuse it: the models say why
+        {**okta, "externalId": None},
+        {**okta, "name": {"givenName": 1}},
+        {**okta, "emails": [{"value": 1}]},
+        {**okta, "emails": [{"value": "ann@example.com", "primary": "true"}]},
     ]
     for other in others:
         assert _writes._quick_user(other) is None, other

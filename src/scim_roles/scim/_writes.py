@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 from pydantic import ValidationError
-from scim2_models import Context, GroupMember, PatchOp, Path, SCIMException
+from scim2_models import Context, Email, GroupMember, PatchOp, Path, SCIMException
 from scim2_models.path.expressions import Comparison, FilterNode, LogicalExpr
 
 from scim_roles._errors import ScimRolesError
@@ -56,16 +56,16 @@ def _body(body: object) -> Mapping[str, Any]:
 
 def create_user(work: Work, body: object) -> ScimResponse:
     """POST /Users: provision a user (S1), or link the SAML or manual user holding the userName (S3)."""
-    model = _quick_user(body)
-    if model is None:
+    data = _quick_user(body)
+    if data is None:
         model = validate(ScimUser, core_keys(CORE_USER, _body(body)), Context.RESOURCE_CREATION_REQUEST)
-    _refuse_password(model)
-    name: str = model.user_name
+        _refuse_password(model)
+        data = stored(model)
+    name: str = data["userName"]  # the models require it
     key = _name_key(name)
     holder = work.keys.get(key)
     if holder is not None and work.users[holder].scim:
         raise ScimError(409, "uniqueness", f"userName {name!r} is taken by the SCIM user {holder!r}")
-    data = stored(model)
     uid = holder if holder is not None else work.new_id(work.users)
     email = _email(work, name, data, None)
     if holder is not None:  # S3, R5: the same user, now managed by SCIM
@@ -73,7 +73,7 @@ def create_user(work: Work, body: object) -> ScimResponse:
         user = User(old.id, old.saml, True, old.groups, False, old.manual, email)  # noqa: FBT003 -- scim=True
     else:
         user = User(uid, scim=True, email=email)
-    active = model.active is not False
+    active = data.get("active") is not False
     work.put_user(user if active else deprovisioned(user))
     work.set_name(user.id, name, key)
     work.set_resource(user.id, {**data, "active": active})
@@ -83,21 +83,27 @@ def create_user(work: Work, body: object) -> ScimResponse:
 _QUICK_USER = frozenset({"schemas", "userName", "name", "displayName", "emails", "active", "externalId"})
 _QUICK_NAME = frozenset({"givenName", "familyName", "middleName", "formatted"})
 _QUICK_EMAIL = frozenset({"value", "type", "primary"})
+_EMAIL_TYPES = {member.value.lower(): member.value for member in Email.Type}
+"""The canonical values of an email's type, by their lower case: the models match them in any case."""
 
 
-def _quick_user(body: object) -> Any:  # noqa: ANN401 -- a ScimUser, or None
-    """The model of a POST body of the shape IdPs send, validated by its types alone; ``None``: another shape.
+def _quick_user(body: object) -> dict[str, Any] | None:
+    """The resource a POST body of the shape IdPs send leaves, as the models keep it; ``None``: another shape.
 
     The shape: the core schema alone, a string ``userName``, and any of
     ``name`` (its common parts), ``displayName``, ``emails`` (``value``,
     ``type``, ``primary``), a boolean ``active`` and ``externalId``, each
-    spelled as RFC 7643 spells it. Every attribute of it is ``readWrite``
-    and sent by name, so the models' checks of a request's context (names in
-    any case, mutability, extension schemas: 300 µs) find nothing to do but
-    one primary email at most, checked here; the types (46 µs) are checked
-    by the same validators. Anything else, or anything the types refuse,
-    goes through the models. A property test compares the two on generated
-    bodies.
+    spelled as RFC 7643 spells it, every value a string but ``primary`` and
+    ``active``. Every attribute of it is ``readWrite`` and sent by name, so
+    the models' checks of a request's context (names in any case,
+    mutability, extension schemas: 300 µs) find nothing to do but one
+    primary email at most, checked here; and their types accept every such
+    value as it is. What they keep of it is kept here too (0.15 ms less a
+    request than validating and dumping the model): an email's ``type`` in
+    its canonical spelling when it is one of the canonical values in
+    another case, no empty email, no empty ``name`` or ``emails``. Anything
+    else goes through the models. A property test compares the two on
+    generated bodies.
     """
     if (
         type(body) is not dict
@@ -105,19 +111,39 @@ def _quick_user(body: object) -> Any:  # noqa: ANN401 -- a ScimUser, or None
         or body.get("schemas") != [CORE_USER]
         or type(body.get("userName")) is not str
         or ("active" in body and type(body["active"]) is not bool)
+        or any(type(body.get(key, "")) is not str for key in ("displayName", "externalId"))
     ):
         return None
     name, emails = body.get("name", {}), body.get("emails", [])
     if type(name) is not dict or not name.keys() <= _QUICK_NAME or type(emails) is not list:
         return None
-    if not all(type(email) is dict and email.keys() <= _QUICK_EMAIL for email in emails):
+    if not all(type(part) is str for part in name.values()) or not all(map(_quick_email, emails)):
         return None
     if sum(email.get("primary") is True for email in emails) > 1:  # refused in a request's context
         return None
-    try:
-        return ScimUser.__pydantic_validator__.validate_python(body)
-    except ValidationError:
-        return None  # the models say what is wrong, in their words
+    data = {key: value for key, value in body.items() if key not in ("name", "emails")}
+    if name:
+        data["name"] = dict(name)
+    kept = [_email_kept(email) for email in emails if email]
+    if kept:
+        data["emails"] = kept
+    return data
+
+
+def _quick_email(email: object) -> bool:
+    """Whether an email is of the fast path's shape: a string value and type, a boolean primary."""
+    return (
+        type(email) is dict
+        and email.keys() <= _QUICK_EMAIL
+        and all(type(email.get(key, "")) is str for key in ("value", "type"))
+        and type(email.get("primary", False)) is bool
+    )
+
+
+def _email_kept(email: dict[str, Any]) -> dict[str, Any]:
+    """An email as the models keep it: its type in its canonical spelling when it is a canonical value."""
+    kind = email.get("type")
+    return email if kind is None else {**email, "type": _EMAIL_TYPES.get(kind.lower(), kind)}
 
 
 def replace_user(work: Work, uid: str, body: object) -> ScimResponse:
