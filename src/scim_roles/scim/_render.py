@@ -7,6 +7,7 @@ attributes asked for, in a response with its headers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -17,7 +18,7 @@ from scim2_models import Context, ResponseParameters, SearchRequest
 from ._directory import NO_MEMBERS
 from ._errors import ScimError
 from ._messages import ScimResponse, response
-from ._resources import CORE_GROUP, CORE_USER, MAX_RESULTS, ScimGroup, ScimUser, stored_model, validate
+from ._resources import CORE_GROUP, CORE_USER, ScimGroup, ScimUser, stored_model, validate
 from ._work import Work
 
 
@@ -41,9 +42,21 @@ _PARAMETERS = {
 }
 
 
+PATCH_ANSWER_MEMBERS = 100
+"""A group PATCH answers ``200`` with the whole group up to this many members, ``204`` past it (RFC 7644 §3.5.2
+allows both): a member add then costs the same at the 1,000th member as at the 10th."""
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # RFC 3986: what percent-encoding leaves as it is
+
+
 def location(work: Work, kind: Kind, rid: str) -> str:
     """The URL of a resource: the base URL, its endpoint, its id percent-encoded."""
-    return f"{work.request.base_url.rstrip('/')}/{kind.endpoint}/{quote(rid, safe='')}"
+    return f"{work.request.base_url.rstrip('/')}/{kind.endpoint}/{_encoded(rid)}"
+
+
+def _encoded(rid: str) -> str:
+    """An id percent-encoded for a URL's path (most ids need nothing: one match instead of ``quote``)."""
+    return rid if _UNRESERVED.fullmatch(rid) else quote(rid, safe="")
 
 
 def user_data(work: Work, uid: str) -> dict[str, Any]:
@@ -72,8 +85,9 @@ def group_data(work: Work, gid: str, *, members: bool = True) -> dict[str, Any]:
     out = {"schemas": data.pop("schemas", [CORE_GROUP]), "id": gid, **data}
     listed = work.members.get(gid, NO_MEMBERS)
     if members and listed:
+        users = location(work, USERS, "")  # every member's $ref: this and its id
         out["members"] = [
-            {"value": uid, "$ref": location(work, USERS, uid), "type": "User"}
+            {"value": uid, "$ref": users + _encoded(uid), "type": "User"}
             | ({"display": display} if display is not None else {})
             for uid, display in sorted(listed.items())
         ]
@@ -127,15 +141,15 @@ def query_pairs(request: Any) -> list[tuple[str, str]]:  # noqa: ANN401 -- a Sci
 
 
 def patched_group(work: Work, gid: str) -> ScimResponse:
-    """A group PATCH's answer (RFC 7644 §3.5.2), at a cost that does not grow past 1,000 members.
+    """A group PATCH's answer (RFC 7644 §3.5.2), at a cost that does not grow with the group.
 
     ``200`` and the group, cut down to ``attributes`` / ``excludedAttributes``
-    when the query asks; whole when it has at most 1,000 members (a list
-    page's worth); past that, ``204 No Content`` unless the query leaves
-    the members out.
+    when the query asks; whole when it has at most
+    :data:`PATCH_ANSWER_MEMBERS` members; past that, ``204 No Content``
+    unless the query leaves the members out.
     """
     params = parameters(work, GROUPS, None)
-    if wants_members(params) and len(work.members.get(gid, NO_MEMBERS)) > MAX_RESULTS:
+    if wants_members(params) and len(work.members.get(gid, NO_MEMBERS)) > PATCH_ANSWER_MEMBERS:
         return response(204, None)
     return resource_response(200, selected(work, GROUPS, gid, params))
 
