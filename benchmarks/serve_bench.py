@@ -19,7 +19,9 @@ memory, not durable; ``pip install scim2-server`` in this environment)
 under the same uvicorn settings, the same keep-alive client, each workload
 run on both in turn for ``--rounds`` rounds (best round kept): provisioning
 (``POST /Users``), a user PATCH with 1 and with 8 clients, a filtered read,
-a group member add. Beside them, the ceilings: a bare ASGI answer under the
+a group member add; then, on ``scim-roles serve`` alone, a member added and
+removed in turn on a group of 10 and on one of 1,000 (the same cost is the
+goal). Beside them, the ceilings: a bare ASGI answer under the
 same uvicorn, and durable SQLite commits one after another in this process.
 Prints each workload's requests/s, p50 and p99 on both and their ratio.
 """
@@ -246,6 +248,40 @@ def workload(target: Target, kind: str, round_: int) -> tuple[int, Callable[[Cli
         "schemas": [patch_op], "Operations": [{**add, "value": [{"value": ids[i % len(ids)]}]}]})  # fmt: skip
 
 
+def member_add_by_size(target: Target, args: argparse.Namespace) -> tuple[float, float]:
+    """Requests/s of a member add or remove (in turn) on a group of 10 and on one of 1,000, best of the rounds."""
+    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    client = target.clients(1)[0]
+    more = [target.post_user(client, f"flat{i}@example.com") for i in range(1_010 - len(target.ids))]
+    people = (target.ids + more)[:1_010]
+    spare = people[-10:]  # added and removed in turn; the groups' own members stay
+    groups = []
+    for size in (10, 1_000):
+        _, raw = client.send("POST", "/Groups", {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"flat {size}"})  # fmt: skip
+        gid = str(json.loads(raw)["id"])
+        for start in range(0, size, 200):
+            listed = [{"value": uid} for uid in people[start : min(size, start + 200)]]
+            client.send("PATCH", f"/Groups/{gid}", {
+                "schemas": [patch_op], "Operations": [{"op": "add", "path": "members", "value": listed}]})  # fmt: skip
+        groups.append(gid)
+
+    def toggle(gid: str) -> Callable[[Client, int], tuple[str, str, object]]:
+        def make(_: Client, i: int) -> tuple[str, str, object]:
+            op = {"op": "add" if i % 2 == 0 else "remove", "path": "members", "value": [{"value": spare[i // 2 % 10]}]}
+            return "PATCH", f"/Groups/{gid}", {"schemas": [patch_op], "Operations": [op]}
+
+        return make
+
+    best = [0.0, 0.0]
+    for _ in range(args.rounds):
+        for n, gid in enumerate(groups):
+            began = time.perf_counter()
+            done = len(timed(target.clients(1), args.requests, toggle(gid)))
+            best[n] = max(best[n], done / (time.perf_counter() - began))
+    return best[0], best[1]
+
+
 def durable_commits(folder: Path, seconds: float = 2.0) -> float:
     """SQLite commits a second, one after another, in WAL mode with ``synchronous=FULL``: one row each."""
     import sqlite3  # noqa: PLC0415
@@ -303,6 +339,7 @@ def peer(args: argparse.Namespace, folder: Path) -> None:
                     rate = len(latencies) / (time.perf_counter() - began)
                     if rate > best.get((target.name, kind), (0.0, []))[0]:
                         best[target.name, kind] = (rate, latencies)
+        flat = member_add_by_size(ours, args)
         bare = Target("bare", ports[2], "x", "")
         bare_rate = max(
             args.requests / sum(timed(bare.clients(1), args.requests, lambda _, __: ("GET", "/", None)))
@@ -319,6 +356,8 @@ def peer(args: argparse.Namespace, folder: Path) -> None:
                 cells += [f"{rate:,.0f}", f"{cuts[49] * 1e3:.1f} ms", f"{cuts[98] * 1e3:.1f} ms"]
             ratio = best["scim_roles", kind][0] / best["scim2-server", kind][0]
             print(f"| {kind} | {' | '.join(cells)} | {ratio:.2f} |")
+        print(f"\nscim_roles, a member added to and removed from a group of 10 / of 1,000 (best of {args.rounds}):"
+              f" {flat[0]:,.0f} / {flat[1]:,.0f} req/s, ratio {flat[1] / flat[0]:.2f} (goal: about 1)")  # fmt: skip
         print(f"\nceilings: a bare ASGI answer under the same uvicorn, 1 client: {bare_rate:,.0f} req/s;"
               f" durable SQLite commits one after another: {durable_commits(folder):,.0f}/s")  # fmt: skip
     finally:
