@@ -227,6 +227,42 @@ def test_a_lost_race_is_retried_on_the_new_state(tmp_path: Path) -> None:
     assert set(SqliteStore(tmp_path / "s.db", article_org()).load().directory.users) == {"a", "b"}
 
 
+def test_t2_a_write_starts_from_the_last_state_and_what_changes_nothing_is_answered_from_a_current_one(
+    tmp_path: Path,
+) -> None:
+    """A write starts from the app's last state, unread; another process's commit makes its compare-and-swap
+    fail and it is made again on the new state. A refusal, a no-op or a search computed on the unread state
+    is answered only once made again on a current state: never from a state another process moved."""
+    from serve_helpers import send  # noqa: PLC0415
+
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    other = SqliteStore(tmp_path / "s.db", article_org())
+    app = ScimApp(store, token=TOKEN)
+    assert call(app, "POST", "/Users", b'{"userName": "ann@example.com"}')[0] == 201  # the app's last state
+    send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b")  # another process, unseen
+    assert call(app, "POST", "/Users", b'{"userName": "bob@example.com"}')[0] == 409  # not a 201 from the old state
+    send(other, "POST", "/Users", {"userName": "cy@example.com"}, new_id="c")
+    assert call(app, "PATCH", "/Users/c", json.dumps(ACTIVE_OFF).encode())[0] == 200  # not a 404 from the old state
+    send(other, "POST", "/Users", {"userName": "di@example.com"}, new_id="d")
+    search = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName eq "di@example.com"',
+    }
+    assert call(app, "POST", "/Users/.search", json.dumps(search).encode())[2]["totalResults"] == 1
+    assert call(app, "POST", "/Users", b'{"userName": "ed@example.com"}')[0] == 201  # nothing else moved
+    directory = other.load().directory
+    names = sorted(directory.user_name(uid) for uid in directory.users)
+    assert names == [f"{who}@example.com" for who in ("ann", "bob", "cy", "di", "ed")]
+    assert other.load().directory.users["c"].deprovisioned
+
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+ACTIVE_OFF = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "path": "active", "value": False}],
+}
+
+
 def exchange(
     app: ScimApp,
     method: str,

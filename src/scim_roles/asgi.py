@@ -58,6 +58,7 @@ LOG = logging.getLogger("scim_roles.serve")
 MAX_BODY = 1024 * 1024  # 1 MiB: a SCIM request is far smaller
 _JSON_TYPES = ("application/scim+json", "application/json")
 _RETRIES = 50
+_WRITES = ("POST", "PUT", "PATCH", "DELETE")
 _BACKOFF = 0.001  # seconds: after the n-th lost race, a random wait up to 2**n of these (at most 64)
 
 
@@ -118,6 +119,7 @@ class ScimApp:
             expected = token.encode()
             check_token = lambda presented: hmac.compare_digest(presented.encode(), expected)  # noqa: E731
         self._store = store
+        self._sql = store if isinstance(store, SqlStore) else None  # its writes may start from its last state
         self._check: Callable[[str], bool] = check_token  # type: ignore[assignment] # one of the two is given
         bases = (base_path,) if isinstance(base_path, str) else base_path
         self._bases = tuple(sorted({b.rstrip("/") for b in bases}, key=len, reverse=True))
@@ -195,18 +197,35 @@ class ScimApp:
             raise _Refused(400, f"the body is not valid JSON: {reason}", scim_type="invalidSyntax") from None
 
     def _process(self, method: str, path: str, body: Any, query: str, base_url: str) -> tuple[ScimResponse, int]:  # noqa: ANN401
-        """Load, handle, commit (retried if another process committed in between), serialized."""
-        with self._lock:
-            for attempt in range(_RETRIES):
-                if attempt:  # another process committed first: step back a random while, so that no one starves
-                    time.sleep(random.uniform(0, _BACKOFF * 2 ** min(attempt, 6)))  # noqa: S311 -- not a secret
-                snapshot = self._store.load()
-                request = ScimRequest(
-                    method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
-                )
+        """Load, handle, commit (retried if another process committed in between), serialized.
+
+        A write to a :class:`~scim_roles.store.SqlStore` starts from the state
+        it last loaded or committed, unread: its commit's compare-and-swap
+        refuses it if another process moved the state, and it is made again
+        from a current one. What changes nothing (a read, a refusal, a no-op)
+        is answered only from a current state.
+        """
+        current = method not in _WRITES or self._sql is None
+        lost = 0  # races lost so far
+        raced = False
+        with self._lock:  # its time taken in turn: the stamps of one process's writes follow their order
+            request = ScimRequest(
+                method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
+            )
+            for _ in range(_RETRIES):
+                if raced:  # another process committed first: a random while, so that no one starves
+                    lost += 1
+                    time.sleep(random.uniform(0, _BACKOFF * 2 ** min(lost, 6)))  # noqa: S311 -- not a secret
+                snapshot = self._store.load() if current or self._sql is None else self._sql.load(current=False)
                 outcome = handle(snapshot.directory, request)
-                if outcome.directory is snapshot.directory or self._store.commit(snapshot, outcome):
+                if outcome.directory is snapshot.directory:
+                    if current:
+                        return outcome.response, len(outcome.changes)
+                    current = True  # answered from a state not known to be current: again, from a current one
+                elif self._store.commit(snapshot, outcome):
                     return outcome.response, len(outcome.changes)
+                else:
+                    current = raced = True
             msg = "the store kept changing under the request"  # 50 lost races in a row
             raise RuntimeError(msg)
 

@@ -972,8 +972,16 @@ class SqlStore:
 
     # -- reading
 
-    def load(self) -> Snapshot:
+    def load(self, *, current: bool = True) -> Snapshot:
         """The current state: the cached one while the tenant's version has not moved.
+
+        Args:
+            current: ``False``: the state this store last loaded or committed,
+                without asking the database whether another process moved
+                it since (loaded if there is none). What a write may start
+                from: :meth:`commit` refuses a snapshot that is not the
+                current one, and the write is then made again from a
+                current state. Never what a read answers from.
 
         Raises:
             InvalidUser: the stored users do not fit the stored settings.
@@ -981,6 +989,8 @@ class SqlStore:
         """
         t = {"t": self._tenant}
         with self._lock:
+            if not current and self._cache is not None:
+                return self._cache
             try:
                 if self._cache is not None:  # the version alone, one statement: no transaction to begin
                     with self._engine.connect() as conn:
