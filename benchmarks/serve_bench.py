@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ORG = Path(__file__).resolve().parent.parent / "examples" / "org.json"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"  # every PATCH body names it, as the IdPs send it
 
 
 def free_port() -> int:
@@ -144,11 +145,11 @@ def run(db: str, processes: int, clients: int, args: argparse.Namespace, folder:
 
         def patch_user(_: Client, i: int) -> tuple[str, str, object]:
             op = {"op": "replace", "path": "displayName", "value": f"name {i}"}
-            return "PATCH", f"/Users/{ids[i % len(ids)]}", {"Operations": [op]}
+            return "PATCH", f"/Users/{ids[i % len(ids)]}", {"schemas": [PATCH_OP], "Operations": [op]}
 
         def add_member(_: Client, i: int) -> tuple[str, str, object]:
             op = {"op": "add", "path": "members", "value": [{"value": ids[i % len(ids)]}]}
-            return "PATCH", "/Groups/okta-everyone", {"Operations": [op]}
+            return "PATCH", "/Groups/okta-everyone", {"schemas": [PATCH_OP], "Operations": [op]}
 
         rows = []
         for label, make in (("user PATCH", patch_user), ("member add", add_member)):
@@ -232,7 +233,6 @@ def user_body(name: str) -> dict[str, object]:
 
 def workload(target: Target, kind: str, round_: int) -> tuple[int, Callable[[Client, int], tuple[str, str, object]]]:
     """How many clients a workload uses, and its request maker."""
-    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
     ids = target.ids
     if kind.startswith("provisioning"):
         return 1, lambda _, i: ("POST", "/Users", user_body(f"r{round_}-new{i}@example.com"))
@@ -240,17 +240,16 @@ def workload(target: Target, kind: str, round_: int) -> tuple[int, Callable[[Cli
         op = {"op": "replace", "path": "displayName"}
         clients = 8 if kind.endswith("8 clients") else 1
         return clients, lambda _, i: ("PATCH", f"/Users/{ids[i % len(ids)]}", {
-            "schemas": [patch_op], "Operations": [{**op, "value": f"name {round_} {i}"}]})  # fmt: skip
+            "schemas": [PATCH_OP], "Operations": [{**op, "value": f"name {round_} {i}"}]})  # fmt: skip
     if kind == "filtered read":
         return 1, lambda _, i: ("GET", f"/Users?filter=userName%20eq%20%22user{i % len(ids)}%40example.com%22", None)
     add = {"op": "add", "path": "members"}
     return 1, lambda _, i: ("PATCH", f"/Groups/{target.group}", {
-        "schemas": [patch_op], "Operations": [{**add, "value": [{"value": ids[i % len(ids)]}]}]})  # fmt: skip
+        "schemas": [PATCH_OP], "Operations": [{**add, "value": [{"value": ids[i % len(ids)]}]}]})  # fmt: skip
 
 
 def member_add_by_size(target: Target, args: argparse.Namespace) -> tuple[float, float]:
     """Requests/s of a member add or remove (in turn) on a group of 10 and on one of 1,000, best of the rounds."""
-    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
     client = target.clients(1)[0]
     more = [target.post_user(client, f"flat{i}@example.com") for i in range(1_010 - len(target.ids))]
     people = (target.ids + more)[:1_010]
@@ -263,13 +262,13 @@ def member_add_by_size(target: Target, args: argparse.Namespace) -> tuple[float,
         for start in range(0, size, 200):
             listed = [{"value": uid} for uid in people[start : min(size, start + 200)]]
             client.send("PATCH", f"/Groups/{gid}", {
-                "schemas": [patch_op], "Operations": [{"op": "add", "path": "members", "value": listed}]})  # fmt: skip
+                "schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": listed}]})  # fmt: skip
         groups.append(gid)
 
     def toggle(gid: str) -> Callable[[Client, int], tuple[str, str, object]]:
         def make(_: Client, i: int) -> tuple[str, str, object]:
             op = {"op": "add" if i % 2 == 0 else "remove", "path": "members", "value": [{"value": spare[i // 2 % 10]}]}
-            return "PATCH", f"/Groups/{gid}", {"schemas": [patch_op], "Operations": [op]}
+            return "PATCH", f"/Groups/{gid}", {"schemas": [PATCH_OP], "Operations": [op]}
 
         return make
 
