@@ -385,22 +385,53 @@ def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_k
         )  # an unknown tenant: the very answer of a wrong token
         assert request(f"{base}/elsewhere", "GET", "/Users", token=late)[0] == 404
         assert app.cached == ("beta", "delta")  # an unknown tenant takes no place
-        held, release = threading.Event(), threading.Event()
-
-        def hold() -> None:  # another thread opening a tenant holds the cache
-            with app._lock:
-                held.set()
-                release.wait(10)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        held.wait(10)
-        assert app._cached("beta") is None  # not waited for on the event loop: asked from a thread instead
-        release.set()
-        holder.join()
-        assert app._cached("beta") is not None
     app.close()
     assert not app.cached
+
+
+def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant in memory is found without a thread's hop, and opened once (the same app however often it is
+    asked for); while another thread holds the cache (opening a tenant), the event loop does not wait for it:
+    the request asks from a thread instead."""
+    import asyncio  # noqa: PLC0415
+
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    db = str(tmp_path / "state.db")
+    token = tenants_with_tokens(db, ["acme"])["acme"]
+    app = TenantApp(db)
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append(func.__name__)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
+    assert hops == ["_app", "_process"]  # opened from a thread
+    assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
+    assert hops[2:] == ["_process"]  # found on the event loop
+    opened = app._app("acme", token)
+    assert opened is app._app("acme", token) is app._cached("acme")  # opened once
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread opening a tenant holds the cache, for half a second
+        with app._lock:
+            held.set()
+            release.wait(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    assert app._cached("acme") is None  # at once: not waited for on the event loop
+    release.set()
+    holder.join()
+    assert app._cached("acme") is opened
+    app.close()
 
 
 def test_tenant_app_refuses_bad_settings_and_shares_a_given_engine(db: str) -> None:
