@@ -103,6 +103,21 @@ def test_t2_a_tenant_removed_under_a_store_is_unavailable_to_it_not_a_crash(db: 
         store.close()
 
 
+def test_t2_a_sqlite_write_takes_the_write_lock_at_its_begin_and_a_read_never_does(tmp_path: Path) -> None:
+    """A store's write transaction holds SQLite's write lock from its BEGIN (two writers queue at once, never
+    fail on upgrading a read lock); its reads never take it, so they never hold up another process's write."""
+    store = SqlStore(tmp_path / "s.db", article_org())
+    other = sqlite3.connect(tmp_path / "s.db", timeout=0, isolation_level=None)
+    with store._transaction():  # noqa: SIM117 -- nothing written yet: the lock is the BEGIN's
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    with store._reader.begin():
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    other.close()
+    store.close()
+
+
 def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
     """Two tenants with the same user ids and userNames: each reads its own users, feed, tokens and log;
     one tenant's token is no token of the other; retention prunes a tenant's own rows only."""
