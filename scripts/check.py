@@ -16,7 +16,8 @@ STEPS = [
     ["ruff", "format", "--check", "."],
     ["mypy"],
     ["coverage", "erase"],
-    ["coverage", "run", "-m", "pytest"],
+    # One test process per core (pytest-xdist); pytest-cov gathers their coverage into one report.
+    ["pytest", "--numprocesses", "auto", "--cov", "--cov-report="],
     ["coverage", "report"],
     ["mkdocs", "build", "--strict", "--quiet", "--site-dir", "site"],
 ]
