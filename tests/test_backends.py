@@ -119,6 +119,39 @@ def test_t2_a_sqlite_write_takes_the_write_lock_at_its_begin_and_a_read_never_do
     store.close()
 
 
+def test_t2_a_token_check_and_a_version_check_need_no_transaction_and_writes_stay_all_or_nothing(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single read sees one snapshot anyway: on PostgreSQL a request's token check and its check of a cached
+    state's version run in autocommit (no ``BEGIN`` and ``ROLLBACK``, two round trips each). The connection goes
+    back to the pool as it was: a write on it afterwards is still one transaction, undone whole."""
+    store = SqlStore(db, article_org())
+    _, token = store.add_token()
+    assert store.check_token(token)  # its first use recorded (a write): not again within the minute
+    store.load()
+    outside: list[bool] = []
+    real_run = store_module._run
+
+    def spy(conn: sa.Connection, statement: sa.TextClause, params: Any) -> Any:
+        result = real_run(conn, statement, params)
+        driver: Any = conn.connection.driver_connection
+        idle = driver.info.transaction_status == 0 if db.startswith("postgresql") else not driver.in_transaction
+        outside.append(idle)
+        return result
+
+    monkeypatch.setattr(store_module, "_run", spy)
+    assert store.check_token(token)
+    version = store.load().version  # cached: its version read alone
+    assert outside == [True, True]
+    with pytest.raises(ZeroDivisionError), store._transaction() as conn:  # noqa: PT012 -- a write, then a failure
+        real_run(conn, store_module._Sql.BUMP_VERSION, {"t": store.tenant, "new": version + 1, "old": version})
+        _ = 1 / 0
+    monkeypatch.undo()
+    with SqlStore(db) as fresh:
+        assert fresh.load().version == version
+    store.close()
+
+
 def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
     """Two tenants with the same user ids and userNames: each reads its own users, feed, tokens and log;
     one tenant's token is no token of the other; retention prunes a tenant's own rows only."""

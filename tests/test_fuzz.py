@@ -26,7 +26,7 @@ from helpers import AFTER, ORG, USERS, mutated, run_module, values
 
 ORG_DOC = json.loads(Path(ORG).read_text(encoding="utf-8"))
 USERS_DOC = json.loads(Path(USERS).read_text(encoding="utf-8"))
-CASES = settings().max_examples  # the profile's count: a few hundred in CI, many more under `fuzz`
+CASES = settings().max_examples  # the profile's count: 100 in CI, many more under `fuzz`
 
 
 @given(st.one_of(values(), mutated(ORG_DOC)))
