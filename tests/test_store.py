@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scim_roles import Grant, IdpGroup, InvalidOrg, InvalidUser, Role, User, resolve_all, to_builtins
+from scim_roles import store as store_module
 from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import SettingsDiffer, Snapshot, SqliteStore, StoreUnavailable
 
@@ -138,11 +139,41 @@ def test_member_displays_and_renames_survive_a_reopen(tmp_path: Path) -> None:
     assert dict(loaded.members("leads")) == {"u1": "B"}
     assert loaded.group_resource("leads")["displayName"] == "Leads"  # type: ignore[index]
     assert loaded.user_name("u1") == "ann2@example.com"
+    send(store, "PATCH", "/Groups/leads", patch({"op": "replace", "path": "members", "value": [{"value": "u1"}]}))
+    assert dict(SqliteStore(path, article_org()).load().directory.members("leads")) == {"u1": None}  # display gone
     send(store, "DELETE", "/Groups/leads")
     send(store, "DELETE", "/Users/u1")
     loaded = SqliteStore(path, article_org()).load().directory
     assert loaded.users == {}
     assert "leads" not in {g.id for g in loaded.org.groups}  # deleted by the IdP: not synced again
+
+
+def test_t1_a_write_rewrites_only_what_changed_of_a_users_grants_and_member_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's manual grants and member rows that did not change are not written again (on PostgreSQL each
+    statement is a round trip); what did change is (the test above reopens it)."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    send(store, "PATCH", "/Groups/leads", patch({"op": "add", "path": "members", "value": [{"value": "u1"}]}))
+    ran: list[Any] = []
+    real_run = store_module._run
+
+    def spy(conn: Any, statement: Any, params: Any) -> Any:
+        ran.append(statement)
+        return real_run(conn, statement, params)
+
+    monkeypatch.setattr(store_module, "_run", spy)
+    send(store, "PATCH", "/Users/u1", patch({"op": "replace", "path": "displayName", "value": "Ann"}))
+    rows_of_grants_and_groups = {
+        store_module._Sql.DELETE_MANUAL,
+        store_module._Sql.ADD_MANUAL,
+        store_module._Sql.DELETE_MEMBER,
+        store_module._Sql.PUT_MEMBER,
+    }
+    assert store_module._Sql.PUT_USER in ran
+    assert not rows_of_grants_and_groups.intersection(ran)
+    store.close()
 
 
 def test_put_user_saves_an_app_edit_and_its_membership_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

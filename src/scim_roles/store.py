@@ -434,6 +434,7 @@ _utc_now = partial(datetime.now, timezone.utc)
 _NO_RESPONSE = ScimResponse(200, (), b"")  # an app's own write answers nobody over SCIM
 _NO_GROUPS: frozenset[str] = frozenset()
 _NO_GRANTS: frozenset[Grant] = frozenset()
+_NOT_A_MEMBER = object()  # no member row: unlike a row whose display is None
 
 
 class StateOutdated(StoreUnavailable):
@@ -1160,11 +1161,16 @@ class SqlStore:
             if user is None:
                 _run(conn, _Sql.DELETE_USER, {"t": t, "id": uid})
             else:
-                self._write_user(conn, before.users.get(uid), user, after)
+                self._write_user(conn, before, user, after)
 
-    def _write_user(self, conn: sa.Connection, old: User | None, user: User, after: Directory) -> None:
-        """A user's row, manual grants and member rows (cost ∝ the user's groups, never a group's size)."""
-        ids = {"t": self._tenant, "id": user.id}
+    def _write_user(self, conn: sa.Connection, before: Directory, user: User, after: Directory) -> None:
+        """A user's row, and what changed of their manual grants and member rows (``before`` is what is stored).
+
+        Cost ∝ the user's groups, never a group's size; grants and member
+        rows that did not change are not written again (on PostgreSQL each
+        statement is a round trip).
+        """
+        ids, old = {"t": self._tenant, "id": user.id}, before.users.get(user.id)
         name = after.user_name(user.id)
         row = {
             **ids,
@@ -1177,14 +1183,19 @@ class SqlStore:
             "email": user.email,
         }
         _run(conn, _Sql.PUT_USER, row)
-        _run(conn, _Sql.DELETE_MANUAL, ids)
-        if user.manual:
-            _run(conn, _Sql.ADD_MANUAL, [{**ids, "team": g.team, "role": g.role.value} for g in user.manual])
+        if old is None or old.manual != user.manual:
+            if old is not None:
+                _run(conn, _Sql.DELETE_MANUAL, ids)
+            if user.manual:
+                _run(conn, _Sql.ADD_MANUAL, [{**ids, "team": g.team, "role": g.role.value} for g in user.manual])
         for gid in (old.groups if old is not None else frozenset()) - user.groups:
             _run(conn, _Sql.DELETE_MEMBER, {**ids, "group": gid})
-        members = {gid: after.members(gid)[user.id] for gid in user.groups}
-        if members:
-            rows = [{**ids, "group": gid, "display": display} for gid, display in sorted(members.items())]
+        rows = [
+            {**ids, "group": gid, "display": display}
+            for gid in sorted(user.groups)
+            if (display := after.members(gid)[user.id]) != before.members(gid).get(user.id, _NOT_A_MEMBER)
+        ]
+        if rows:
             _run(conn, _Sql.PUT_MEMBER, rows)
 
     def _apply(self, conn: sa.Connection, changes: Sequence[Change], origin: str) -> None:
@@ -1520,11 +1531,10 @@ class SqlStore:
         t = {"t": self._tenant}
         with self._lock, self._transaction() as conn:
             conn.execute(_Sql.LOCK_TENANT, t)  # other writers of the tenant wait (SQLite: BEGIN IMMEDIATE did)
-            directory = self._read(conn, checked=True)
-            rewritten = sorted({uid for uid, _ in _unlike(self._read(conn), directory)})
+            directory, stored = self._read(conn, checked=True), self._read(conn)
+            rewritten = sorted({uid for uid, _ in _unlike(stored, directory)})
             for uid in rewritten:
-                user = directory.users[uid]
-                self._write_user(conn, None, user, directory)  # its groups stand: no member row to drop
+                self._write_user(conn, stored, directory.users[uid], directory)  # its row; its grants and groups stand
             if rewritten:  # every server's copy of the state is out of date
                 conn.execute(_Sql.NEXT_VERSION, t)
             wanted = {
