@@ -104,6 +104,39 @@ def test_t2_a_tenant_removed_under_a_store_is_unavailable_to_it_not_a_crash(db: 
         store.close()
 
 
+def test_t2_connections_the_postgresql_server_ended_are_replaced_not_failed(postgres_url: str) -> None:
+    """The server ends every connection of the database (a restart, a failover, an idle timeout): the next token
+    check, load and commit each get a live connection (the pool checks one as it hands it out) and succeed."""
+    import psycopg  # noqa: PLC0415 -- the postgres extra
+
+    store = SqlStore(postgres_url, article_org())
+    _, token = store.add_token()
+    url = sa.make_url(postgres_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def end_every_connection() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (url.database,),
+            ).fetchone()
+            assert ended is not None
+            assert ended[0] >= 1  # the store's pooled connection, at least
+
+    end_every_connection()
+    assert store.check_token(token)
+    end_every_connection()
+    snapshot = store.load()
+    end_every_connection()
+    post = ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="u1", now=START)
+    out = handle(snapshot.directory, post)
+    assert store.commit(snapshot, out)
+    store.close()
+    with SqlStore(postgres_url) as reopened:
+        assert set(reopened.load().directory.users) == {"u1"}
+
+
 def test_t2_a_sqlite_write_takes_the_write_lock_at_its_begin_and_a_read_never_does(tmp_path: Path) -> None:
     """A store's write transaction holds SQLite's write lock from its BEGIN (two writers queue at once, never
     fail on upgrading a read lock); its reads never take it, so they never hold up another process's write."""
