@@ -207,14 +207,12 @@ class ScimApp:
         """
         current = method not in _WRITES or self._sql is None
         lost = 0  # races lost so far
-        raced = False
         with self._lock:  # its time taken in turn: the stamps of one process's writes follow their order
             request = ScimRequest(
                 method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
             )
             for _ in range(_RETRIES):
-                if raced:  # another process committed first: a random while, so that no one starves
-                    lost += 1
+                if lost:  # another process committed first: a random while, so that no one starves
                     time.sleep(random.uniform(0, _BACKOFF * 2 ** min(lost, 6)))  # noqa: S311 -- not a secret
                 snapshot = self._store.load() if current or self._sql is None else self._sql.load(current=False)
                 outcome = handle(snapshot.directory, request)
@@ -225,7 +223,7 @@ class ScimApp:
                 elif self._store.commit(snapshot, outcome):
                     return outcome.response, len(outcome.changes)
                 else:
-                    current = raced = True
+                    current, lost = True, lost + 1
             msg = "the store kept changing under the request"  # 50 lost races in a row
             raise RuntimeError(msg)
 
