@@ -623,13 +623,22 @@ def authenticates(db: sa.Engine, tenant: str, token: str, *, now: datetime | Non
     Raises:
         StoreUnavailable: the database cannot be read.
     """
-    try:
-        with db.connect() as conn:
-            info = _credential(_alone(conn), tenant, token)
-    except SQLAlchemyError as err:
-        msg = f"{_where(db)}: the tokens cannot be read: {_why(err)}"
-        raise StoreUnavailable(msg) from err
+    info = _token_of(db, tenant, token)
     return info is not None and info.active_at(now if now is not None else datetime.now(timezone.utc))
+
+
+def _token_of(engine: sa.Engine, tenant: str, presented: str) -> TokenInfo | None:
+    """:func:`_credential`, read alone on a connection of its own.
+
+    Raises:
+        StoreUnavailable: the tokens cannot be read.
+    """
+    try:
+        with engine.connect() as conn:
+            return _credential(_alone(conn), tenant, presented)
+    except SQLAlchemyError as err:
+        msg = f"{_where(engine)}: the tokens cannot be read: {_why(err)}"
+        raise StoreUnavailable(msg) from err
 
 
 def _alone(conn: sa.Connection) -> sa.Connection:
@@ -1412,12 +1421,7 @@ class SqlStore:
             StoreUnavailable: the tokens cannot be read.
         """
         now = self._clock()
-        try:
-            with self._engine.connect() as conn:
-                info = _credential(_alone(conn), self._tenant, presented)
-        except SQLAlchemyError as err:
-            msg = f"{self._where}: the tokens cannot be read: {_why(err)}"
-            raise StoreUnavailable(msg) from err
+        info = _token_of(self._engine, self._tenant, presented)
         if info is None or not info.active_at(now):
             return False
         if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
