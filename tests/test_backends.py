@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -104,37 +105,160 @@ def test_t2_a_tenant_removed_under_a_store_is_unavailable_to_it_not_a_crash(db: 
         store.close()
 
 
-def test_t2_connections_the_postgresql_server_ended_are_replaced_not_failed(postgres_url: str) -> None:
-    """The server ends every connection of the database (a restart, a failover, an idle timeout): the next token
-    check, load and commit each get a live connection (the pool checks one as it hands it out) and succeed."""
+def test_t2_a_commit_that_lost_its_race_writes_nothing_even_where_its_rows_clash(db: str) -> None:
+    """A stale commit whose rows clash with the commit that came first (the same userName, another id): it lost
+    the race (False), it did not fail (on PostgreSQL its rows are sent in one query with the compare-and-swap,
+    which must stop them), and nothing of it is written."""
+    first = SqlStore(db, article_org())
+    second = SqlStore(db)
+    stale = second.load()
+    send(first, "POST", "/Users", {"userName": "ann@example.com", "displayName": "First"}, new_id="u1")
+    out = handle(
+        stale.directory,
+        ScimRequest("POST", "/Users", {"userName": "ANN@example.com", "displayName": "Second"}, new_id="u2", now=START),
+    )
+    assert second.commit(stale, out) is False
+    assert set(second.load().directory.users) == {"u1"}
+    assert cast("dict[str, Any]", second.load().directory.resource("u1"))["displayName"] == "First"
+    assert second.check() == ()
+    first.close()
+    second.close()
+
+
+def _queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every query psycopg sends from now on (a statement sent alone, or several sent as one)."""
     import psycopg  # noqa: PLC0415 -- the postgres extra
 
+    sent: list[str] = []
+    real = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)  # Connection.execute's too
+    return sent
+
+
+def test_t2_a_postgresql_commit_is_one_query_and_all_or_nothing(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement sent alone is a round trip: a commit sends the compare-and-swap, its rows, its feed and its
+    COMMIT as one query. A statement failing after the compare-and-swap (here a trigger refusing a row) undoes
+    the compare-and-swap too: nothing written, the version unmoved, and the next commit goes through."""
     store = SqlStore(postgres_url, article_org())
-    _, token = store.add_token()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'no room for this row'; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON users FOR EACH ROW"
+            " WHEN (NEW.user_name = 'boom@example.com') EXECUTE FUNCTION refuse()"
+        )
+    snapshot = store.load()
+    sent = _queries(monkeypatch)
+    odd = "100% o'clock; %s %(x)s \\ $$ --"  # quoted into the query: nothing of it read as SQL or a placeholder
+    ann = handle(
+        snapshot.directory,
+        ScimRequest("POST", "/Users", {"userName": "ann@example.com", "displayName": odd}, new_id="u1", now=START),
+    )
+    assert ann.changes  # a membership and its feed entry besides the user's row
+    assert store.commit(snapshot, ann)
+    assert len(sent) == 1
+    assert sent[0].startswith("BEGIN;")
+    assert sent[0].endswith("COMMIT")
+    snapshot = store.load()
+    boom = handle(
+        snapshot.directory, ScimRequest("POST", "/Users", {"userName": "boom@example.com"}, new_id="u2", now=START)
+    )
+    with pytest.raises(StoreUnavailable, match="no room for this row"):
+        store.commit(snapshot, boom)
+    monkeypatch.undo()
+    with SqlStore(postgres_url) as fresh:
+        assert fresh.load().version == snapshot.version
+        assert set(fresh.load().directory.users) == {"u1"}
+        assert cast("dict[str, Any]", fresh.load().directory.resource("u1"))["displayName"] == odd
+        assert fresh.check() == ()
+    bob = handle(
+        snapshot.directory, ScimRequest("POST", "/Users", {"userName": "bob@example.com"}, new_id="u3", now=START)
+    )
+    assert store.commit(snapshot, bob)
+    assert set(store.load().directory.users) == {"u1", "u3"}
+    store.close()
+
+
+def _end_every_connection(postgres_url: str) -> None:
+    """Every other connection of the test database ended by the server, and gone (its socket closed)."""
+    import psycopg  # noqa: PLC0415 -- the postgres extra
+
     url = sa.make_url(postgres_url)
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        pids = [pid for (pid,) in conn.execute(query, (url.database,))]
+        assert pids  # the store's pooled connection, at least
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(500):  # pg_terminate_backend only signals: until each has exited
+            left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()
+            if left == (0,):
+                return
+            time.sleep(0.01)
+        pytest.fail("the ended connections did not exit")
 
-    def end_every_connection() -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            ended = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (url.database,),
-            ).fetchone()
-            assert ended is not None
-            assert ended[0] >= 1  # the store's pooled connection, at least
 
-    end_every_connection()
+@pytest.mark.parametrize("ping_after", [0.0, 3600.0], ids=["idle", "just-used"])
+def test_t2_connections_the_postgresql_server_ended_are_replaced_not_failed(
+    postgres_url: str, ping_after: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends every connection of the database (a restart, a failover, an idle timeout): the next token
+    check, load and commit each get a live connection and succeed. The pool checks a connection as it hands it
+    out when it sat idle (a ping), and when its socket has something to read, however short the idle."""
+    monkeypatch.setattr(store_module, "_PING_AFTER", ping_after)
+    store = SqlStore(postgres_url, article_org())
+    _, token = store.add_token()
+
+    _end_every_connection(postgres_url)
     assert store.check_token(token)
-    end_every_connection()
+    _end_every_connection(postgres_url)
     snapshot = store.load()
-    end_every_connection()
+    _end_every_connection(postgres_url)
     post = ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="u1", now=START)
     out = handle(snapshot.directory, post)
     assert store.commit(snapshot, out)
     store.close()
     with SqlStore(postgres_url) as reopened:
         assert set(reopened.load().directory.users) == {"u1"}
+
+
+def test_t2_a_postgresql_connection_used_a_moment_ago_is_handed_out_unpinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ping is a round trip: a pooled connection back from a request a moment ago is handed out as it is;
+    one idle over the limit is pinged first (in autocommit: it is handed out with no transaction open)."""
+    store = SqlStore(postgres_url, article_org())
+    _, token = store.add_token()
+    pings: list[object] = []
+    real_ping = store.engine.dialect.do_ping
+
+    def ping(dbapi: object) -> bool:
+        pings.append(dbapi)
+        return real_ping(dbapi)  # type: ignore[arg-type] # psycopg's connection
+
+    monkeypatch.setattr(store.engine.dialect, "do_ping", ping)
+    assert store.check_token(token)
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="u1")
+    assert store.check_token(token)
+    assert pings == []
+    monkeypatch.setattr(store_module, "_PING_AFTER", 0.0)
+    assert store.check_token(token)
+    assert len(pings) == 1
+    send(store, "POST", "/Users", {"userName": "bob@example.com"}, new_id="u2")
+    assert len(pings) == 3  # the write's two: its read of the version, its commit
+    with store.engine.connect() as conn:
+        assert conn.connection.driver_connection.info.transaction_status == 0  # type: ignore[union-attr] # idle
+    store.close()
 
 
 def test_t2_a_sqlite_write_takes_the_write_lock_at_its_begin_and_a_read_never_does(tmp_path: Path) -> None:

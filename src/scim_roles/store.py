@@ -25,7 +25,9 @@ import json
 import logging
 import os
 import re
+import select
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -125,6 +127,10 @@ class _Sql:
     LOCK_TENANT = text("UPDATE tenants SET version = version WHERE id = :t")  # the tenant's row lock, no change
     NEXT_VERSION = text("UPDATE tenants SET version = version + 1 WHERE id = :t")
     BUMP_VERSION = text("UPDATE tenants SET version = :new WHERE id = :t AND version = :old")
+    BUMP_OR_FAIL = text(  # sent at once with the rest: a race lost is an error (_LOST_RACE), which skips the rest
+        "WITH bumped AS (UPDATE tenants SET version = :new WHERE id = :t AND version = :old RETURNING id)"
+        " SELECT 1 / count(*) FROM bumped"
+    )
     DOMAIN_OWNERS = text("SELECT domain, tenant FROM domains WHERE tenant <> :t")
     DOMAIN_OWNER = text("SELECT tenant FROM domains WHERE domain = :domain")
     DELETE_DOMAINS = text("DELETE FROM domains WHERE tenant = :t")
@@ -473,7 +479,10 @@ def open_database(db: str | os.PathLike[str] | sa.Engine, *, readonly: bool = Fa
         return _sqlite_engine(url, readonly=readonly)
     if url.drivername == "postgresql+psycopg":
         options = {"postgresql_readonly": True} if readonly else {}
-        return sa.create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True).execution_options(**options)
+        engine = sa.create_engine(url, isolation_level="READ COMMITTED")
+        event.listen(engine, "checkin", _idle_from)
+        event.listen(engine, "checkout", partial(_ping_if_stale, engine.dialect))
+        return engine.execution_options(**options)
     raise InvalidArgument(
         Problem(
             "db",
@@ -483,6 +492,33 @@ def open_database(db: str | os.PathLike[str] | sa.Engine, *, readonly: bool = Fa
             name,
         )
     )
+
+
+_PING_AFTER = 0.5  # seconds a pooled PostgreSQL connection may sit idle and be handed out unpinged
+
+
+def _idle_from(_dbapi: object, record: Any) -> None:  # noqa: ANN401 -- the pool's record
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_stale(dialect: sa.Dialect, dbapi: Any, record: Any, _proxy: object) -> None:  # noqa: ANN401 -- psycopg's
+    """Check a pooled connection as the pool hands it out, when it may have died: a dead one is replaced.
+
+    A ping is a round trip, so not every time: a connection is pinged when
+    it sat idle over half a second (a firewall or a proxy may
+    drop it without a word), or when its socket has something to read
+    while idle (the server ended it: a restart, a failover,
+    ``pg_terminate_backend``); one back from a request a moment ago is
+    handed out as it is. A new connection is live.
+    """
+    since = record.info.pop("idle_since", None)
+    if since is None:
+        return
+    try:
+        if time.monotonic() - since > _PING_AFTER or select.select([dbapi.fileno()], [], [], 0)[0]:
+            dialect.do_ping(dbapi)  # SELECT 1 in autocommit: one round trip, no transaction left open
+    except dialect.loaded_dbapi.Error as err:  # closed, or the ping failed: the pool connects anew
+        raise sa.exc.DisconnectionError(str(err)) from err
 
 
 def _sqlite_engine(url: sa.URL, *, readonly: bool) -> sa.Engine:
@@ -535,15 +571,41 @@ def _run(conn: sa.Connection, statement: sa.TextClause, params: Mapping[str, Any
         if isinstance(params, list)
         else tuple(params[n] for n in order)
     )
+    queued = conn.get_execution_options().get("batch")
+    if queued is not None:  # SqlStore._at_once sends it later, with the rest
+        queued.append((sql, args))
+        return None
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr] # a live connection's
     try:
-        if isinstance(params, list):
+        if isinstance(args, list):
             cursor.executemany(sql, args)
         else:
             cursor.execute(sql, args)
     except dialect.loaded_dbapi.Error as err:
         raise sa.exc.DBAPIError.instance(sql, args, err, dialect.loaded_dbapi.Error, dialect=dialect) from err
     return cursor
+
+
+_LOST_RACE = "22012"  # division_by_zero, which only _Sql.BUMP_OR_FAIL raises: a race lost
+
+
+def _send_at_once(conn: sa.Connection, queued: list[tuple[str, Any]]) -> None:
+    """The queued statements as one transaction in one query (``BEGIN; ...; COMMIT``): one round trip on PostgreSQL.
+
+    psycopg binds parameters on the server, one statement per query; a
+    query of several statements is sent with its values quoted by psycopg
+    itself (``ClientCursor.mogrify``, the quoting psycopg 2 always used)
+    over the simple query protocol. A statement that fails skips the rest,
+    the ``COMMIT`` too, and is raised as SQLAlchemy's error; the transaction
+    is rolled back when the pool takes the connection back.
+    """
+    dbapi, driver = conn.dialect.loaded_dbapi, conn.connection.driver_connection
+    quote = dbapi.ClientCursor(driver).mogrify
+    try:
+        statements = [quote(sql, one) for sql, args in queued for one in (args if isinstance(args, list) else [args])]
+        driver.execute(";\n".join(["BEGIN", *statements, "COMMIT"]))  # type: ignore[union-attr] # psycopg's
+    except dbapi.Error as err:  # a value it cannot quote (a NUL), or a statement that failed
+        raise sa.exc.DBAPIError.instance("(the commit)", None, err, dbapi.Error, dialect=conn.dialect) from err
 
 
 def _one(cursor: Any) -> Any:  # noqa: ANN401 -- a driver's cursor and value
@@ -1141,22 +1203,62 @@ class SqlStore:
             StoreUnavailable: the write could not be made durable; nothing
                 was written.
         """
-        t = self._tenant
-        with self._lock, self._transaction() as conn:
-            bumped = _run(conn, _Sql.BUMP_VERSION, {"t": t, "new": snapshot.version + 1, "old": snapshot.version})
-            if bumped.rowcount != 1:
-                return False
-            self._write(conn, snapshot.directory, outcome)
-            self._apply(conn, outcome.changes, origin)
-            org = outcome.directory.org
-            if org is not snapshot.directory.org:  # settings edited, or a group synced or deleted
-                _run(conn, _Sql.SET_SETTINGS, {"t": t, "settings": _settings_json(org)})
-                if org.domains != snapshot.directory.org.domains:
-                    self._claim(conn, t, org)
-            self._cache = Snapshot(outcome.directory, snapshot.version + 1)
+        versions = {"t": self._tenant, "new": snapshot.version + 1, "old": snapshot.version}
+        org, stored = outcome.directory.org, snapshot.directory.org
+        with self._lock:
+            if self._engine.dialect.name == "postgresql" and (org is stored or org.domains == stored.domains):
+                written = self._commit_at_once(versions, snapshot.directory, outcome, origin)
+            else:  # SQLite (no round trips), or the other tenants' claims to read first
+                written = self._commit_in_steps(versions, snapshot.directory, outcome, origin)
+            if written:
+                self._cache = Snapshot(outcome.directory, snapshot.version + 1)
+        return written
+
+    def _commit_at_once(self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str) -> bool:
+        try:
+            with self._at_once() as conn:  # the compare-and-swap fails when the race is lost, and skips the rest
+                _run(conn, _Sql.BUMP_OR_FAIL, versions)
+                self._write(conn, before, outcome, origin)
+        except _Lost:  # nothing written
+            return False
         return True
 
-    def _write(self, conn: sa.Connection, before: Directory, outcome: Outcome) -> None:
+    def _commit_in_steps(self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str) -> bool:
+        org = outcome.directory.org
+        with self._transaction() as conn:
+            if _run(conn, _Sql.BUMP_VERSION, versions).rowcount != 1:
+                return False
+            self._write(conn, before, outcome, origin)
+            if org is not before.org and org.domains != before.org.domains:
+                self._claim(conn, self._tenant, org)
+        return True
+
+    @contextmanager
+    def _at_once(self) -> Iterator[sa.Connection]:
+        """One durable transaction of :func:`_run` statements, sent when the block ends as one query (PostgreSQL).
+
+        No answer comes back before the end: a statement's result cannot
+        decide what follows. One round trip for the whole transaction, where
+        sending each statement would take one each, and ``BEGIN`` and
+        ``COMMIT`` one more each.
+
+        Raises:
+            _Lost: a race lost (:data:`_LOST_RACE`); nothing written.
+            StoreUnavailable: the write could not be made durable; nothing written.
+        """
+        queued: list[tuple[str, Any]] = []
+        try:
+            with self._writer.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT", batch=queued)  # BEGIN is in the query
+                _send_at_once(conn, queued)
+        except SQLAlchemyError as err:
+            if getattr(getattr(err, "orig", None), "sqlstate", None) == _LOST_RACE:
+                raise _Lost from None
+            msg = f"{self._where}: the write could not be made durable: {_why(err)}"
+            raise StoreUnavailable(msg) from err
+
+    def _write(self, conn: sa.Connection, before: Directory, outcome: Outcome, origin: str) -> None:
+        """Every row the outcome changes (``before`` is what is stored), its changes and their feed entries."""
         after, t = outcome.directory, self._tenant
         for gid in sorted(outcome.touched_groups):
             resource = after.group_resource(gid)
@@ -1171,6 +1273,9 @@ class SqlStore:
                 _run(conn, _Sql.DELETE_USER, {"t": t, "id": uid})
             else:
                 self._write_user(conn, before, user, after)
+        self._apply(conn, outcome.changes, origin)
+        if after.org is not before.org:  # settings edited, or a group synced or deleted
+            _run(conn, _Sql.SET_SETTINGS, {"t": t, "settings": _settings_json(after.org)})
 
     def _write_user(self, conn: sa.Connection, before: Directory, user: User, after: Directory) -> None:
         """A user's row, and what changed of their manual grants and member rows (``before`` is what is stored).
@@ -1565,6 +1670,10 @@ SqliteStore = SqlStore  # its name before PostgreSQL: a SQLite state is opened t
 
 class _FileGone(Exception):
     """The SQLite file is gone, replaced or read-only: the write is refused as StoreUnavailable."""
+
+
+class _Lost(Exception):
+    """A commit's compare-and-swap found another commit first: its transaction is rolled back, ``commit`` is False."""
 
 
 class RequestLog:
