@@ -23,7 +23,7 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from scim_roles import resolve_all
+from scim_roles import resolve_all, to_builtins
 from scim_roles import store as store_module
 from scim_roles.scim import ScimRequest, handle
 from scim_roles.store import (
@@ -565,6 +565,130 @@ def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str)
         assert store.check() == ()
     assert len(acknowledged) > 10
     assert len(members) > 10
+
+
+def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_nothing_acknowledged(
+    postgres_url: str,
+) -> None:
+    """Member adds and removes and group renames through one process, killed with SIGKILL mid-burst, twice, and
+    restarted: every acknowledged write is stored (the one in flight may be too, unanswered), and check is clean.
+    Each commit is one query: a kill while it is sent, or before its answer, is all or nothing. (SQLite's run of
+    this is in test_state_serve.py.)"""
+    import random  # noqa: PLC0415
+
+    db = postgres_url
+    tokens = tenants_with_tokens(db, ["acme"])
+    rng = random.Random(7)  # noqa: S311 -- timings and choices, not secrets
+    users: list[str] = []
+    members: dict[str, set[str]] = {"leads": set(), "marketing": set()}
+    names = {gid: gid for gid in members}
+    for round_ in range(2):
+        inflight: list[tuple[str, str, str]] = []
+        with servers(db, 1) as (base,):
+            url = f"{base}/acme"
+            if not users:
+                for i in range(6):
+                    status, body = request(
+                        url, "POST", "/Users", {"userName": f"u{i}@example.com"}, token=tokens["acme"]
+                    )
+                    assert status == 201
+                    users.append(body["id"])
+            stop = threading.Event()
+
+            def burst(
+                url: str = url,
+                inflight: list[tuple[str, str, str]] = inflight,
+                round_: int = round_,
+                stop: threading.Event = stop,
+            ) -> None:
+                for i in itertools.count():
+                    if stop.is_set():
+                        return
+                    gid, kind = rng.choice(sorted(members)), rng.choice(["add", "remove", "rename"])
+                    value = f"{gid} {round_}.{i}" if kind == "rename" else rng.choice(users)
+                    body = (
+                        patch({"op": "replace", "value": {"displayName": value}})
+                        if kind == "rename"
+                        else patch({"op": kind, "path": "members", "value": [{"value": value}]})
+                    )
+                    inflight[:] = [(gid, kind, value)]
+                    try:
+                        status, _ = request(url, "PATCH", f"/Groups/{gid}", body, token=tokens["acme"], timeout=5)
+                    except (OSError, http.client.HTTPException):
+                        return  # died under this request: not acknowledged
+                    assert status == 200
+                    _fold(members, names, inflight.pop())
+
+            thread = threading.Thread(target=burst)
+            thread.start()
+            threading.Event().wait(0.5 + rng.random())
+            os.kill(SERVED[0].pid, signal.SIGKILL)
+            stop.set()
+            thread.join(timeout=30)
+        with SqlStore(db, tenant="acme") as store:
+            directory = store.load().directory
+            got = {gid: set(directory.members(gid)) for gid in members}
+            got_names = {gid: cast("dict[str, Any]", directory.group_resource(gid))["displayName"] for gid in members}
+            if (got, got_names) != (members, names):  # the write in flight was made durable, not answered
+                assert inflight, "an acknowledged write is missing"
+                _fold(members, names, inflight.pop())
+            assert (got, got_names) == (members, names)
+            assert store.check() == ()
+    assert any(members.values())
+
+
+def _fold(members: dict[str, set[str]], names: dict[str, str], write: tuple[str, str, str]) -> None:
+    gid, kind, value = write
+    if kind == "add":
+        members[gid].add(value)
+    elif kind == "remove":
+        members[gid].discard(value)
+    else:
+        names[gid] = value
+
+
+def test_t2_t4_kill_9_of_a_settings_edit_on_postgresql_leaves_it_undone_or_done(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """`scim-roles edit --apply` of a default team over 1,000 users, killed with SIGKILL from before its work
+    to after it: the tenant has the settings before or after, with exactly the memberships they give and a
+    clean check, never part of the edit. (SQLite's run of this is in test_state_serve.py.)"""
+    db = postgres_url
+    from scim_roles import Role, User  # noqa: PLC0415
+
+    from helpers import ENG, OPS  # noqa: PLC0415
+
+    documents = {}
+    for team in (ENG, OPS):
+        documents[team] = tmp_path / f"{team}.json"
+        documents[team].write_text(json.dumps(to_builtins(attrs.evolve(article_org(), default_teams=[team]))))
+    with SqlStore(db, article_org(), tenant="acme") as store:
+        for i in range(1000):
+            store.put_user(User(f"u{i}", saml=True, email=f"u{i}@example.com"))
+
+    def edit(team: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "scim_roles", "edit", "--db", db, "--tenant", "acme", str(documents[team])]
+        return subprocess.Popen([*command, "--apply"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    started = time.monotonic()
+    assert edit(OPS).wait(timeout=120) == 0
+    took = time.monotonic() - started
+    seen = set()
+    for share in (0.1, 0.5, 0.8, 0.95, 2.0):
+        with SqlStore(db, tenant="acme") as before:
+            (stored,) = before.org.default_teams
+        target = OPS if stored == ENG else ENG
+        process = edit(target)
+        time.sleep(share * took)
+        process.kill()
+        process.wait()
+        with SqlStore(db, tenant="acme") as after:
+            assert after.check() == ()
+            (now,) = after.org.default_teams
+            assert now in (stored, target)
+            assert after.memberships() == {f"u{i}": {now: Role.MEMBER} for i in range(1000)}
+        seen.add(now == target)
+    assert seen == {True, False}  # some kills came before the commit, some after
 
 
 def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_kept(db: str) -> None:
