@@ -140,12 +140,16 @@ def _queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+@pytest.mark.parametrize("per_query", [500, 2], ids=["one-query", "several-queries"])
 def test_t2_a_postgresql_commit_is_one_query_and_all_or_nothing(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, per_query: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each statement sent alone is a round trip: a commit sends the compare-and-swap, its rows, its feed and its
-    COMMIT as one query. A statement failing after the compare-and-swap (here a trigger refusing a row) undoes
-    the compare-and-swap too: nothing written, the version unmoved, and the next commit goes through."""
+    COMMIT as one query (a large one as several, of a bounded number of statements each: the server parses a
+    whole query at once). A statement failing after the compare-and-swap (here a trigger refusing a row; of several
+    queries, in a later one) undoes the compare-and-swap too: nothing written, the version unmoved, and the next
+    commit goes through."""
+    monkeypatch.setattr(store_module, "_PER_QUERY", per_query)
     store = SqlStore(postgres_url, article_org())
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
@@ -165,9 +169,9 @@ def test_t2_a_postgresql_commit_is_one_query_and_all_or_nothing(
     )
     assert ann.changes  # a membership and its feed entry besides the user's row
     assert store.commit(snapshot, ann)
-    assert len(sent) == 1
+    assert len(sent) == (1 if per_query == 500 else 3)  # BEGIN, 4 statements, COMMIT: 2 a query
     assert sent[0].startswith("BEGIN;")
-    assert sent[0].endswith("COMMIT")
+    assert sent[-1].endswith("COMMIT")
     snapshot = store.load()
     boom = handle(
         snapshot.directory, ScimRequest("POST", "/Users", {"userName": "boom@example.com"}, new_id="u2", now=START)

@@ -587,23 +587,28 @@ def _run(conn: sa.Connection, statement: sa.TextClause, params: Mapping[str, Any
 
 
 _LOST_RACE = "22012"  # division_by_zero, which only _Sql.BUMP_OR_FAIL raises: a race lost
+_PER_QUERY = 500  # statements: PostgreSQL parses a whole query first, some 3 KB of memory a statement
 
 
 def _send_at_once(conn: sa.Connection, queued: list[tuple[str, Any]]) -> None:
-    """The queued statements as one transaction in one query (``BEGIN; ...; COMMIT``): one round trip on PostgreSQL.
+    """The queued statements as one transaction, ``BEGIN; ...; COMMIT``, in one query: one round trip on PostgreSQL.
 
     psycopg binds parameters on the server, one statement per query; a
     query of several statements is sent with its values quoted by psycopg
     itself (``ClientCursor.mogrify``, the quoting psycopg 2 always used)
-    over the simple query protocol. A statement that fails skips the rest,
-    the ``COMMIT`` too, and is raised as SQLAlchemy's error; the transaction
-    is rolled back when the pool takes the connection back.
+    over the simple query protocol. A large write (a settings edit over
+    many users) is sent as several queries of at most :data:`_PER_QUERY`
+    statements, in the same transaction. A statement that fails skips the
+    rest, the ``COMMIT`` too, and is raised as SQLAlchemy's error; the
+    transaction is rolled back when the pool takes the connection back.
     """
     dbapi, driver = conn.dialect.loaded_dbapi, conn.connection.driver_connection
     quote = dbapi.ClientCursor(driver).mogrify
     try:
         statements = [quote(sql, one) for sql, args in queued for one in (args if isinstance(args, list) else [args])]
-        driver.execute(";\n".join(["BEGIN", *statements, "COMMIT"]))  # type: ignore[union-attr] # psycopg's
+        parts = ["BEGIN", *statements, "COMMIT"]
+        for start in range(0, len(parts), _PER_QUERY):
+            driver.execute(";\n".join(parts[start : start + _PER_QUERY]))  # type: ignore[union-attr] # psycopg's
     except dbapi.Error as err:  # a value it cannot quote (a NUL), or a statement that failed
         raise sa.exc.DBAPIError.instance("(the commit)", None, err, dbapi.Error, dialect=conn.dialect) from err
 
