@@ -265,6 +265,32 @@ def test_t2_a_postgresql_connection_used_a_moment_ago_is_handed_out_unpinged(
     store.close()
 
 
+def test_t2_a_pooled_connection_socket_is_watched_at_any_descriptor_number() -> None:
+    """What the pool asks of an idle connection's socket (is something there to read, or was it closed?),
+    answered without waiting, for a descriptor numbered over 1,023 too (``select.select`` refuses those; a
+    server of many tenants and clients has them)."""
+    import resource  # noqa: PLC0415 -- POSIX
+    import socket  # noqa: PLC0415
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1600), hard))
+    ours, theirs = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1500)
+    try:
+        assert not store_module._readable(high)
+        theirs.send(b"!")
+        assert store_module._readable(high)
+        ours.recv(1)
+        assert not store_module._readable(high)
+        theirs.close()
+        assert store_module._readable(high)  # closed by the other end
+    finally:
+        os.close(high)
+        ours.close()
+        theirs.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_t2_a_sqlite_write_takes_the_write_lock_at_its_begin_and_a_read_never_does(tmp_path: Path) -> None:
     """A store's write transaction holds SQLite's write lock from its BEGIN (two writers queue at once, never
     fail on upgrading a read lock); its reads never take it, so they never hold up another process's write."""

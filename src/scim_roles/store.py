@@ -515,10 +515,19 @@ def _ping_if_stale(dialect: sa.Dialect, dbapi: Any, record: Any, _proxy: object)
     if since is None:
         return
     try:
-        if time.monotonic() - since > _PING_AFTER or select.select([dbapi.fileno()], [], [], 0)[0]:
+        if time.monotonic() - since > _PING_AFTER or _readable(dbapi.fileno()):
             dialect.do_ping(dbapi)  # SELECT 1 in autocommit: one round trip, no transaction left open
     except dialect.loaded_dbapi.Error as err:  # closed, or the ping failed: the pool connects anew
         raise sa.exc.DisconnectionError(str(err)) from err
+
+
+def _readable(fd: int) -> bool:
+    """Whether a socket has something to read (or was closed), without waiting."""
+    if not hasattr(select, "poll"):  # pragma: no cover -- Windows, whose select takes any socket
+        return bool(select.select([fd], [], [], 0)[0])
+    poll = select.poll()  # not select.select: it refuses a descriptor numbered 1024 or more
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def _sqlite_engine(url: sa.URL, *, readonly: bool) -> sa.Engine:
