@@ -1201,7 +1201,9 @@ class SqlStore:
         The compare-and-swap is the first statement: an ``UPDATE`` of the
         tenant's version row where it is still ``snapshot``'s. It holds that
         row's lock until the commit, so another process's write of the same
-        tenant waits, then finds the version moved and writes nothing.
+        tenant waits, then finds the version moved and writes nothing. On
+        PostgreSQL the whole transaction is sent as one query
+        (:meth:`_at_once`), unless the settings claim new domains.
 
         Args:
             snapshot: What the outcome was computed from.
@@ -1252,9 +1254,9 @@ class SqlStore:
         """One durable transaction of :func:`_run` statements, sent when the block ends as one query (PostgreSQL).
 
         No answer comes back before the end: a statement's result cannot
-        decide what follows. One round trip for the whole transaction, where
-        sending each statement would take one each, and ``BEGIN`` and
-        ``COMMIT`` one more each.
+        decide what follows. One round trip for the whole transaction (one
+        per :data:`_PER_QUERY` statements), where sending each statement
+        would take one each, and ``BEGIN`` and ``COMMIT`` one more each.
 
         Raises:
             _Lost: a race lost (:data:`_LOST_RACE`); nothing written.
@@ -1687,7 +1689,7 @@ class _FileGone(Exception):
 
 
 class _Lost(Exception):
-    """A commit's compare-and-swap found another commit first: its transaction is rolled back, ``commit`` is False."""
+    """A commit sent at once found another commit first (its compare-and-swap failed): nothing written."""
 
 
 class RequestLog:
