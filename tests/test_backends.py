@@ -893,6 +893,43 @@ def test_two_processes_creating_one_tenant_at_once_create_it_once(db: str, monke
     assert tenants_of(db) == ("acme",)
 
 
+_OPEN_AT = """
+import json, sys, time
+from scim_roles.io import load_org
+from scim_roles.store import SqlStore
+db, document, at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+org = load_org(json.loads(open(document, encoding="utf-8").read()))
+while time.time() < at:
+    pass
+with SqlStore(db, org, tenant="acme") as store:
+    print(store.load().version)
+"""
+
+
+def test_four_processes_opening_one_new_database_at_once_make_one_state(db: str, tmp_path: Path) -> None:
+    """Four processes started on one new database at the same instant (servers started together on a new
+    file), each creating the schema and the tenant if it finds neither: every one opens the same state,
+    created once, with nothing in it but the tenant's settings."""
+    document = tmp_path / "org.json"
+    document.write_text(json.dumps(to_builtins(article_org())), encoding="utf-8")
+    at = time.time() + 3  # every interpreter started and its imports done by then
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, db, str(document), str(at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outputs = [(*process.communicate(timeout=120), process.returncode) for process in processes]
+    assert outputs == [(b"0\n", b"", 0)] * 4  # each found or made the one new state
+    assert tenants_of(db) == ("acme",)
+    with SqlStore(db, tenant="acme") as store:
+        assert store.org == article_org()
+        assert store.changes() == ()
+        assert store.check() == ()
+
+
 def test_an_unknown_tenant_and_every_wrong_token_cost_one_read_and_one_hash_and_load_nothing(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
