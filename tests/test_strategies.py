@@ -79,7 +79,10 @@ REACHABLE: dict[str, Callable[[Case], bool]] = {
 
 @pytest.mark.parametrize("name", sorted(REACHABLE))
 def test_strategies_reach_every_rule(name: str) -> None:
-    """Each source mix, toggle setting and override cause is generated within a few hundred examples."""
-    quick = settings(max_examples=1_000, database=None, phases=[Phase.generate])  # no need to shrink
+    """Each source mix, toggle setting and override cause is generated within a few hundred examples.
+
+    The draws are derandomized (the same for every run of one hypothesis release): the rarest case, a lower
+    role, is about one draw in 80, and a random stream once went a thousand draws without one."""
+    quick = settings(max_examples=1_000, database=None, phases=[Phase.generate], derandomize=True)  # no shrinking
     found = find(cases, REACHABLE[name], settings=quick)
     assert REACHABLE[name](found)
