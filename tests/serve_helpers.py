@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import uvicorn
 
+from scim_roles import Role, User, to_builtins
 from scim_roles.asgi import ScimApp
 from scim_roles.scim import Outcome, ScimRequest, handle
-from scim_roles.store import SqliteStore
+from scim_roles.store import SqliteStore, SqlStore
 
-from scim_helpers import START
+from helpers import ENG, OPS, article_org
+from scim_helpers import START, patch
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-0123456789"
@@ -141,3 +144,101 @@ def kill_9_during(
     os.kill(process.pid, signal.SIGKILL)
     stop.set()
     thread.join(timeout=30)
+
+
+class GroupWrites:
+    """Member adds, removes and group renames sent at random to a server, and what it acknowledged.
+
+    ``members`` and ``names`` fold every acknowledged write; ``inflight`` is
+    the write sent and not (yet) answered, which a server killed under it
+    may or may not have made durable.
+    """
+
+    def __init__(self, gids: list[str], rng: random.Random) -> None:
+        self.members: dict[str, set[str]] = {gid: set() for gid in gids}
+        self.names = {gid: gid for gid in gids}
+        self.inflight: list[tuple[str, str, str]] = []
+        self.rng = rng
+
+    def burst(self, url: str, users: list[str], tag: str, *, token: str = TOKEN) -> Callable[[threading.Event], None]:
+        """What :func:`kill_9_during` runs: writes until stopped or the server dies under one."""
+
+        def run(stop: threading.Event) -> None:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                gid = self.rng.choice(sorted(self.members))
+                kind = self.rng.choice(["add", "remove", "rename"])
+                value = f"{gid} {tag}.{i}" if kind == "rename" else self.rng.choice(users)
+                body = patch(
+                    {"op": "replace", "value": {"id": gid, "displayName": value}}
+                    if kind == "rename"
+                    else {"op": kind, "path": "members", "value": [{"value": value}]}
+                )
+                self.inflight[:] = [(gid, kind, value)]
+                try:
+                    status, _ = request(url, "PATCH", f"/Groups/{gid}", body, token=token, timeout=5)
+                except (OSError, http.client.HTTPException):
+                    return  # died under this request: not acknowledged
+                assert status == 200
+                self._fold(self.inflight.pop())
+
+        return run
+
+    def check(self, directory: Any) -> None:
+        """Every acknowledged write is in the state read back (and the one in flight, if it is there)."""
+        got = {gid: set(directory.members(gid)) for gid in self.members}
+        got_names = {gid: directory.group_resource(gid)["displayName"] for gid in self.members}
+        if (got, got_names) != (self.members, self.names):  # the write in flight was made durable, not answered
+            assert self.inflight, "an acknowledged write is missing"
+            self._fold(self.inflight.pop())
+        assert (got, got_names) == (self.members, self.names)
+
+    def _fold(self, write: tuple[str, str, str]) -> None:
+        gid, kind, value = write
+        if kind == "add":
+            self.members[gid].add(value)
+        elif kind == "remove":
+            self.members[gid].discard(value)
+        else:
+            self.names[gid] = value
+
+
+def kill_settings_edits(db: str, tmp_path: Path, users: int, *, tenant: str | None = None) -> None:
+    """`scim-roles edit --apply` of a default team over ``users`` users, killed with SIGKILL at six moments
+    from before its work to twice the time it needs, each time editing towards the settings not stored: the
+    state has the settings before or after, with exactly the memberships they give (check clean), never part
+    of the edit; some kills came before the commit, some after."""
+    documents = {}
+    for team in (ENG, OPS):
+        documents[team] = tmp_path / f"{team}.json"
+        org = attrs.evolve(article_org(), default_teams=[team])
+        documents[team].write_text(json.dumps(to_builtins(org)), encoding="utf-8")
+    with SqlStore(db, article_org(), tenant=tenant) as store:
+        for i in range(users):
+            store.put_user(User(f"u{i}", saml=True, email=f"u{i}@example.com"))
+    where = ["--db", db] + (["--tenant", tenant] if tenant is not None else [])
+
+    def edit(team: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "scim_roles", "edit", *where, str(documents[team]), "--apply"]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    started = time.monotonic()  # one edit left to finish: how long an edit takes on this machine, now
+    assert edit(OPS).wait(timeout=120) == 0
+    took = time.monotonic() - started
+    seen = set()
+    for share in (0.1, 0.4, 0.7, 0.85, 1.0, 2.0):  # kills before the commit, around it and after it
+        with SqlStore(db, tenant=tenant) as before:
+            (stored,) = before.org.default_teams
+        target = OPS if stored == ENG else ENG
+        process = edit(target)
+        time.sleep(share * took)
+        process.kill()
+        process.wait()
+        with SqlStore(db, tenant=tenant) as after:
+            assert after.check() == ()
+            (now,) = after.org.default_teams
+            assert now in (stored, target)
+            assert after.memberships() == {f"u{i}": {now: Role.MEMBER} for i in range(users)}
+        seen.add(now == target)
+    assert seen == {True, False}  # some kills came before the commit, some after

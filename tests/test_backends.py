@@ -38,7 +38,7 @@ from scim_roles.store import (
 
 from helpers import ORG, article_org, cli
 from scim_helpers import START, patch
-from serve_helpers import free_port, request, send, wait_until_up
+from serve_helpers import GroupWrites, free_port, kill_9_during, kill_settings_edits, request, send, wait_until_up
 
 BACKENDS = ("sqlite", "postgresql")
 SERVED: list[subprocess.Popen[bytes]] = []  # the processes of the last `servers`
@@ -607,15 +607,12 @@ def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_no
     this is in test_state_serve.py.)"""
     import random  # noqa: PLC0415
 
-    db = postgres_url
-    tokens = tenants_with_tokens(db, ["acme"])
+    tokens = tenants_with_tokens(postgres_url, ["acme"])
     rng = random.Random(7)  # noqa: S311 -- timings and choices, not secrets
+    writes = GroupWrites(["leads", "marketing"], rng)
     users: list[str] = []
-    members: dict[str, set[str]] = {"leads": set(), "marketing": set()}
-    names = {gid: gid for gid in members}
     for round_ in range(2):
-        inflight: list[tuple[str, str, str]] = []
-        with servers(db, 1) as (base,):
+        with servers(postgres_url, 1) as (base,):
             url = f"{base}/acme"
             if not users:
                 for i in range(6):
@@ -624,58 +621,11 @@ def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_no
                     )
                     assert status == 201
                     users.append(body["id"])
-            stop = threading.Event()
-
-            def burst(
-                url: str = url,
-                inflight: list[tuple[str, str, str]] = inflight,
-                round_: int = round_,
-                stop: threading.Event = stop,
-            ) -> None:
-                for i in itertools.count():
-                    if stop.is_set():
-                        return
-                    gid, kind = rng.choice(sorted(members)), rng.choice(["add", "remove", "rename"])
-                    value = f"{gid} {round_}.{i}" if kind == "rename" else rng.choice(users)
-                    body = (
-                        patch({"op": "replace", "value": {"displayName": value}})
-                        if kind == "rename"
-                        else patch({"op": kind, "path": "members", "value": [{"value": value}]})
-                    )
-                    inflight[:] = [(gid, kind, value)]
-                    try:
-                        status, _ = request(url, "PATCH", f"/Groups/{gid}", body, token=tokens["acme"], timeout=5)
-                    except (OSError, http.client.HTTPException):
-                        return  # died under this request: not acknowledged
-                    assert status == 200
-                    _fold(members, names, inflight.pop())
-
-            thread = threading.Thread(target=burst)
-            thread.start()
-            threading.Event().wait(0.5 + rng.random())
-            os.kill(SERVED[0].pid, signal.SIGKILL)
-            stop.set()
-            thread.join(timeout=30)
-        with SqlStore(db, tenant="acme") as store:
-            directory = store.load().directory
-            got = {gid: set(directory.members(gid)) for gid in members}
-            got_names = {gid: cast("dict[str, Any]", directory.group_resource(gid))["displayName"] for gid in members}
-            if (got, got_names) != (members, names):  # the write in flight was made durable, not answered
-                assert inflight, "an acknowledged write is missing"
-                _fold(members, names, inflight.pop())
-            assert (got, got_names) == (members, names)
+            kill_9_during(SERVED[0], writes.burst(url, users, str(round_), token=tokens["acme"]), rng)
+        with SqlStore(postgres_url, tenant="acme") as store:
+            writes.check(store.load().directory)
             assert store.check() == ()
-    assert any(members.values())
-
-
-def _fold(members: dict[str, set[str]], names: dict[str, str], write: tuple[str, str, str]) -> None:
-    gid, kind, value = write
-    if kind == "add":
-        members[gid].add(value)
-    elif kind == "remove":
-        members[gid].discard(value)
-    else:
-        names[gid] = value
+    assert any(writes.members.values())
 
 
 def test_t2_t4_kill_9_of_a_settings_edit_on_postgresql_leaves_it_undone_or_done(
@@ -684,42 +634,7 @@ def test_t2_t4_kill_9_of_a_settings_edit_on_postgresql_leaves_it_undone_or_done(
     """`scim-roles edit --apply` of a default team over 1,000 users, killed with SIGKILL from before its work
     to after it: the tenant has the settings before or after, with exactly the memberships they give and a
     clean check, never part of the edit. (SQLite's run of this is in test_state_serve.py.)"""
-    db = postgres_url
-    from scim_roles import Role, User  # noqa: PLC0415
-
-    from helpers import ENG, OPS  # noqa: PLC0415
-
-    documents = {}
-    for team in (ENG, OPS):
-        documents[team] = tmp_path / f"{team}.json"
-        documents[team].write_text(json.dumps(to_builtins(attrs.evolve(article_org(), default_teams=[team]))))
-    with SqlStore(db, article_org(), tenant="acme") as store:
-        for i in range(1000):
-            store.put_user(User(f"u{i}", saml=True, email=f"u{i}@example.com"))
-
-    def edit(team: str) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "scim_roles", "edit", "--db", db, "--tenant", "acme", str(documents[team])]
-        return subprocess.Popen([*command, "--apply"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    started = time.monotonic()
-    assert edit(OPS).wait(timeout=120) == 0
-    took = time.monotonic() - started
-    seen = set()
-    for share in (0.1, 0.5, 0.8, 0.95, 2.0):
-        with SqlStore(db, tenant="acme") as before:
-            (stored,) = before.org.default_teams
-        target = OPS if stored == ENG else ENG
-        process = edit(target)
-        time.sleep(share * took)
-        process.kill()
-        process.wait()
-        with SqlStore(db, tenant="acme") as after:
-            assert after.check() == ()
-            (now,) = after.org.default_teams
-            assert now in (stored, target)
-            assert after.memberships() == {f"u{i}": {now: Role.MEMBER} for i in range(1000)}
-        seen.add(now == target)
-    assert seen == {True, False}  # some kills came before the commit, some after
+    kill_settings_edits(postgres_url, tmp_path, 1000, tenant="acme")
 
 
 def test_a_new_tenant_is_served_without_a_restart_and_only_a_bounded_number_is_kept(db: str) -> None:

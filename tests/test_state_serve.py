@@ -7,36 +7,35 @@ through either), and a full disk (a 1 MiB tmpfs).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
 import shutil
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 
-from scim_roles import Role, to_builtins
+from scim_roles import to_builtins
 from scim_roles.asgi import ScimApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
-from serve_helpers import TOKEN, free_port, kill_9_during, request, serve_process, serve_thread
+from scim_helpers import patch
+from serve_helpers import (
+    TOKEN,
+    GroupWrites,
+    free_port,
+    kill_9_during,
+    kill_settings_edits,
+    request,
+    serve_process,
+    serve_thread,
+)
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chattr and mount need root (CI runs as root)")
-
-
-def ops(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
 def org_document(tmp_path: Path) -> Path:
@@ -60,10 +59,10 @@ def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Pat
             for batch in (ids[:5], ids[5:]):
                 value = [{"value": uid, "display": f"user{ids.index(uid)}"} for uid in batch]
                 assert (
-                    request(base, "PATCH", f"/Groups/{gid}", ops({"op": "add", "path": "members", "value": value}))[0]
+                    request(base, "PATCH", f"/Groups/{gid}", patch({"op": "add", "path": "members", "value": value}))[0]
                     == 200
                 )
-            rename = ops({"op": "replace", "value": {"id": gid, "displayName": "Engineering EMEA"}})
+            rename = patch({"op": "replace", "value": {"id": gid, "displayName": "Engineering EMEA"}})
         else:  # one member an operation, capitalised ops, then a displayName Replace
             for uid in ids:
                 assert (
@@ -71,11 +70,11 @@ def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Pat
                         base,
                         "PATCH",
                         f"/Groups/{gid}",
-                        ops({"op": "Add", "path": "members", "value": [{"value": uid}]}),
+                        patch({"op": "Add", "path": "members", "value": [{"value": uid}]}),
                     )[0]
                     == 200
                 )
-            rename = ops({"op": "Replace", "path": "displayName", "value": "Engineering EMEA"})
+            rename = patch({"op": "Replace", "path": "displayName", "value": "Engineering EMEA"})
         assert request(base, "PATCH", f"/Groups/{gid}", rename)[0] == 200
     with serve_process(doc, path, free_port()) as _:
         pass  # a restart: the seeding document again, and nothing else
@@ -95,63 +94,17 @@ def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path
     every acknowledged write is there (the one in flight may or may not be), and the state checks clean."""
     path, doc = tmp_path / "state.db", org_document(tmp_path)
     rng = random.Random(11)  # noqa: S311 -- timings and choices, not secrets
-    members: dict[str, set[str]] = {}
-    names: dict[str, str] = {}
+    writes = GroupWrites(["leads", "marketing"], rng)
     for round_ in range(3):
         port = free_port()
         with serve_process(doc, path, port) as process:
             base = f"http://127.0.0.1:{port}/scim/v2"
             if round_ == 0:
                 users = [request(base, "POST", "/Users", {"userName": f"u{i}@example.com"})[1]["id"] for i in range(8)]
-                for gid in ("leads", "marketing"):
-                    members[gid], names[gid] = set(), gid
-            inflight: list[tuple[str, str, Any]] = []
-
-            def burst(
-                stop: threading.Event,
-                base: str = base,
-                inflight: list[Any] = inflight,
-                users: list[str] = users,
-                round_: int = round_,
-            ) -> None:
-                for i in range(100_000):
-                    if stop.is_set():
-                        return
-                    gid = rng.choice(["leads", "marketing"])
-                    uid = rng.choice(users)
-                    kind = rng.choice(["add", "remove", "rename"])
-                    if kind == "rename":
-                        body = ops({"op": "replace", "value": {"id": gid, "displayName": f"{gid} {round_}.{i}"}})
-                    else:
-                        body = ops({"op": kind, "path": "members", "value": [{"value": uid}]})
-                    inflight[:] = [(gid, kind, uid if kind != "rename" else f"{gid} {round_}.{i}")]
-                    try:
-                        status, _ = request(base, "PATCH", f"/Groups/{gid}", body, timeout=5)
-                    except (OSError, http.client.HTTPException):
-                        return  # died under this request: not acknowledged
-                    assert status == 200
-                    _apply(members, names, inflight.pop())
-
-            kill_9_during(process, burst, rng)
+            kill_9_during(process, writes.burst(base, users, str(round_)), rng)
         with SqliteStore(path) as store:
-            directory = store.load().directory
-            got = {gid: set(directory.members(gid)) for gid in members}
-            got_names = {gid: directory.group_resource(gid)["displayName"] for gid in members}  # type: ignore[index]
-            if (got, got_names) != (members, names):  # the write in flight was made durable, not answered
-                assert inflight, "an acknowledged write is missing"
-                _apply(members, names, inflight.pop())
-            assert (got, got_names) == (members, names)
+            writes.check(store.load().directory)
             assert store.check() == ()
-
-
-def _apply(members: dict[str, set[str]], names: dict[str, str], op: tuple[str, str, str]) -> None:
-    gid, kind, value = op
-    if kind == "add":
-        members[gid].add(value)
-    elif kind == "remove":
-        members[gid].discard(value)
-    else:
-        names[gid] = value
 
 
 @contextmanager
@@ -247,46 +200,4 @@ def test_t2_t4_kill_9_during_a_settings_edit_leaves_it_undone_or_done_never_half
     """`scim-roles edit --apply` of a default team over 3,000 users, killed with -9 at six moments from its
     start to well past its end, each time editing towards the settings not stored: the state is the settings
     before or after, with exactly the memberships and feed they give (check clean), never part of the edit."""
-    from scim_roles import User  # noqa: PLC0415
-
-    from helpers import ENG, OPS  # noqa: PLC0415
-
-    path = tmp_path / "state.db"
-    documents = {}
-    for team in (ENG, OPS):
-        documents[team] = tmp_path / f"{team}.json"
-        org = attrs.evolve(article_org(), default_teams=[team])
-        documents[team].write_text(json.dumps(to_builtins(org)), encoding="utf-8")
-    store = SqliteStore(path, article_org())
-    for i in range(3000):
-        store.put_user(User(f"u{i}", saml=True, email=f"u{i}@example.com"))
-    store.close()
-
-    def edit(target: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scim_roles", "edit", "--db", str(path), str(documents[target]), "--apply"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    started = time.monotonic()  # one edit left to finish: how long an edit takes on this machine, now
-    assert edit(OPS).wait(timeout=120) == 0
-    took = time.monotonic() - started
-    seen = set()
-    # From before the process has even started its work to twice the time it needs: kills before the commit,
-    # around it and after it.
-    for share in (0.1, 0.4, 0.7, 0.85, 1.0, 2.0):
-        with SqliteStore(path) as before:
-            (stored,) = before.org.default_teams
-        target = OPS if stored == ENG else ENG
-        process = edit(target)
-        time.sleep(share * took)
-        process.kill()
-        process.wait()
-        with SqliteStore(path) as after:
-            assert after.check() == ()
-            (now,) = after.org.default_teams
-            assert now in (stored, target)
-            assert after.memberships() == {f"u{i}": {now: Role.MEMBER} for i in range(3000)}
-        seen.add(now == target)
-    assert seen == {True, False}  # some kills came before the commit, some after
+    kill_settings_edits(str(tmp_path / "state.db"), tmp_path, 3000)
