@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import MutableMapping
+import threading
+from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ def call(
     method: str,
     path: str,
     body: bytes | None = None,
+    **request: Any,
+) -> tuple[int, dict[str, str], Any]:
+    """One request through the ASGI callable, in an event loop of its own; the status, headers and decoded body."""
+    return asyncio.run(answer(app, method, path, body, **request))
+
+
+async def answer(
+    app: ScimApp | TenantApp,
+    method: str,
+    path: str,
+    body: bytes | None = None,
     *,
     token: str | None = TOKEN,
     content_type: str = "application/scim+json",
@@ -37,7 +49,7 @@ def call(
     chunks: int = 1,
     disconnect: bool = False,
 ) -> tuple[int, dict[str, str], Any]:
-    """One request through the ASGI callable; the status, headers and decoded body."""
+    """One request through the ASGI callable, in the running event loop; the status, headers and decoded body."""
     raw_path, _, query = path.partition("?")
     sent: list[MutableMapping[str, Any]] = []
     pieces = [body[i::chunks] for i in range(chunks)] if body and chunks > 1 else [body or b""]
@@ -68,7 +80,7 @@ def call(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     start, payload = sent
     assert (start["type"], payload["type"]) == ("http.response.start", "http.response.body")
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
@@ -467,6 +479,80 @@ def test_a_store_that_never_stops_changing_is_a_server_error(tmp_path: Path, mon
     assert len(lost) == 50
     assert len(waits) == 49
     assert 0 <= waits[0] <= 0.002 and 0 <= waits[-1] <= 0.064  # noqa: PT018
+
+
+def test_requests_wait_their_turn_in_the_event_loop_holding_no_thread_another_app_needs(tmp_path: Path) -> None:
+    """One app's requests are handled one at a time, and those waiting for their turn wait in the event loop,
+    not in a worker thread: more waiting requests than the loop has threads never hold up another app's (a
+    tenant's burst, another tenant's request)."""
+    store = SqliteStore(tmp_path / "busy.db", article_org())
+    entered: list[Callable[[], object]] = []  # tells the event loop that a load has begun
+    release = threading.Event()
+    real_load = store.load
+
+    def held_load(*args: Any, **kwargs: Any) -> Any:
+        entered[0]()
+        release.wait(30)  # a load that waits (for a lock held elsewhere, say) until the test lets it go
+        return real_load(*args, **kwargs)
+
+    store.load = held_load  # type: ignore[method-assign]
+    busy = ScimApp(store, token=TOKEN)
+    other = ScimApp(SqliteStore(tmp_path / "other.db", article_org()), token=TOKEN)
+
+    async def scenario() -> tuple[int, list[int]]:
+        loading, loop = asyncio.Event(), asyncio.get_running_loop()
+        entered.append(lambda: loop.call_soon_threadsafe(loading.set))
+        burst = [asyncio.create_task(answer(busy, "GET", "/Users")) for _ in range(40)]  # over any loop's 32 threads
+        try:
+            await asyncio.wait_for(loading.wait(), 10)
+            status = (await asyncio.wait_for(answer(other, "GET", "/Users"), 10))[0]
+        finally:
+            release.set()
+        return status, [(await request)[0] for request in burst]
+
+    assert asyncio.run(scenario()) == (200, [200] * 40)
+
+
+def test_an_app_handles_its_requests_in_the_order_they_came(tmp_path: Path) -> None:
+    """Requests waiting for their turn are handled first come, first served: none waits through the turns of
+    others that came after it (a tail latency of many turns)."""
+    minted = iter(f"u{n:02}" for n in range(30))
+    app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN, mint_id=lambda: next(minted))
+
+    async def burst() -> list[int]:
+        requests = [
+            answer(app, "POST", "/Users", json.dumps({"userName": f"p{n:02}@example.com"}).encode()) for n in range(30)
+        ]
+        return [status for status, _, _ in await asyncio.gather(*requests)]
+
+    assert asyncio.run(burst()) == [201] * 30
+    directory = app._store.load().directory
+    assert {uid: directory.user_name(uid) for uid in directory.users} == {
+        f"u{n:02}": f"p{n:02}@example.com" for n in range(30)
+    }
+
+
+def test_an_app_serves_several_event_loops_at_once(tmp_path: Path) -> None:
+    """A host may run the app in several event loops (one per thread): each loop's requests take turns, and
+    the loops' requests are still handled one at a time, none lost."""
+    app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
+    statuses: dict[str, list[int]] = {}
+
+    def loop_of(who: str) -> None:
+        async def burst() -> list[int]:
+            bodies = [json.dumps({"userName": f"{who}{n}@example.com"}).encode() for n in range(10)]
+            answers = await asyncio.gather(*(answer(app, "POST", "/Users", body) for body in bodies))
+            return [status for status, _, _ in answers]
+
+        statuses[who] = asyncio.run(burst())
+
+    threads = [threading.Thread(target=loop_of, args=(who,)) for who in ("a", "b", "c")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == {who: [201] * 10 for who in ("a", "b", "c")}
+    assert len(app._store.load().directory.users) == 30
 
 
 def test_s11_two_authorization_headers_are_400_before_either_is_checked(app: ScimApp) -> None:

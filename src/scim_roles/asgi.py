@@ -129,6 +129,7 @@ class ScimApp:
         self._clock = clock
         self._mint = mint_id
         self._lock = threading.Lock()
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point: HTTP requests, and the lifespan protocol."""
@@ -164,11 +165,28 @@ class ScimApp:
         query = scope.get("query_string", b"").decode("latin-1")
         base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + base
         try:
-            result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
+            async with self._turn():  # waited for here, in the event loop: a worker thread only for its turn
+                result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
         except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
             LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
             return _Refused(503, "the state cannot be written now: nothing was changed; retry later").answer
         return result.status, list(result.headers), result.body, changes
+
+    def _turn(self) -> asyncio.Lock:
+        """This app's turns in the running event loop: first come, first served.
+
+        A request waits for its turn here rather than on :meth:`_process`'s
+        lock in a worker thread: a burst of one tenant's requests then holds
+        one of the loop's few threads, not all of them, and another tenant's
+        request is not held up; and no request waits through the turns of
+        others that came after it. :meth:`_process`'s lock still keeps the
+        requests of several event loops one at a time.
+        """
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Lock()
+        return turn
 
     def _authenticate(self, headers: dict[str, str], *, repeated: bool) -> None:
         if repeated:  # which of several tokens would count is a guess: refuse before any is checked
