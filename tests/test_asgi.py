@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import tempfile
 import threading
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
@@ -15,12 +16,15 @@ from urllib.parse import unquote
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scim_roles import InvalidArgument, Problem
 from scim_roles.asgi import ScimApp, TenantApp
 from scim_roles.store import SqliteStore
 
 from helpers import article_org
+from serve_helpers import send
 
 TOKEN = "s3cret-token"
 
@@ -245,8 +249,6 @@ def test_t2_a_write_starts_from_the_last_state_and_what_changes_nothing_is_answe
     """A write starts from the app's last state, unread; another process's commit makes its compare-and-swap
     fail and it is made again on the new state. A refusal, a no-op or a search computed on the unread state
     is answered only once made again on a current state: never from a state another process moved."""
-    from serve_helpers import send  # noqa: PLC0415
-
     store = SqliteStore(tmp_path / "s.db", article_org())
     other = SqliteStore(tmp_path / "s.db", article_org())
     app = ScimApp(store, token=TOKEN)
@@ -530,6 +532,207 @@ def test_an_app_handles_its_requests_in_the_order_they_came(tmp_path: Path) -> N
     assert {uid: directory.user_name(uid) for uid in directory.users} == {
         f"u{n:02}": f"p{n:02}@example.com" for n in range(30)
     }
+
+
+def _member(gid: str, uid: str) -> tuple[str, str, Any]:
+    return (
+        "PATCH",
+        f"/Groups/{gid}",
+        {**ACTIVE_OFF, "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]},
+    )
+
+
+BURST: list[tuple[str, str, Any]] = [
+    ("POST", "/Users", {"userName": "ann@example.com"}),
+    ("POST", "/Users", {"userName": "bob@example.com"}),
+    ("POST", "/Users", {"userName": "ANN@example.com"}),  # 409: taken by a write earlier in the same turn
+    _member("leads", "u00"),
+    _member("it-admins", "u01"),
+    ("PATCH", "/Users/u01", ACTIVE_OFF),  # deprovisioned: the org admin role just given goes
+    ("PATCH", "/Users/u01", ACTIVE_OFF),  # a no-op
+    ("DELETE", "/Users/u01", None),
+    ("PATCH", "/Users/u01", ACTIVE_OFF),  # 404: deleted by a write earlier in the same turn
+    ("POST", "/Users", {"userName": "bob@example.com"}),  # the name is free again
+    _member("it-admins", "u09"),
+]
+"""Writes that depend on each other: each answered as if handled alone, in order."""
+
+
+def burst_app(path: Path, commits: list[int]) -> ScimApp:
+    """An app with fixed ids and time whose store records how many requests each commit wrote."""
+    store = SqliteStore(path, article_org())
+    real_commit = store.commit
+
+    def commit(snapshot: Any, outcome: Any, **kwargs: Any) -> bool:
+        commits.append(len(outcome.changes))
+        return real_commit(snapshot, outcome, **kwargs)
+
+    store.commit = commit  # type: ignore[method-assign]
+    minted = iter(f"u{n:02}" for n in range(100))
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    return ScimApp(store, token=TOKEN, mint_id=lambda: next(minted), clock=lambda: at)
+
+
+def stored(path: Path) -> tuple[Any, ...]:
+    """What a state file holds, read afresh: the directory, the memberships and the feed (without its times)."""
+    store = SqliteStore(path)
+    feed = [(e.seq, e.user_id, e.team, e.before, e.after, e.origin) for e in store.changes()]
+    return store.load().directory, store.memberships(), feed
+
+
+def test_t2_writes_waiting_together_are_committed_together_each_answered_as_if_alone(tmp_path: Path) -> None:
+    """The writes waiting for a turn are handled one after another, each on the state the one before left, and
+    committed in one transaction: the answers, the stored state and the feed are those of the same requests
+    sent one at a time, in order."""
+    together: list[int] = []
+    app = burst_app(tmp_path / "together.db", together)
+
+    async def burst() -> list[tuple[int, Any]]:
+        requests = [answer(app, m, p, None if b is None else json.dumps(b).encode()) for m, p, b in BURST]
+        return [(status, data) for status, _, data in await asyncio.gather(*requests)]
+
+    answers = asyncio.run(burst())
+    alone: list[int] = []
+    serial = burst_app(tmp_path / "alone.db", alone)
+    expected = []
+    for method, path, body in BURST:
+        status, _, data = call(serial, method, path, None if body is None else json.dumps(body).encode())
+        expected.append((status, data))
+    assert answers == expected
+    assert [status for status, _ in answers] == [201, 201, 409, 200, 200, 200, 200, 204, 404, 201, 200]
+    assert stored(tmp_path / "together.db") == stored(tmp_path / "alone.db")
+    assert len(together) == 1  # one commit
+    assert together == [sum(alone)]  # of every change, in order: the feed above is the same
+
+
+@settings(max_examples=max(10, settings().max_examples // 4))
+@given(st.lists(st.sampled_from(BURST), max_size=len(BURST) * 2))
+def test_t2_any_writes_committed_together_are_answered_and_stored_as_sent_alone(burst: list[Any]) -> None:
+    """Any writes, in any order, committed in one turn: the answers, the stored state and the feed are those of
+    the same requests sent one at a time."""
+    with tempfile.TemporaryDirectory() as folder:
+        together: list[int] = []
+        app = burst_app(Path(folder) / "together.db", together)
+
+        async def all_at_once() -> list[tuple[int, Any]]:
+            requests = [answer(app, m, p, None if b is None else json.dumps(b).encode()) for m, p, b in burst]
+            return [(status, data) for status, _, data in await asyncio.gather(*requests)]
+
+        answers = asyncio.run(all_at_once())
+        serial = burst_app(Path(folder) / "alone.db", [])
+        expected = []
+        for method, path, body in burst:
+            status, _, data = call(serial, method, path, None if body is None else json.dumps(body).encode())
+            expected.append((status, data))
+        assert answers == expected
+        assert stored(Path(folder) / "together.db") == stored(Path(folder) / "alone.db")
+        assert len(together) <= 1
+
+
+def test_t2_a_turn_lost_to_another_process_is_made_again_whole_on_the_new_state(tmp_path: Path) -> None:
+    """Another process commits between a turn's load and its commit: every write of the turn is handled again
+    on the new state (here one becomes a 409 it would not have been), and only then answered."""
+    store = SqliteStore(tmp_path / "s.db", article_org())
+    other = SqliteStore(tmp_path / "s.db", article_org())
+    real_commit = store.commit
+    tries: list[int] = []
+
+    def commit(snapshot: Any, outcome: Any) -> bool:
+        if not tries:  # another process takes bob@ first
+            send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="theirs")
+        tries.append(len(outcome.touched))
+        return real_commit(snapshot, outcome)
+
+    store.commit = commit  # type: ignore[method-assign,assignment]
+    app = ScimApp(store, token=TOKEN)
+
+    async def burst() -> list[int]:
+        names = ["ann@example.com", "bob@example.com", "cy@example.com"]
+        requests = [answer(app, "POST", "/Users", json.dumps({"userName": name}).encode()) for name in names]
+        return [status for status, _, _ in await asyncio.gather(*requests)]
+
+    assert asyncio.run(burst()) == [201, 409, 201]
+    assert tries == [3, 2]
+    directory = SqliteStore(tmp_path / "s.db").load().directory
+    assert sorted(directory.user_name(uid) for uid in directory.users) == [
+        "ann@example.com",
+        "bob@example.com",
+        "cy@example.com",
+    ]
+    assert directory.user_name("theirs") == "bob@example.com"
+
+
+def test_t2_a_turn_takes_at_most_32_writes_and_a_read_alone(tmp_path: Path) -> None:
+    """At most 32 writes are committed together; a read is answered in a turn of its own, from the state the
+    writes before it committed."""
+    commits: list[int] = []
+    app = burst_app(tmp_path / "s.db", commits)
+    store = app._store
+    sizes: list[int] = []
+    real_commit = store.commit
+
+    def commit(snapshot: Any, outcome: Any) -> bool:
+        sizes.append(len(outcome.touched))
+        return real_commit(snapshot, outcome)
+
+    store.commit = commit  # type: ignore[method-assign]
+
+    async def burst() -> tuple[list[int], Any]:
+        posts = [
+            answer(app, "POST", "/Users", json.dumps({"userName": f"p{n}@example.com"}).encode()) for n in range(40)
+        ]
+        read = answer(app, "GET", "/Users?count=0")
+        *written, (_, _, listed) = await asyncio.gather(*posts, read)
+        return [status for status, _, _ in written], listed
+
+    statuses, listed = asyncio.run(burst())
+    assert statuses == [201] * 40
+    assert sizes == [32, 8]
+    assert listed["totalResults"] == 40
+
+
+def test_a_write_whose_handling_fails_fails_alone_in_its_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose handling raises (a host's 500) is that request's error; the writes beside it in its
+    turn are answered and committed."""
+    from scim_roles.scim import handle as real_handle  # noqa: PLC0415
+
+    def handle(directory: Any, request: Any) -> Any:
+        if request.body == {"userName": "boom@example.com"}:
+            msg = "a bug"
+            raise RuntimeError(msg)
+        return real_handle(directory, request)
+
+    monkeypatch.setattr("scim_roles.asgi.handle", handle)
+    app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
+    names = ["ann@example.com", "boom@example.com", "bob@example.com"]
+
+    async def burst() -> list[Any]:
+        requests = [answer(app, "POST", "/Users", json.dumps({"userName": name}).encode()) for name in names]
+        return list(await asyncio.gather(*requests, return_exceptions=True))
+
+    first, failed, last = asyncio.run(burst())
+    assert (first[0], last[0]) == (201, 201)
+    assert isinstance(failed, RuntimeError)
+    assert str(failed) == "a bug"
+    directory = SqliteStore(tmp_path / "s.db").load().directory
+    assert sorted(directory.user_name(uid) for uid in directory.users) == ["ann@example.com", "bob@example.com"]
+
+
+def test_a_write_whose_client_went_away_before_its_turn_is_still_made(tmp_path: Path) -> None:
+    """A write that came in is made in its turn even if nobody waits for its answer any more (a client that
+    gave up), as a write already being handled is: an IdP retrying it finds it made."""
+    app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
+
+    async def burst() -> int:
+        first = asyncio.create_task(answer(app, "POST", "/Users", b'{"userName": "ann@example.com"}'))
+        gone = asyncio.create_task(answer(app, "POST", "/Users", b'{"userName": "bob@example.com"}'))
+        await asyncio.sleep(0)  # both wait for their turn
+        gone.cancel()
+        return (await first)[0]
+
+    assert asyncio.run(burst()) == 201
+    directory = SqliteStore(tmp_path / "s.db").load().directory
+    assert sorted(directory.user_name(uid) for uid in directory.users) == ["ann@example.com", "bob@example.com"]
 
 
 def test_an_app_serves_several_event_loops_at_once(tmp_path: Path) -> None:

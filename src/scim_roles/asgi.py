@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
@@ -34,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 from . import _documents as documents
 from ._errors import InvalidArgument, Problem
-from .scim import ScimRequest, ScimResponse, handle
+from .scim import Outcome, ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
 from .store import (
     LoggedRequest,
@@ -60,6 +60,10 @@ _JSON_TYPES = ("application/scim+json", "application/json")
 _RETRIES = 50
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 _BACKOFF = 0.001  # seconds: after the n-th lost race, a random wait up to 2**n of these (at most 64)
+_TOGETHER = 32  # at most this many waiting writes are handled in one turn and committed together
+
+_Call = tuple[str, str, Any, str, str]  # method, path, body, query, base URL
+_Answer = tuple[ScimResponse, int]  # the response, and how many membership changes the request made
 
 
 class ScimApp:
@@ -129,7 +133,7 @@ class ScimApp:
         self._clock = clock
         self._mint = mint_id
         self._lock = threading.Lock()
-        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point: HTTP requests, and the lifespan protocol."""
@@ -165,28 +169,50 @@ class ScimApp:
         query = scope.get("query_string", b"").decode("latin-1")
         base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + base
         try:
-            async with self._turn():  # waited for here, in the event loop: a worker thread only for its turn
-                result, changes = await asyncio.to_thread(self._process, method, path, body, query, base_url)
+            result, changes = await self._in_turn((method, path, body, query, base_url))
         except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
             LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
             return _Refused(503, "the state cannot be written now: nothing was changed; retry later").answer
         return result.status, list(result.headers), result.body, changes
 
-    def _turn(self) -> asyncio.Lock:
-        """This app's turns in the running event loop: first come, first served.
+    async def _in_turn(self, call: _Call) -> _Answer:
+        """The request handled in its turn: first come, first served, in this event loop.
 
-        A request waits for its turn here rather than on :meth:`_process`'s
-        lock in a worker thread: a burst of one tenant's requests then holds
-        one of the loop's few threads, not all of them, and another tenant's
-        request is not held up; and no request waits through the turns of
-        others that came after it. :meth:`_process`'s lock still keeps the
-        requests of several event loops one at a time.
+        Requests wait for their turn in the event loop, not in a worker
+        thread: a burst of one tenant's requests holds one of the loop's few
+        threads, not all of them, so another tenant's request is not held
+        up, and no request waits through the turns of others that came after
+        it. A turn takes the writes waiting in a row (at most
+        :data:`_TOGETHER`) and commits them together (:meth:`_process`).
         """
         loop = asyncio.get_running_loop()
-        turn = self._turns.get(loop)
-        if turn is None:
-            turn = self._turns[loop] = asyncio.Lock()
-        return turn
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
+        answered: asyncio.Future[_Answer] = loop.create_future()
+        queue.waiting.append((call, answered))
+        if queue.taker is None:
+            queue.taker = loop.create_task(self._take(queue))
+        return await answered
+
+    async def _take(self, queue: _Queue) -> None:
+        """Give the waiting requests their turns, in order, until none waits."""
+        try:
+            while queue.waiting:
+                turn = queue.next_turn()
+                try:
+                    answers = await asyncio.to_thread(self._process, [call for call, _ in turn])
+                except Exception as err:  # noqa: BLE001 -- the turn's requests' error: each of them raises it
+                    answers = [err] * len(turn)
+                for (_, answered), answer in zip(turn, answers, strict=True):
+                    if answered.cancelled():
+                        continue
+                    if isinstance(answer, BaseException):
+                        answered.set_exception(answer)
+                    else:
+                        answered.set_result(answer)
+        finally:
+            queue.taker = None
 
     def _authenticate(self, headers: dict[str, str], *, repeated: bool) -> None:
         if repeated:  # which of several tokens would count is a guess: refuse before any is checked
@@ -214,8 +240,14 @@ class ScimApp:
             reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
             raise _Refused(400, f"the body is not valid JSON: {reason}", scim_type="invalidSyntax") from None
 
-    def _process(self, method: str, path: str, body: Any, query: str, base_url: str) -> tuple[ScimResponse, int]:  # noqa: ANN401
-        """Load, handle, commit (retried if another process committed in between), serialized.
+    def _process(self, calls: list[_Call]) -> list[_Answer | Exception]:
+        """Load, handle, commit (retried if another process committed in between), one turn at a time.
+
+        Several writes in a turn are handled one after another, each on the
+        state the one before left, and committed together: one transaction,
+        one ``fsync``, and each is answered only once it is durable. A
+        request whose handling raises is that request's error alone; the
+        others' go on without it.
 
         A write to a :class:`~scim_roles.store.SqlStore` starts from the state
         it last loaded or committed, unread: its commit's compare-and-swap
@@ -223,27 +255,72 @@ class ScimApp:
         from a current one. What changes nothing (a read, a refusal, a no-op)
         is answered only from a current state.
         """
-        current = method not in _WRITES or self._sql is None
+        current = calls[0][0] not in _WRITES or self._sql is None
         lost = 0  # races lost so far
         with self._lock:  # its time taken in turn: the stamps of one process's writes follow their order
-            request = ScimRequest(
-                method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url
-            )
+            requests = [
+                ScimRequest(method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url)
+                for method, path, body, query, base_url in calls
+            ]
             for _ in range(_RETRIES):
                 if lost:  # another process committed first: a random while, so that no one starves
                     time.sleep(random.uniform(0, _BACKOFF * 2 ** min(lost, 6)))  # noqa: S311 -- not a secret
                 snapshot = self._store.load() if current or self._sql is None else self._sql.load(current=False)
-                outcome = handle(snapshot.directory, request)
-                if outcome.directory is snapshot.directory:
+                directory = snapshot.directory
+                outcomes: list[Outcome] = []
+                answers: list[_Answer | Exception] = []
+                for request in requests:
+                    try:
+                        outcome = handle(directory, request)
+                    except Exception as err:  # noqa: BLE001 -- a host's 500 for this request; the rest go on
+                        answers.append(err)
+                        continue
+                    answers.append((outcome.response, len(outcome.changes)))
+                    if outcome.directory is not directory:
+                        outcomes.append(outcome)
+                        directory = outcome.directory
+                if not outcomes:
                     if current:
-                        return outcome.response, len(outcome.changes)
+                        return answers
                     current = True  # answered from a state not known to be current: again, from a current one
-                elif self._store.commit(snapshot, outcome):
-                    return outcome.response, len(outcome.changes)
+                elif self._store.commit(snapshot, _together(outcomes)):
+                    return answers
                 else:
                     current, lost = True, lost + 1
             msg = "the store kept changing under the request"  # 50 lost races in a row
             raise RuntimeError(msg)
+
+
+class _Queue:
+    """An app's requests waiting for their turn in one event loop, and the task giving them their turns."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[_Call, asyncio.Future[_Answer]]] = deque()
+        self.taker: asyncio.Task[None] | None = None
+
+    def next_turn(self) -> list[tuple[_Call, asyncio.Future[_Answer]]]:
+        """The next turn's requests: a read alone, or the writes waiting in a row (at most :data:`_TOGETHER`)."""
+        turn = [self.waiting.popleft()]
+        if turn[0][0][0] in _WRITES:
+            while self.waiting and self.waiting[0][0][0] in _WRITES and len(turn) < _TOGETHER:
+                turn.append(self.waiting.popleft())
+        return turn
+
+
+def _together(outcomes: list[Outcome]) -> Outcome:
+    """Writes handled one after another, as one outcome: the last state, every change in order, all they touched."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    touched = dict(outcomes[0].touched)
+    for outcome in outcomes[1:]:
+        touched.update(outcome.touched)
+    return Outcome(
+        outcomes[-1].directory,
+        outcomes[-1].response,
+        tuple(change for outcome in outcomes for change in outcome.changes),
+        touched,
+        frozenset().union(*(outcome.touched_groups for outcome in outcomes)),
+    )
 
 
 class TenantApp:

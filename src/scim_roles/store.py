@@ -425,6 +425,11 @@ class Store(Protocol):
     Once ``commit`` returns, the write must survive a crash: the app answers
     only after it. A write that cannot be made durable raises
     :class:`StoreUnavailable` (the app answers ``503``).
+
+    An outcome may be several requests' in a row (the app commits the
+    writes that waited together): its directory is the last one's, its
+    changes all of theirs in order, its touched users and groups all of
+    theirs.
     """
 
     def load(self) -> Snapshot:
