@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from scim_roles import InvalidArgument, Problem
 from scim_roles.asgi import ScimApp, TenantApp
-from scim_roles.store import SqliteStore
+from scim_roles.store import SqliteStore, SqlStore
 
 from helpers import article_org
 from serve_helpers import send
@@ -558,9 +558,8 @@ BURST: list[tuple[str, str, Any]] = [
 """Writes that depend on each other: each answered as if handled alone, in order."""
 
 
-def burst_app(path: Path, commits: list[int]) -> ScimApp:
-    """An app with fixed ids and time whose store records how many requests each commit wrote."""
-    store = SqliteStore(path, article_org())
+def burst_app(store: SqlStore, commits: list[int]) -> ScimApp:
+    """An app with fixed ids and time whose store records how many membership changes each commit wrote."""
     real_commit = store.commit
 
     def commit(snapshot: Any, outcome: Any, **kwargs: Any) -> bool:
@@ -573,10 +572,24 @@ def burst_app(path: Path, commits: list[int]) -> ScimApp:
     return ScimApp(store, token=TOKEN, mint_id=lambda: next(minted), clock=lambda: at)
 
 
-def stored(path: Path) -> tuple[Any, ...]:
-    """What a state file holds, read afresh: the directory, the memberships and the feed (without its times)."""
-    store = SqliteStore(path)
-    feed = [(e.seq, e.user_id, e.team, e.before, e.after, e.origin) for e in store.changes()]
+def together_and_alone(together: SqlStore, alone: SqlStore, burst: list[Any]) -> tuple[list[Any], ...]:
+    """The burst sent all at once to an app on ``together`` and one request at a time to one on ``alone``: the
+    answers (status and body) of each, and the membership changes of each one's commits."""
+    commits: tuple[list[int], list[int]] = ([], [])
+    app, serial = burst_app(together, commits[0]), burst_app(alone, commits[1])
+    bodies = [(method, path, None if body is None else json.dumps(body).encode()) for method, path, body in burst]
+
+    async def all_at_once() -> list[Any]:
+        return list(await asyncio.gather(*(answer(app, *request) for request in bodies)))
+
+    answers = [(status, data) for status, _, data in asyncio.run(all_at_once())]
+    expected = [(status, data) for status, _, data in (call(serial, *request) for request in bodies)]
+    return answers, expected, *commits
+
+
+def stored(store: SqlStore) -> tuple[Any, ...]:
+    """What a store holds, read afresh: the directory, the memberships and the feed (without times or numbers)."""
+    feed = [(e.user_id, e.team, e.before, e.after, e.origin) for e in store.changes()]
     return store.load().directory, store.memberships(), feed
 
 
@@ -584,25 +597,14 @@ def test_t2_writes_waiting_together_are_committed_together_each_answered_as_if_a
     """The writes waiting for a turn are handled one after another, each on the state the one before left, and
     committed in one transaction: the answers, the stored state and the feed are those of the same requests
     sent one at a time, in order."""
-    together: list[int] = []
-    app = burst_app(tmp_path / "together.db", together)
-
-    async def burst() -> list[tuple[int, Any]]:
-        requests = [answer(app, m, p, None if b is None else json.dumps(b).encode()) for m, p, b in BURST]
-        return [(status, data) for status, _, data in await asyncio.gather(*requests)]
-
-    answers = asyncio.run(burst())
-    alone: list[int] = []
-    serial = burst_app(tmp_path / "alone.db", alone)
-    expected = []
-    for method, path, body in BURST:
-        status, _, data = call(serial, method, path, None if body is None else json.dumps(body).encode())
-        expected.append((status, data))
+    together_store, alone_store = (
+        SqliteStore(tmp_path / f"{name}.db", article_org()) for name in ("together", "alone")
+    )
+    answers, expected, together, alone = together_and_alone(together_store, alone_store, BURST)
     assert answers == expected
     assert [status for status, _ in answers] == [201, 201, 409, 200, 200, 200, 200, 204, 404, 201, 200]
-    assert stored(tmp_path / "together.db") == stored(tmp_path / "alone.db")
-    assert len(together) == 1  # one commit
-    assert together == [sum(alone)]  # of every change, in order: the feed above is the same
+    assert stored(SqliteStore(tmp_path / "together.db")) == stored(SqliteStore(tmp_path / "alone.db"))
+    assert together == [sum(alone)]  # one commit, of every change (the feed above is the same)
 
 
 @settings(max_examples=max(10, settings().max_examples // 4))
@@ -611,21 +613,11 @@ def test_t2_any_writes_committed_together_are_answered_and_stored_as_sent_alone(
     """Any writes, in any order, committed in one turn: the answers, the stored state and the feed are those of
     the same requests sent one at a time."""
     with tempfile.TemporaryDirectory() as folder:
-        together: list[int] = []
-        app = burst_app(Path(folder) / "together.db", together)
-
-        async def all_at_once() -> list[tuple[int, Any]]:
-            requests = [answer(app, m, p, None if b is None else json.dumps(b).encode()) for m, p, b in burst]
-            return [(status, data) for status, _, data in await asyncio.gather(*requests)]
-
-        answers = asyncio.run(all_at_once())
-        serial = burst_app(Path(folder) / "alone.db", [])
-        expected = []
-        for method, path, body in burst:
-            status, _, data = call(serial, method, path, None if body is None else json.dumps(body).encode())
-            expected.append((status, data))
+        first, second = Path(folder) / "together.db", Path(folder) / "alone.db"
+        stores = SqliteStore(first, article_org()), SqliteStore(second, article_org())
+        answers, expected, together, _ = together_and_alone(*stores, burst)
         assert answers == expected
-        assert stored(Path(folder) / "together.db") == stored(Path(folder) / "alone.db")
+        assert stored(SqliteStore(first)) == stored(SqliteStore(second))
         assert len(together) <= 1
 
 
@@ -665,9 +657,7 @@ def test_t2_a_turn_lost_to_another_process_is_made_again_whole_on_the_new_state(
 def test_t2_a_turn_takes_at_most_32_writes_and_a_read_alone(tmp_path: Path) -> None:
     """At most 32 writes are committed together; a read is answered in a turn of its own, from the state the
     writes before it committed."""
-    commits: list[int] = []
-    app = burst_app(tmp_path / "s.db", commits)
-    store = app._store
+    store = SqliteStore(tmp_path / "s.db", article_org())
     sizes: list[int] = []
     real_commit = store.commit
 
@@ -675,7 +665,8 @@ def test_t2_a_turn_takes_at_most_32_writes_and_a_read_alone(tmp_path: Path) -> N
         sizes.append(len(outcome.touched))
         return real_commit(snapshot, outcome)
 
-    store.commit = commit  # type: ignore[method-assign]
+    store.commit = commit  # type: ignore[method-assign,assignment]
+    app = ScimApp(store, token=TOKEN)
 
     async def burst() -> tuple[list[int], Any]:
         posts = [

@@ -73,6 +73,22 @@ def test_t1_t2_what_is_committed_reads_back_equal_and_as_the_rules_say(db: str) 
     again.close()
 
 
+def test_t2_writes_committed_together_read_back_as_the_same_writes_sent_one_at_a_time(db: str, tmp_path: Path) -> None:
+    """Dependent writes sent at once are committed in one transaction (on PostgreSQL one query): the answers,
+    the stored state and the feed read back as those of the same writes sent one at a time (to a SQLite file)."""
+    from test_asgi import BURST, stored, together_and_alone  # noqa: PLC0415
+
+    alone_db = str(tmp_path / "alone.db")
+    stores = SqlStore(db, article_org(), tenant="acme"), SqlStore(alone_db, article_org(), tenant="acme")
+    answers, expected, together, alone = together_and_alone(*stores, BURST)
+    assert answers == expected
+    again = SqlStore(db, tenant="acme"), SqlStore(alone_db, tenant="acme")
+    assert stored(again[0]) == stored(again[1])
+    assert together == [sum(alone)]
+    for store in (*stores, *again):
+        store.close()
+
+
 def test_t2_a_commit_from_a_stale_snapshot_writes_nothing(db: str) -> None:
     """Compare-and-swap: two stores on one tenant; the second commit of the same version is refused."""
     first = SqlStore(db, article_org())
