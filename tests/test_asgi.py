@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from scim_roles import InvalidArgument, Problem
 from scim_roles.asgi import ScimApp, TenantApp
-from scim_roles.store import SqliteStore, SqlStore
+from scim_roles.scim import Directory
+from scim_roles.store import Snapshot, SqliteStore, SqlStore, Store
 
 from helpers import article_org
 from serve_helpers import send
@@ -558,7 +559,7 @@ BURST: list[tuple[str, str, Any]] = [
 """Writes that depend on each other: each answered as if handled alone, in order."""
 
 
-def burst_app(store: SqlStore, commits: list[int]) -> ScimApp:
+def burst_app(store: Store, commits: list[int]) -> ScimApp:
     """An app with fixed ids and time whose store records how many membership changes each commit wrote."""
     real_commit = store.commit
 
@@ -572,7 +573,7 @@ def burst_app(store: SqlStore, commits: list[int]) -> ScimApp:
     return ScimApp(store, token=TOKEN, mint_id=lambda: next(minted), clock=lambda: at)
 
 
-def together_and_alone(together: SqlStore, alone: SqlStore, burst: list[Any]) -> tuple[list[Any], ...]:
+def together_and_alone(together: Store, alone: Store, burst: list[Any]) -> tuple[list[Any], ...]:
     """The burst sent all at once to an app on ``together`` and one request at a time to one on ``alone``: the
     answers (status and body) of each, and the membership changes of each one's commits."""
     commits: tuple[list[int], list[int]] = ([], [])
@@ -619,6 +620,32 @@ def test_t2_any_writes_committed_together_are_answered_and_stored_as_sent_alone(
         assert answers == expected
         assert stored(SqliteStore(first)) == stored(SqliteStore(second))
         assert len(together) <= 1
+
+
+class MemoryStore:
+    """A store of one's own, as the docs describe one: the state in memory, and a version to compare."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.snapshot = Snapshot(directory, 0)
+
+    def load(self) -> Snapshot:
+        return self.snapshot
+
+    def commit(self, snapshot: Snapshot, outcome: Any) -> bool:
+        if snapshot.version != self.snapshot.version:
+            return False
+        self.snapshot = Snapshot(outcome.directory, snapshot.version + 1)
+        return True
+
+
+def test_a_store_of_your_own_is_given_the_writes_that_waited_together_as_one_outcome() -> None:
+    """A store implementing the two methods (load, commit) gets writes that waited together as one outcome:
+    keeping its directory keeps what the same writes sent one at a time leave."""
+    stores = MemoryStore(Directory(article_org())), MemoryStore(Directory(article_org()))
+    answers, expected, together, alone = together_and_alone(*stores, BURST)
+    assert answers == expected
+    assert stores[0].snapshot.directory == stores[1].snapshot.directory
+    assert (len(together), len(alone)) == (1, 8)  # the writes that changed something, one at a time
 
 
 def test_t2_a_turn_lost_to_another_process_is_made_again_whole_on_the_new_state(tmp_path: Path) -> None:
