@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -353,6 +353,58 @@ def test_t2_a_token_check_and_a_version_check_need_no_transaction_and_writes_sta
     monkeypatch.undo()
     with SqlStore(db) as fresh:
         assert fresh.load().version == version
+    store.close()
+
+
+@contextmanager
+def holding_the_lock_of(db: str, token_id: str) -> Iterator[None]:
+    """Another connection holds the lock a token's use mark needs: SQLite's write lock, or the token's row."""
+    if not db.startswith("postgresql"):
+        with closing(sqlite3.connect(db, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+        return
+    engine = open_database(db)
+    with engine.begin() as other:
+        other.execute(sa.text("SELECT 1 FROM tokens WHERE id = :id FOR UPDATE"), {"id": token_id})
+        yield
+    engine.dispose()
+
+
+def test_a_token_check_never_waits_for_a_lock_the_use_mark_needs(db: str) -> None:
+    """A server checks tokens in its event loop, so recording a token's use (at most once a minute) never waits:
+    while another connection holds the lock the mark needs (SQLite's write lock, which another process's long
+    write holds; the token's row on PostgreSQL), the check answers at once, and a later request records it."""
+    now = [datetime(2026, 11, 30, 9, tzinfo=timezone.utc)]
+    store = SqlStore(db, article_org(), tenant="acme", clock=lambda: now[0])
+    token_id, token = store.add_token()
+    assert store.check_token(token)
+    now[0] += timedelta(minutes=5)
+    checked: list[bool] = []
+    checker = threading.Thread(target=lambda: checked.append(store.check_token(token)))
+    with holding_the_lock_of(db, token_id):
+        checker.start()
+        checker.join(5)  # waiting would take 10 s (SQLite's busy timeout), or as long as the lock is held
+        waited = checker.is_alive()
+    checker.join()
+    assert (waited, checked) == (False, [True])
+    assert store.tokens()[0].last_used == "2026-11-30T09:00:00Z"  # left to a later request
+    now[0] += timedelta(minutes=1)
+    assert store.check_token(token)
+    assert store.tokens()[0].last_used == "2026-11-30T09:06:00Z"
+    held = threading.Event()
+
+    def hold_a_while() -> None:
+        with holding_the_lock_of(db, token_id):
+            held.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold_a_while)
+    holder.start()
+    held.wait(10)
+    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="a")  # a write still waits its turn
+    holder.join()
+    assert store.load().directory.user_name("a") == "ann@example.com"
     store.close()
 
 

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import select
+import sqlite3
 import threading
 import time
 import weakref
@@ -103,13 +104,10 @@ class _Sql:
     another tenant's rows.
     """
 
-    SQLITE_READ_ONLY = ("PRAGMA busy_timeout=10000",)
-    SQLITE_WRITABLE = (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=FULL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=10000",
-    )
+    SQLITE_WAIT = "PRAGMA busy_timeout=10000"  # ms: a writer waits this long for another's write lock
+    SQLITE_NO_WAIT = "PRAGMA busy_timeout=0"
+    SQLITE_READ_ONLY = (SQLITE_WAIT,)
+    SQLITE_WRITABLE = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", SQLITE_WAIT)
     BEGIN = text("BEGIN")
     BEGIN_WRITE = text("BEGIN IMMEDIATE")
     LEGACY = "SELECT value FROM meta WHERE key = 'schema'"
@@ -189,6 +187,10 @@ class _Sql:
     )
     REVOKE = text("UPDATE tokens SET revoked = :at WHERE tenant = :t AND id = :id AND revoked IS NULL")
     MARK_USED = text("UPDATE tokens SET last_used = :at WHERE tenant = :t AND id = :id")
+    MARK_USED_UNLOCKED = text(  # PostgreSQL: the row only if no other transaction holds it (never a wait)
+        "UPDATE tokens SET last_used = :at WHERE tenant = :t AND id = :id"
+        " AND id IN (SELECT id FROM tokens WHERE tenant = :t AND id = :id FOR UPDATE SKIP LOCKED)"
+    )
     LOG_REQUEST = text(
         "INSERT INTO requests (tenant, at, method, path, status, reason, ms)"
         " VALUES (:t, :at, :method, :path, :status, :reason, :ms)"
@@ -1540,8 +1542,9 @@ class SqlStore:
 
         Reads the token's row each time (a revoke on any server counts from
         the next request); records when it was last used, at most once a
-        minute per token (a write then, not per request). Another tenant's
-        token is no token of this one.
+        minute per token (a write then, not per request), and only when that
+        needs no wait (:meth:`_mark_used`). Another tenant's token is no
+        token of this one.
 
         Raises:
             StoreUnavailable: the tokens cannot be read.
@@ -1551,9 +1554,30 @@ class SqlStore:
         if info is None or not info.active_at(now):
             return False
         if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
-            with suppress(StoreUnavailable), self._transaction() as conn:
-                _run(conn, _Sql.MARK_USED, {"t": self._tenant, "id": info.id, "at": _stamp(now)})
+            self._mark_used(info.id, now)
         return True
+
+    def _mark_used(self, token_id: str, now: datetime) -> None:
+        """Record a token's use now, unless that would wait: then a later request records it.
+
+        A server checks tokens in its event loop, where a wait holds up every
+        tenant's requests: for SQLite's write lock, which another process's
+        write holds (a settings edit over many users, for seconds), or for a
+        PostgreSQL row lock. So the mark is one statement that gives up at
+        once instead (SQLite: no busy timeout; PostgreSQL: ``SKIP LOCKED``),
+        and a failure to write it is no failure of the check.
+        """
+        params = {"t": self._tenant, "id": token_id, "at": _stamp(now)}
+        with suppress(SQLAlchemyError, sqlite3.Error), self._writer.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                _run(_alone(conn), _Sql.MARK_USED_UNLOCKED, params)
+                return
+            driver = conn.connection.driver_connection  # in autocommit: the statement is its own transaction
+            driver.execute(_Sql.SQLITE_NO_WAIT)  # type: ignore[union-attr] # sqlite3's
+            try:
+                _run(conn, _Sql.MARK_USED, params)
+            finally:
+                driver.execute(_Sql.SQLITE_WAIT)  # type: ignore[union-attr]
 
     def _token_rows(self, conn: sa.Connection) -> tuple[TokenInfo, ...]:
         return tuple(TokenInfo(*row) for row in conn.execute(_Sql.CREDENTIALS, {"t": self._tenant}))
