@@ -9,10 +9,11 @@
 The app authenticates (a bearer token, compared in constant time, checked
 before anything is read), reads and checks the HTTP request (size, content
 type, JSON), mints ids, reads the clock, and routes everything else through
-:func:`scim_roles.scim.handle`. Requests are serialized; each write is
-committed to the store before it is answered, and a write the store cannot
-make durable is answered ``503`` (the state is as it was). Part of the ``serve`` layer:
-needs the ``scim`` extra, and no web framework.
+:func:`scim_roles.scim.handle`. Requests are serialized, first come, first
+served; writes that waited together are committed together, and each write
+is committed to the store before it is answered. A write the store cannot
+make durable is answered ``503`` (the state is as it was). Part of the
+``serve`` layer: needs the ``scim`` extra, and no web framework.
 """
 
 from __future__ import annotations
