@@ -1228,11 +1228,12 @@ class SqlStore:
         """
         versions = {"t": self._tenant, "new": snapshot.version + 1, "old": snapshot.version}
         org, stored = outcome.directory.org, snapshot.directory.org
+        claims = org is not stored and org.domains != stored.domains  # the other tenants' claims to read first
         with self._lock:
-            if self._engine.dialect.name == "postgresql" and (org is stored or org.domains == stored.domains):
+            if self._engine.dialect.name == "postgresql" and not claims:
                 written = self._commit_at_once(versions, snapshot.directory, outcome, origin)
-            else:  # SQLite (no round trips), or the other tenants' claims to read first
-                written = self._commit_in_steps(versions, snapshot.directory, outcome, origin)
+            else:  # SQLite (no round trips), or new claims
+                written = self._commit_in_steps(versions, snapshot.directory, outcome, origin, claims=claims)
             if written:
                 self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return written
@@ -1246,14 +1247,15 @@ class SqlStore:
             return False
         return True
 
-    def _commit_in_steps(self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str) -> bool:
-        org = outcome.directory.org
+    def _commit_in_steps(
+        self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str, *, claims: bool
+    ) -> bool:
         with self._transaction() as conn:
             if _run(conn, _Sql.BUMP_VERSION, versions).rowcount != 1:
                 return False
             self._write(conn, before, outcome, origin)
-            if org is not before.org and org.domains != before.org.domains:
-                self._claim(conn, self._tenant, org)
+            if claims:
+                self._claim(conn, self._tenant, outcome.directory.org)
         return True
 
     @contextmanager
