@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -38,7 +38,16 @@ from scim_roles.store import (
 
 from helpers import ORG, article_org, cli
 from scim_helpers import START, patch
-from serve_helpers import GroupWrites, free_port, kill_9_during, kill_settings_edits, request, send, wait_until_up
+from serve_helpers import (
+    GroupWrites,
+    behind_the_store,
+    free_port,
+    kill_9_during,
+    kill_settings_edits,
+    request,
+    send,
+    wait_until_up,
+)
 
 BACKENDS = ("sqlite", "postgresql")
 SERVED: list[subprocess.Popen[bytes]] = []  # the processes of the last `servers`
@@ -360,7 +369,7 @@ def test_t2_a_token_check_and_a_version_check_need_no_transaction_and_writes_sta
 def holding_the_lock_of(db: str, token_id: str) -> Iterator[None]:
     """Another connection holds the lock a token's use mark needs: SQLite's write lock, or the token's row."""
     if not db.startswith("postgresql"):
-        with closing(sqlite3.connect(db, isolation_level=None)) as other:
+        with behind_the_store(db) as other:
             other.execute("BEGIN IMMEDIATE")
             yield
         return
