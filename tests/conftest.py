@@ -47,6 +47,14 @@ import pytest  # noqa: E402
 POSTGRES_ENV = "SCIM_ROLES_TEST_POSTGRES"  # .ci/run starts a server and names it here
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the PostgreSQL server ``postgres`` (``-m "not postgres"`` leaves them out)."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server's URL: the one ``SCIM_ROLES_TEST_POSTGRES`` names, else a private one started here

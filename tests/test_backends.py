@@ -53,7 +53,7 @@ BACKENDS = ("sqlite", "postgresql")
 SERVED: list[subprocess.Popen[bytes]] = []  # the processes of the last `servers`
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[pytest.param(b, marks=[pytest.mark.postgres] if b == "postgresql" else []) for b in BACKENDS])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new database on each backend: a SQLite file, or a new database on the test PostgreSQL."""
     if request.param == "sqlite":
@@ -512,6 +512,7 @@ def tenants_with_tokens(db: str, names: list[str]) -> dict[str, str]:
     return tokens
 
 
+@pytest.mark.processes
 def test_s2_a_username_race_across_processes_gives_one_201_and_the_rest_409(db: str) -> None:
     """The same userName posted at once to three server processes, eight times: exactly one 201."""
     tokens = tenants_with_tokens(db, ["acme", "beta"])
@@ -590,6 +591,7 @@ def by_name(store: SqlStore) -> tuple[Any, ...]:
     return users, members, access
 
 
+@pytest.mark.processes
 def test_t2_several_processes_and_clients_end_where_a_serial_replay_ends(db: str, tmp_path: Path) -> None:
     """3 tenants, 4 processes, 8 clients of mixed requests at once (users created, renamed, deactivated and
     deleted, members added and removed in shared groups): each tenant ends where a serial replay of the same
@@ -627,6 +629,7 @@ def test_t2_several_processes_and_clients_end_where_a_serial_replay_ends(db: str
                 assert served.check() == ()
 
 
+@pytest.mark.processes
 def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str) -> None:
     """Two processes take user creations and group member adds; one is killed with SIGKILL mid-burst: every
     write either answered is stored (the user, and its membership of the group); the other process keeps
@@ -675,6 +678,7 @@ def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str)
     assert len(members) > 10
 
 
+@pytest.mark.processes
 def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_nothing_acknowledged(
     postgres_url: str,
 ) -> None:
@@ -705,6 +709,7 @@ def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_no
     assert any(writes.members.values())
 
 
+@pytest.mark.processes
 def test_t2_t4_kill_9_of_a_settings_edit_on_postgresql_leaves_it_undone_or_done(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -820,6 +825,7 @@ def test_tenant_app_refuses_bad_settings_and_shares_a_given_engine(db: str) -> N
     engine.dispose()
 
 
+@pytest.mark.processes
 def test_a_token_rotated_and_revoked_while_clients_run(db: str) -> None:
     """Clients write through two processes with the old token; a new one is added and the clients move to it;
     the old one is revoked: no request with the new token is ever refused, and from the revoke on every
@@ -898,6 +904,7 @@ with SqlStore(db, org, tenant="acme") as store:
 """
 
 
+@pytest.mark.processes
 def test_four_processes_opening_one_new_database_at_once_make_one_state(db: str, tmp_path: Path) -> None:
     """Four processes started on one new database at the same instant (servers started together on a new
     file), each creating the schema and the tenant if it finds neither: every one opens the same state,

@@ -95,6 +95,7 @@ def _apply(expected: dict[str, dict[str, str]], change: str) -> None:
         roles[team] = moves.split(" -> ")[1]
 
 
+@pytest.mark.processes
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     """A server killed mid-stream (SIGKILL, at random moments) loses no write it answered, and its state loads."""
     db = tmp_path / "state.db"
@@ -191,6 +192,7 @@ def _state(base: str, store_path: Path) -> Any:
     )
 
 
+@pytest.mark.processes
 def test_concurrent_clients_lose_no_update(tmp_path: Path) -> None:
     """8 clients x 200 mixed requests at once end in the same state as the same requests one client after another."""
     plans = [_client_requests(c) for c in range(8)]

@@ -44,6 +44,7 @@ def org_document(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("idp", ["okta", "entra"])
 def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Path) -> None:
     """Many members pushed to a group the way each IdP sends them, then its rename the way each IdP sends
@@ -89,6 +90,7 @@ def test_t1_group_pushes_then_a_rename_survive_a_restart(idp: str, tmp_path: Pat
         assert store.check() == ()
 
 
+@pytest.mark.processes
 def test_t2_kill_9_mid_burst_of_group_writes_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """Member adds and removes and group renames, the server killed with -9 at random moments, restarted:
     every acknowledged write is there (the one in flight may or may not be), and the state checks clean."""
@@ -196,6 +198,7 @@ def test_t2_a_full_disk_is_503_and_nothing_half_written(tmp_path: Path, caplog: 
     )
 
 
+@pytest.mark.processes
 def test_t2_t4_kill_9_during_a_settings_edit_leaves_it_undone_or_done_never_half(tmp_path: Path) -> None:
     """`scim-roles edit --apply` of a default team over 3,000 users, killed with -9 at six moments from its
     start to well past its end, each time editing towards the settings not stored: the state is the settings
