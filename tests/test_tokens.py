@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -608,6 +609,8 @@ def test_the_request_log_writer_runs_as_a_named_daemon_and_passes_its_retention_
     class Failing:
         """A store whose write fails once, while another entry arrives."""
 
+        tenant = "default"
+
         def __init__(self) -> None:
             self.written: list[LoggedRequest] = []
 
@@ -628,6 +631,48 @@ def test_the_request_log_writer_runs_as_a_named_daemon_and_passes_its_retention_
     ]
     late.close()
     assert failing.written == entries
+
+
+def test_a_request_log_refuses_an_entry_it_would_write_to_the_wrong_tenants_log(tmp_path: Path) -> None:
+    """A log of one tenant's store refuses another tenant's entry (given to a TenantApp, it wrote every
+    tenant's requests into its one tenant's log); a log of many tenants refuses an entry without a tenant (its
+    thread failed, and the log stopped). Each refusal names the tenant or the path, and nothing of it is kept."""
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from scim_roles.store import RequestLog, SqlStore  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+    from test_backends import tenants_with_tokens  # noqa: PLC0415
+
+    db = str(tmp_path / "s.db")
+    given = tenants_with_tokens(db, ["acme", "beta"])
+    entry = LoggedRequest("2026-11-30T09:00:00Z", "GET", "/Users", 200, "", 1.0)
+    acme, beta = SqlStore(db, tenant="acme"), SqlStore(db, tenant="beta")
+    one = RequestLog(acme, every=3600)
+    with pytest.raises(InvalidArgument) as refused:
+        one(entry, tenant="beta")
+    wrong = "'beta' is not the tenant of this log's store ('acme')"
+    assert refused.value.problems == (Problem("RequestLog", "tenant", wrong, "beta"),)
+    app = TenantApp(db, request_log=one)
+    with pytest.raises(
+        InvalidArgument, match=re.escape(wrong)
+    ):  # after beta was answered: the host's error log shows it
+        call(app, "GET", "/scim/v2/beta/Users", token=given["beta"])
+    assert call(app, "GET", "/scim/v2/acme/Users", token=given["acme"])[0] == 200
+    one(entry, tenant="acme")
+    one(entry)  # no tenant: its one store's
+    one.close()
+    assert [e.path for e in acme.requests()] == ["/scim/v2/acme/Users", "/Users", "/Users"]
+
+    many = RequestLog(lambda tenant: SqlStore(db, tenant=tenant), every=3600)
+    with pytest.raises(InvalidArgument) as refused:
+        many(entry)
+    assert refused.value.problems == (
+        Problem("RequestLog", "tenant", "'/Users': a log of many tenants needs each entry's tenant"),
+    )
+    many(entry, tenant="beta")
+    many.close()
+    assert [e.path for e in beta.requests()] == ["/Users"]
+    assert len(acme.requests()) == 3
+    app.close()
 
 
 def test_tenant_and_token_commands_check_the_tenant_and_list_in_words(tmp_path: Path) -> None:

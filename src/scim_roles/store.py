@@ -35,7 +35,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 import attrs
@@ -1742,6 +1742,11 @@ class RequestLog:
         keep_days: Drop entries older than this many days (``None``: no age
             limit).
         every: Seconds between writes.
+
+    An entry that does not fit the log is refused (:class:`InvalidArgument`)
+    when it is given, never written to another tenant's log: one without a
+    tenant to a log of many tenants, or one of another tenant than its one
+    store's (a log of one store given to a ``TenantApp``).
     """
 
     def __init__(
@@ -1753,14 +1758,36 @@ class RequestLog:
         every: float = 1.0,
     ) -> None:
         self._store, self._keep_rows, self._keep_days, self._every = store, keep_rows, keep_days, every
-        self._pending: list[tuple[str | None, LoggedRequest]] = []
+        self._pending: list[tuple[str, LoggedRequest]] = []  # each entry with its tenant
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scim-roles request log", daemon=True)
         self._thread.start()
 
     def __call__(self, entry: LoggedRequest, tenant: str | None = None) -> None:
-        """Keep an entry (of ``tenant``, for a log of many tenants) for the next write."""
+        """Keep an entry (of ``tenant``, for a log of many tenants) for the next write.
+
+        Raises:
+            InvalidArgument: no ``tenant`` for a log of many tenants, or one
+                other than its one store's tenant.
+        """
+        stores = self._store
+        if callable(stores):
+            if tenant is None:
+                raise InvalidArgument(
+                    Problem("RequestLog", "tenant", f"{entry.path!r}: a log of many tenants needs each entry's tenant")
+                )
+        elif tenant is None:
+            tenant = stores.tenant
+        elif tenant != stores.tenant:
+            raise InvalidArgument(
+                Problem(
+                    "RequestLog",
+                    "tenant",
+                    f"{tenant!r} is not the tenant of this log's store ({stores.tenant!r})",
+                    tenant,
+                )
+            )
         with self._lock:
             self._pending.append((tenant, entry))
 
@@ -1768,16 +1795,16 @@ class RequestLog:
         """Write the entries kept so far; a state that cannot be written keeps them for the next try."""
         with self._lock:
             pending, self._pending = self._pending, []
-        by_tenant: dict[str | None, list[LoggedRequest]] = {}
+        by_tenant: dict[str, list[LoggedRequest]] = {}
         for tenant, entry in pending:
             by_tenant.setdefault(tenant, []).append(entry)
         for tenant, entries in by_tenant.items():
             self._write(tenant, entries)
 
-    def _write(self, tenant: str | None, entries: list[LoggedRequest]) -> None:
+    def _write(self, tenant: str, entries: list[LoggedRequest]) -> None:
         try:
             stores = self._store
-            store = cast("SqlStore", stores) if tenant is None or not callable(stores) else stores(tenant)
+            store = stores(tenant) if callable(stores) else stores
             store.log_requests(entries, keep_rows=self._keep_rows, keep_days=self._keep_days)
         except (StoreUnavailable, InvalidArgument) as err:  # unwritable now, or a tenant gone
             with self._lock:
