@@ -149,53 +149,92 @@ def kill_9_during(
 class GroupWrites:
     """Member adds, removes and group renames sent at random to a server, and what it acknowledged.
 
-    ``members`` and ``names`` fold every acknowledged write; ``inflight`` is
-    the write sent and not (yet) answered, which a server killed under it
-    may or may not have made durable.
+    ``members`` and ``names`` fold every acknowledged write; ``inflight``
+    holds, by group, the write sent to it and not (yet) answered, which a
+    server killed under it may or may not have made durable. Several
+    clients may write at once (:meth:`bursts`), each to groups of its own:
+    a group has at most one write in flight.
     """
 
     def __init__(self, gids: list[str], rng: random.Random) -> None:
         self.members: dict[str, set[str]] = {gid: set() for gid in gids}
         self.names = {gid: gid for gid in gids}
-        self.inflight: list[tuple[str, str, str]] = []
+        self.inflight: dict[str, tuple[str, str]] = {}
         self.rng = rng
 
-    def burst(self, url: str, users: list[str], tag: str, *, token: str = TOKEN) -> Callable[[threading.Event], None]:
-        """What :func:`kill_9_during` runs: writes until stopped or the server dies under one."""
+    def burst(
+        self,
+        url: str,
+        users: list[str],
+        tag: str,
+        *,
+        token: str = TOKEN,
+        gids: list[str] | None = None,
+        rng: random.Random | None = None,
+    ) -> Callable[[threading.Event], None]:
+        """What :func:`kill_9_during` runs: writes to ``gids`` (all groups) until stopped or the server dies."""
+        mine, draw = sorted(gids or self.members), rng or self.rng
 
         def run(stop: threading.Event) -> None:
             for i in range(100_000):
                 if stop.is_set():
                     return
-                gid = self.rng.choice(sorted(self.members))
-                kind = self.rng.choice(["add", "remove", "rename"])
-                value = f"{gid} {tag}.{i}" if kind == "rename" else self.rng.choice(users)
+                gid = draw.choice(mine)
+                kind = draw.choice(["add", "remove", "rename"])
+                value = f"{gid} {tag}.{i}" if kind == "rename" else draw.choice(users)
                 body = patch(
                     {"op": "replace", "value": {"id": gid, "displayName": value}}
                     if kind == "rename"
                     else {"op": kind, "path": "members", "value": [{"value": value}]}
                 )
-                self.inflight[:] = [(gid, kind, value)]
+                self.inflight[gid] = (kind, value)
                 try:
                     status, _ = request(url, "PATCH", f"/Groups/{gid}", body, token=token, timeout=5)
                 except (OSError, http.client.HTTPException):
                     return  # died under this request: not acknowledged
                 assert status == 200
-                self._fold(self.inflight.pop())
+                self._fold(gid, *self.inflight.pop(gid))
+
+        return run
+
+    def bursts(
+        self, url: str, users: list[str], tag: str, clients: int, *, token: str = TOKEN
+    ) -> Callable[[threading.Event], None]:
+        """``clients`` bursts at once, each in a thread of its own and writing to groups of its own."""
+        groups = sorted(self.members)
+        runs = [
+            self.burst(
+                url,
+                users,
+                f"{tag}.{n}",
+                token=token,
+                gids=groups[n::clients],
+                rng=random.Random(self.rng.random()),  # noqa: S311
+            )
+            for n in range(clients)
+        ]
+
+        def run(stop: threading.Event) -> None:
+            threads = [threading.Thread(target=one, args=(stop,)) for one in runs]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
 
         return run
 
     def check(self, directory: Any) -> None:
-        """Every acknowledged write is in the state read back (and the one in flight, if it is there)."""
+        """Every acknowledged write is in the state read back (and each one in flight, if it is there)."""
         got = {gid: set(directory.members(gid)) for gid in self.members}
         got_names = {gid: directory.group_resource(gid)["displayName"] for gid in self.members}
-        if (got, got_names) != (self.members, self.names):  # the write in flight was made durable, not answered
-            assert self.inflight, "an acknowledged write is missing"
-            self._fold(self.inflight.pop())
+        for gid in self.members:
+            if (got[gid], got_names[gid]) != (self.members[gid], self.names[gid]):  # made durable, not answered
+                assert gid in self.inflight, f"an acknowledged write to {gid} is missing"
+                self._fold(gid, *self.inflight[gid])
         assert (got, got_names) == (self.members, self.names)
+        self.inflight.clear()  # those not made durable never will be
 
-    def _fold(self, write: tuple[str, str, str]) -> None:
-        gid, kind, value = write
+    def _fold(self, gid: str, kind: str, value: str) -> None:
         if kind == "add":
             self.members[gid].add(value)
         elif kind == "remove":

@@ -679,18 +679,20 @@ def test_t2_kill_9_of_one_process_mid_burst_loses_no_acknowledged_write(db: str)
 
 
 @pytest.mark.processes
+@pytest.mark.parametrize("clients", [1, 4])
 def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_nothing_acknowledged(
-    postgres_url: str,
+    clients: int, postgres_url: str
 ) -> None:
     """Member adds and removes and group renames through one process, killed with SIGKILL mid-burst, twice, and
-    restarted: every acknowledged write is stored (the one in flight may be too, unanswered), and check is clean.
-    Each commit is one query: a kill while it is sent, or before its answer, is all or nothing. (SQLite's run of
-    this is in test_state_serve.py.)"""
+    restarted: every acknowledged write is stored (those in flight may be too, unanswered), and check is clean.
+    Each commit is one query, of one write or (4 clients, each writing to a group of its own) of the writes that
+    waited together: a kill while it is sent, or before its answer, is all or nothing. (SQLite's run of this
+    is in test_state_serve.py.)"""
     import random  # noqa: PLC0415
 
     tokens = tenants_with_tokens(postgres_url, ["acme"])
     rng = random.Random(7)  # noqa: S311 -- timings and choices, not secrets
-    writes = GroupWrites(["leads", "marketing"], rng)
+    writes = GroupWrites(["leads", "marketing", "everyone", "it-admins"][: max(2, clients)], rng)
     users: list[str] = []
     for round_ in range(2):
         with servers(postgres_url, 1) as (base,):
@@ -702,7 +704,7 @@ def test_t2_kill_9_mid_burst_of_member_writes_and_renames_on_postgresql_loses_no
                     )
                     assert status == 201
                     users.append(body["id"])
-            kill_9_during(SERVED[0], writes.burst(url, users, str(round_), token=tokens["acme"]), rng)
+            kill_9_during(SERVED[0], writes.bursts(url, users, str(round_), clients, token=tokens["acme"]), rng)
         with SqlStore(postgres_url, tenant="acme") as store:
             writes.check(store.load().directory)
             assert store.check() == ()
