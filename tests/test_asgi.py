@@ -559,15 +559,23 @@ BURST: list[tuple[str, str, Any]] = [
 """Writes that depend on each other: each answered as if handled alone, in order."""
 
 
+def watch_commits(store: Any, seen: Callable[[Any], object]) -> None:
+    """Give ``seen`` the outcome of each commit of ``store``, before it is made: those a SqlStore makes on the
+    event loop's thread (``commit_without_waiting``) too."""
+    for name in ("commit", "commit_without_waiting"):
+        real = getattr(store, name, None)
+        if real is not None:
+
+            def watched(snapshot: Any, outcome: Any, *, _real: Any = real, **kwargs: Any) -> Any:
+                seen(outcome)
+                return _real(snapshot, outcome, **kwargs)
+
+            setattr(store, name, watched)
+
+
 def burst_app(store: Store, commits: list[int]) -> ScimApp:
     """An app with fixed ids and time whose store records how many membership changes each commit wrote."""
-    real_commit = store.commit
-
-    def commit(snapshot: Any, outcome: Any, **kwargs: Any) -> bool:
-        commits.append(len(outcome.changes))
-        return real_commit(snapshot, outcome, **kwargs)
-
-    store.commit = commit  # type: ignore[method-assign]
+    watch_commits(store, lambda outcome: commits.append(len(outcome.changes)))
     minted = iter(f"u{n:02}" for n in range(100))
     at = datetime(2026, 12, 1, tzinfo=timezone.utc)
     return ScimApp(store, token=TOKEN, mint_id=lambda: next(minted), clock=lambda: at)
@@ -686,13 +694,7 @@ def test_t2_a_turn_takes_at_most_32_writes_and_a_read_alone(tmp_path: Path) -> N
     writes before it committed."""
     store = SqliteStore(tmp_path / "s.db", article_org())
     sizes: list[int] = []
-    real_commit = store.commit
-
-    def commit(snapshot: Any, outcome: Any) -> bool:
-        sizes.append(len(outcome.touched))
-        return real_commit(snapshot, outcome)
-
-    store.commit = commit  # type: ignore[method-assign,assignment]
+    watch_commits(store, lambda outcome: sizes.append(len(outcome.touched)))
     app = ScimApp(store, token=TOKEN)
 
     async def burst() -> tuple[list[int], Any]:
@@ -707,6 +709,94 @@ def test_t2_a_turn_takes_at_most_32_writes_and_a_read_alone(tmp_path: Path) -> N
     assert statuses == [201] * 40
     assert sizes == [32, 8]
     assert listed["totalResults"] == 40
+
+
+def test_t2_a_turn_on_the_event_loop_that_loses_a_race_is_made_again_in_a_worker_thread_with_its_ids(
+    tmp_path: Path,
+) -> None:
+    """Another process commits between the load and the commit of a turn made on the event loop's thread: the
+    turn is made again whole, in a worker thread, on the new state (here a write becomes a 409 it would not
+    have been), with the ids minted for it the first time."""
+    store, other = SqliteStore(tmp_path / "s.db", article_org()), SqliteStore(tmp_path / "s.db")
+    minted: list[str] = []
+
+    def mint() -> str:
+        minted.append(f"u{len(minted)}")
+        return minted[-1]
+
+    app = ScimApp(store, token=TOKEN, mint_id=mint)
+    assert call(app, "GET", "/Users")[0] == 200  # the state in memory: the next turn is made on the event loop
+    real = store.commit_without_waiting
+    tries: list[int] = []
+
+    def racing(snapshot: Any, outcome: Any, **kwargs: Any) -> bool | None:
+        if not tries:  # another process takes bob@ first
+            send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="theirs")
+        tries.append(len(outcome.touched))
+        return real(snapshot, outcome, **kwargs)
+
+    store.commit_without_waiting = racing  # type: ignore[method-assign]
+
+    async def burst() -> list[tuple[int, Any]]:
+        names = ["ann@example.com", "bob@example.com"]
+        requests = [answer(app, "POST", "/Users", json.dumps({"userName": name}).encode()) for name in names]
+        return [(status, data) for status, _, data in await asyncio.gather(*requests)]
+
+    (ann, ann_body), (bob, _) = asyncio.run(burst())
+    assert (ann, bob, tries) == (201, 409, [2])  # made again in a worker thread: commit_without_waiting once
+    assert (ann_body["id"], minted) == ("u1", ["u0", "u1", "u2"])
+    assert sorted(SqliteStore(tmp_path / "s.db").load().directory.users) == ["theirs", "u1"]
+
+
+def test_a_turn_while_another_event_loops_turn_holds_the_app_is_made_in_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app served in several event loops: while a turn of another loop holds it, a turn is not made on this
+    loop's thread (it would wait there) but in a worker thread, once the other is done."""
+    app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
+    assert call(app, "GET", "/Users")[0] == 200  # the state in memory
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append(func.__name__)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    held = threading.Event()
+
+    def other_loops_turn() -> None:
+        with app._lock:
+            held.set()
+            threading.Event().wait(0.3)
+
+    other = threading.Thread(target=other_loops_turn)
+    other.start()
+    held.wait(10)
+    assert call(app, "POST", "/Users", b'{"userName": "ann@example.com"}')[0] == 201
+    other.join()
+    assert hops == ["_process"]
+    assert call(app, "GET", "/Users")[0] == 200
+    assert hops == ["_process"]  # the lock free again: on the event loop
+
+
+def test_between_two_turns_made_on_the_event_loop_other_requests_are_served(tmp_path: Path) -> None:
+    """Turns made on the event loop's own thread hold it one turn at a time: a burst of one app's requests does
+    not keep another app's request (another tenant's) waiting until all of them are made."""
+    apps = [ScimApp(SqliteStore(tmp_path / f"{name}.db", article_org()), token=TOKEN) for name in ("a", "b")]
+    for app in apps:
+        assert call(app, "GET", "/Users")[0] == 200  # the states in memory: their turns are made on the loop
+    done: list[str] = []
+
+    async def one(app: ScimApp, name: str) -> None:
+        assert (await answer(app, "GET", "/Users"))[0] == 200
+        done.append(name)
+
+    async def burst() -> None:
+        await asyncio.gather(*(one(apps[0], "a") for _ in range(40)), one(apps[1], "b"))
+
+    asyncio.run(burst())
+    assert done.index("b") <= 2  # after a turn or two of a's 40, not after all of them
 
 
 def test_a_write_whose_handling_fails_fails_alone_in_its_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

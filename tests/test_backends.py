@@ -417,6 +417,67 @@ def test_a_token_check_never_waits_for_a_lock_the_use_mark_needs(db: str) -> Non
     store.close()
 
 
+def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a server may do on its event loop's thread: on SQLite, the state in memory while the version has not
+    moved, and a commit while the write lock is free (then as commit does: True, or False for a lost race);
+    else None and nothing written: nothing in memory, the version moved, the write lock held elsewhere (never
+    waited for; the busy timeout is restored after), this store in use by another thread. On PostgreSQL: None."""
+    store, other = SqlStore(db, article_org(), tenant="acme"), SqlStore(db, tenant="acme")
+    assert store.load_without_waiting() is None  # nothing in memory yet
+    snapshot = store.load()
+    ann = handle(snapshot.directory, ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="a"))
+    if db.startswith("postgresql"):
+        assert (store.load_without_waiting(), store.commit_without_waiting(snapshot, ann)) == (None, None)
+        assert other.load().version == snapshot.version  # nothing written
+        store.close()
+        other.close()
+        return
+    assert store.load_without_waiting() is snapshot
+    with store._lock:  # another thread uses the store: neither waits for it
+        assert (store.load_without_waiting(), store.commit_without_waiting(snapshot, ann)) == (None, None)
+    with behind_the_store(db) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # another process's write
+        began = time.monotonic()
+        assert store.commit_without_waiting(snapshot, ann) is None
+        assert time.monotonic() - began < 5  # not SQLite's busy timeout (10 s)
+    assert other.load().version == snapshot.version  # nothing written
+    held = threading.Event()
+
+    def hold_a_while() -> None:
+        with behind_the_store(db) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(0.3)
+
+    holding = threading.Thread(target=hold_a_while)
+    holding.start()
+    held.wait(10)
+    assert store.commit(snapshot, ann)  # waits for the lock: the busy timeout was set back
+    holding.join()
+    now = store.load_without_waiting()
+    assert now is not None
+    assert now.version == snapshot.version + 1
+    bob = handle(now.directory, ScimRequest("POST", "/Users", {"userName": "bob@example.com"}, new_id="b"))
+    assert store.commit_without_waiting(now, bob) is True
+    send(other, "POST", "/Users", {"userName": "cy@example.com"}, new_id="c")  # another process moves the version
+    assert store.load_without_waiting() is None
+    cy = handle(now.directory, ScimRequest("POST", "/Users", {"userName": "cy@example.com"}, new_id="c2"))
+    assert store.commit_without_waiting(store.load(current=False), cy) is False  # a lost race: nothing written
+    assert sorted(other.load().directory.users) == ["a", "b", "c"]
+    assert store.check() == ()
+    failure = sa.exc.OperationalError("SELECT version", {}, sqlite3.OperationalError("disk I/O error"))
+    monkeypatch.setattr(store, "_version", lambda: (_ for _ in ()).throw(failure))
+    with pytest.raises(StoreUnavailable, match=r"the state cannot be read: .*disk I/O error"):
+        store.load_without_waiting()
+    monkeypatch.undo()
+    latest = store.load()
+    assert store.load_without_waiting() is latest  # its lock let go
+    store.close()
+    other.close()
+
+
 def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
     """Two tenants with the same user ids and userNames: each reads its own users, feed, tokens and log;
     one tenant's token is no token of the other; retention prunes a tenant's own rows only."""
@@ -774,7 +835,7 @@ def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_ther
     assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
     assert hops == ["_app", "_process"]  # opened from a thread
     assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
-    assert hops[2:] == ["_process"]  # found on the event loop
+    assert hops[2:] == []  # found on the event loop, and answered there (its state in memory)
     opened = app._app("acme", token)
     assert opened is app._app("acme", token) is app._cached("acme")  # opened once
     held, release = threading.Event(), threading.Event()
@@ -791,6 +852,100 @@ def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_ther
     release.set()
     holder.join()
     assert app._cached("acme") is opened
+    app.close()
+
+
+def test_t2_a_turn_that_waits_for_nothing_is_made_on_the_event_loop_any_other_in_a_worker_thread(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handing a turn to a worker thread and back costs about as much as a small write: on SQLite, with the
+    tenant's state in memory and current, reads and writes are made on the event loop's own thread. The first
+    request (nothing in memory), one after another process moved the state, and every turn on PostgreSQL (a
+    round trip over the network) are made in a worker thread."""
+    import asyncio  # noqa: PLC0415
+
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import call  # noqa: PLC0415
+
+    token = tenants_with_tokens(db, ["acme"])["acme"]
+    app = TenantApp(db)
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append(func.__name__)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+
+    def go(method: str, body: bytes | None = None) -> tuple[int, Any]:
+        status, _, data = call(app, method, "/scim/v2/acme/Users", body, token=token)
+        return status, data
+
+    assert go("GET")[0] == 200
+    assert hops == ["_app", "_process"]  # opened, and its state loaded, in worker threads
+    assert go("POST", b'{"userName": "ann@example.com"}')[0] == 201
+    assert go("GET")[0] == 200
+    on_sqlite = not db.startswith("postgresql")
+    assert hops[2:] == ([] if on_sqlite else ["_process", "_process"])
+    with SqlStore(db, tenant="acme") as other:  # another process moves the state
+        send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b")
+    status, listed = go("GET")
+    assert (status, listed["totalResults"]) == (200, 2)
+    assert hops[-1] == "_process"  # read again in a worker thread
+    app.close()
+
+
+def test_t2_a_write_never_waits_for_sqlites_write_lock_on_the_event_loop(tmp_path: Path) -> None:
+    """While another process holds SQLite's write lock (a long settings edit, say), a write that would wait for
+    it is handed to a worker thread and waits there: the event loop goes on serving another tenant meanwhile.
+    The write is made once the lock is free, with the id minted for it on the event loop: one id a request."""
+    import asyncio  # noqa: PLC0415
+
+    from scim_roles.asgi import TenantApp  # noqa: PLC0415
+    from test_asgi import answer, call  # noqa: PLC0415
+
+    db = str(tmp_path / "state.db")
+    tokens = tenants_with_tokens(db, ["acme", "beta"])
+    minted: list[str] = []
+
+    def mint() -> str:
+        minted.append(f"u{len(minted)}")
+        return minted[-1]
+
+    app = TenantApp(db, mint_id=mint)
+    for tenant, token in tokens.items():  # each tenant's state in memory
+        assert call(app, "GET", f"/scim/v2/{tenant}/Users", token=token)[0] == 200
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with behind_the_store(db) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            held.set()
+            release.wait(30)
+
+    holding = threading.Thread(target=hold)
+    holding.start()
+    held.wait(10)
+
+    async def meanwhile() -> tuple[int, bool, float, Any]:
+        ann = b'{"userName": "ann@example.com"}'
+        write = asyncio.ensure_future(answer(app, "POST", "/scim/v2/acme/Users", ann, token=tokens["acme"]))
+        began = time.monotonic()
+        await asyncio.sleep(0.2)  # the write's turn begins, and finds the lock held
+        status, _, _ = await answer(app, "GET", "/scim/v2/beta/Users", token=tokens["beta"])
+        took, waiting = time.monotonic() - began, not write.done()
+        release.set()
+        return status, waiting, took, await write
+
+    try:
+        read, waiting, took, (status, _, created) = asyncio.run(meanwhile())
+    finally:
+        release.set()
+        holding.join()
+    assert (read, waiting, status) == (200, True, 201)
+    assert took < 5  # not SQLite's busy timeout (10 s)
+    assert (created["id"], minted) == ("u2", ["u0", "u1", "u2", "u3"])  # one id for each of the four requests
     app.close()
 
 

@@ -11,9 +11,12 @@ before anything is read), reads and checks the HTTP request (size, content
 type, JSON), mints ids, reads the clock, and routes everything else through
 :func:`scim_roles.scim.handle`. Requests are serialized, first come, first
 served; writes that waited together are committed together, and each write
-is committed to the store before it is answered. A write the store cannot
-make durable is answered ``503`` (the state is as it was). Part of the
-``serve`` layer: needs the ``scim`` extra, and no web framework.
+is committed to the store before it is answered. A turn that waits for no
+lock and no other process (SQLite, the state in memory) is made on the
+event loop's own thread, which then waits only for the disk; any other in a
+worker thread. A write the store cannot make durable is answered ``503``
+(the state is as it was). Part of the ``serve`` layer: needs the ``scim``
+extra, and no web framework.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 from . import _documents as documents
 from ._errors import InvalidArgument, Problem
-from .scim import Outcome, ScimRequest, ScimResponse, handle
+from .scim import Directory, Outcome, ScimRequest, ScimResponse, handle
 from .scim._errors import ERROR_SCHEMA
 from .store import (
     LoggedRequest,
@@ -184,7 +187,9 @@ class ScimApp:
         threads, not all of them, so another tenant's request is not held
         up, and no request waits through the turns of others that came after
         it. A turn takes the writes waiting in a row (at most
-        :data:`_TOGETHER`) and commits them together (:meth:`_process`).
+        :data:`_TOGETHER`) and commits them together; it is made on the
+        loop's own thread if it waits for nothing (:meth:`_without_waiting`),
+        else in a worker thread (:meth:`_process`).
         """
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
@@ -197,12 +202,20 @@ class ScimApp:
         return await answered
 
     async def _take(self, queue: _Queue) -> None:
-        """Give the waiting requests their turns, in order, until none waits."""
+        """Give the waiting requests their turns, in order, until none waits.
+
+        A turn that waits for nothing is made on the event loop's own thread
+        (:meth:`_without_waiting`), any other in a worker thread
+        (:meth:`_process`); between two turns the loop serves the rest.
+        """
         try:
             while queue.waiting:
                 turn = queue.next_turn()
+                calls = [call for call, _ in turn]
                 try:
-                    answers = await asyncio.to_thread(self._process, [call for call, _ in turn])
+                    answers, ids = self._without_waiting(calls)
+                    if answers is None:
+                        answers = await asyncio.to_thread(self._process, calls, ids)
                 except Exception as err:  # noqa: BLE001 -- the turn's requests' error: each of them raises it
                     answers = [err] * len(turn)
                 for (_, answered), answer in zip(turn, answers, strict=True):
@@ -212,6 +225,7 @@ class ScimApp:
                         answered.set_exception(answer)
                     else:
                         answered.set_result(answer)
+                await asyncio.sleep(0)  # the answered respond, and others' requests come in, before the next turn
         finally:
             queue.taker = None
 
@@ -241,7 +255,37 @@ class ScimApp:
             reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
             raise _Refused(400, f"the body is not valid JSON: {reason}", scim_type="invalidSyntax") from None
 
-    def _process(self, calls: list[_Call]) -> list[_Answer | Exception]:
+    def _without_waiting(self, calls: list[_Call]) -> tuple[list[_Answer | Exception] | None, list[str] | None]:
+        """The turn made on the event loop's own thread, if it waits for nothing; else ``None``, and the ids minted.
+
+        Handing a turn to a worker thread and its answers back costs about
+        as much as the rest of a small write (docs/performance.md). So a
+        turn whose store answers without waiting for a lock or another
+        process (:meth:`~scim_roles.store.SqlStore.load_without_waiting`,
+        :meth:`~scim_roles.store.SqlStore.commit_without_waiting`: SQLite,
+        its state in memory and current, its write lock free) is made here,
+        and the loop waits only for the disk's ``fsync``. Any other (this
+        app's lock held by another event loop's turn, the state not in
+        memory or moved, the write lock held, PostgreSQL, a store of one's
+        own) is made by :meth:`_process` in a worker thread, with the ids
+        minted here, if any: each request's id is minted once.
+        """
+        sql = self._sql
+        if sql is None or not self._lock.acquire(blocking=False):
+            return None, None
+        try:
+            snapshot = sql.load_without_waiting()
+            if snapshot is None:
+                return None, None
+            ids = [self._mint() for _ in calls]
+            answers, outcomes = _handled(snapshot.directory, self._requests(calls, ids))
+            if outcomes and not sql.commit_without_waiting(snapshot, _together(outcomes)):
+                return None, ids  # it would wait, or another process committed first: in a worker thread
+            return answers, ids
+        finally:
+            self._lock.release()
+
+    def _process(self, calls: list[_Call], ids: list[str] | None = None) -> list[_Answer | Exception]:
         """Load, handle, commit (retried if another process committed in between), one turn at a time.
 
         Several writes in a turn are handled one after another, each on the
@@ -254,32 +298,18 @@ class ScimApp:
         it last loaded or committed, unread: its commit's compare-and-swap
         refuses it if another process moved the state, and it is made again
         from a current one. What changes nothing (a read, a refusal, a no-op)
-        is answered only from a current state.
+        is answered only from a current state. ``ids``: the requests' ids,
+        minted already (:meth:`_without_waiting`).
         """
         current = calls[0][0] not in _WRITES or self._sql is None
         lost = 0  # races lost so far
         with self._lock:  # its time taken in turn: the stamps of one process's writes follow their order
-            requests = [
-                ScimRequest(method, path, body, query=query, new_id=self._mint(), now=self._clock(), base_url=base_url)
-                for method, path, body, query, base_url in calls
-            ]
+            requests = self._requests(calls, ids or [self._mint() for _ in calls])
             for _ in range(_RETRIES):
                 if lost:  # another process committed first: a random while, so that no one starves
                     time.sleep(random.uniform(0, _BACKOFF * 2 ** min(lost, 6)))  # noqa: S311 -- not a secret
                 snapshot = self._store.load() if current or self._sql is None else self._sql.load(current=False)
-                directory = snapshot.directory
-                outcomes: list[Outcome] = []
-                answers: list[_Answer | Exception] = []
-                for request in requests:
-                    try:
-                        outcome = handle(directory, request)
-                    except Exception as err:  # noqa: BLE001 -- a host's 500 for this request; the rest go on
-                        answers.append(err)
-                        continue
-                    answers.append((outcome.response, len(outcome.changes)))
-                    if outcome.directory is not directory:
-                        outcomes.append(outcome)
-                        directory = outcome.directory
+                answers, outcomes = _handled(snapshot.directory, requests)
                 if not outcomes:
                     if current:
                         return answers
@@ -290,6 +320,34 @@ class ScimApp:
                     current, lost = True, lost + 1
             msg = "the store kept changing under the request"  # 50 lost races in a row
             raise RuntimeError(msg)
+
+    def _requests(self, calls: list[_Call], ids: list[str]) -> list[ScimRequest]:
+        """The turn's requests, each with its id and the time now (read with this app's lock held)."""
+        return [
+            ScimRequest(method, path, body, query=query, new_id=new_id, now=self._clock(), base_url=base_url)
+            for (method, path, body, query, base_url), new_id in zip(calls, ids, strict=True)
+        ]
+
+
+def _handled(directory: Directory, requests: list[ScimRequest]) -> tuple[list[_Answer | Exception], list[Outcome]]:
+    """Each request handled on the state the one before left: the answers, and the outcomes that changed it.
+
+    A request whose handling raises has the error for its answer (the
+    host's ``500``, that request's alone); the rest go on without it.
+    """
+    answers: list[_Answer | Exception] = []
+    outcomes: list[Outcome] = []
+    for request in requests:
+        try:
+            outcome = handle(directory, request)
+        except Exception as err:  # noqa: BLE001 -- a host's 500 for this request; the rest go on
+            answers.append(err)
+            continue
+        answers.append((outcome.response, len(outcome.changes)))
+        if outcome.directory is not directory:
+            outcomes.append(outcome)
+            directory = outcome.directory
+    return answers, outcomes
 
 
 class _Queue:

@@ -558,7 +558,18 @@ def _sqlite_connect(dbapi: Any, _record: object, *, pragmas: Sequence[str]) -> N
 
 def _sqlite_begin(conn: sa.Connection) -> None:
     # A write takes SQLite's write lock at BEGIN: two writers queue (busy_timeout) instead of one failing.
-    _run(conn, _Sql.BEGIN_WRITE if conn.get_execution_options().get("write") else _Sql.BEGIN, {})
+    options = conn.get_execution_options()
+    if not options.get("without_waiting"):
+        _run(conn, _Sql.BEGIN_WRITE if options.get("write") else _Sql.BEGIN, {})
+        return
+    driver = conn.connection.driver_connection  # a write that takes the lock only if it is free
+    driver.execute(_Sql.SQLITE_NO_WAIT)  # type: ignore[union-attr] # sqlite3's
+    try:
+        _run(conn, _Sql.BEGIN_WRITE, {})
+    except SQLAlchemyError:  # the lock is held (or BEGIN failed: a write that waits says why)
+        raise _WouldWait from None
+    finally:
+        driver.execute(_Sql.SQLITE_WAIT)  # type: ignore[union-attr]
 
 
 _DRIVER_SQL: dict[tuple[str, str], tuple[str, list[str] | None]] = {}  # by text and dialect: compiled once each
@@ -897,6 +908,7 @@ class SqlStore:
         self._where = _where(self._engine)
         self._path = self._where if self._engine.url.drivername == "sqlite" else None  # the file, or ":memory:"
         self._writer = self._engine.execution_options(write=True)
+        self._writer_without_waiting = self._writer.execution_options(without_waiting=True)  # SQLite's
         self._reader = (
             self._engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot per load
             if self._engine.dialect.name == "postgresql"
@@ -1048,10 +1060,15 @@ class SqlStore:
     # -- transactions
 
     @contextmanager
-    def _transaction(self) -> Iterator[sa.Connection]:
-        """One durable transaction; a failure to make it durable is :class:`StoreUnavailable`, nothing written."""
+    def _transaction(self, *, without_waiting: bool = False) -> Iterator[sa.Connection]:
+        """One durable transaction; a failure to make it durable is :class:`StoreUnavailable`, nothing written.
+
+        ``without_waiting`` (SQLite): :class:`_WouldWait` if another
+        connection holds the write lock, instead of waiting for it.
+        """
+        writer = self._writer_without_waiting if without_waiting else self._writer
         try:
-            with self._writer.begin() as conn:
+            with writer.begin() as conn:
                 self._check_file()
                 yield conn
         except (SQLAlchemyError, _FileGone) as err:
@@ -1096,10 +1113,8 @@ class SqlStore:
             if not current and self._cache is not None:
                 return self._cache
             try:
-                if self._cache is not None:  # the version alone, one statement: no transaction to begin
-                    with self._engine.connect() as conn:
-                        if _one(_run(_alone(conn), _Sql.VERSION, t)) == self._cache.version:
-                            return self._cache
+                if self._cache is not None and self._version() == self._cache.version:
+                    return self._cache
                 with self._reader.begin() as conn:
                     version = _one(_run(conn, _Sql.VERSION, t))  # and the rows, in one snapshot
                     with _collector_paused():  # 100,000 users: a third faster
@@ -1109,6 +1124,36 @@ class SqlStore:
                 raise StoreUnavailable(msg) from err
             self._cache = snapshot
             return snapshot
+
+    def load_without_waiting(self) -> Snapshot | None:
+        """The current state if that needs no wait and no reading of rows; else ``None``, and :meth:`load` gives it.
+
+        What a server may do on its event loop's thread, which must wait for
+        nothing: on SQLite, the state in memory while the tenant's version
+        has not moved (one statement reads it; in WAL mode a read never
+        waits for a writer). ``None`` on PostgreSQL (each statement is a
+        round trip over the network), with no state in memory yet, when
+        another process moved the version, or while another thread uses
+        this store.
+
+        Raises:
+            StoreUnavailable: the database cannot be read.
+        """
+        if self._engine.dialect.name != "sqlite" or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            cached = self._cache
+            return cached if cached is not None and self._version() == cached.version else None
+        except SQLAlchemyError as err:
+            msg = f"{self._where}: the state cannot be read: {_why(err)}"
+            raise StoreUnavailable(msg) from err
+        finally:
+            self._lock.release()
+
+    def _version(self) -> int:
+        """The tenant's version as stored now: one statement, no transaction to begin."""
+        with self._engine.connect() as conn:
+            return int(_one(_run(_alone(conn), _Sql.VERSION, {"t": self._tenant})))
 
     def _read(self, conn: sa.Connection, *, checked: bool = False) -> Directory:
         """The tenant's directory from its rows.
@@ -1226,16 +1271,51 @@ class SqlStore:
             StoreUnavailable: the write could not be made durable; nothing
                 was written.
         """
+        with self._lock:
+            return self._commit(snapshot, outcome, origin, without_waiting=False)
+
+    def commit_without_waiting(self, snapshot: Snapshot, outcome: Outcome, *, origin: str = "scim") -> bool | None:
+        """:meth:`commit`, unless it would wait for a lock: then ``None``, nothing written, and :meth:`commit` makes it.
+
+        What a server may do on its event loop's thread, which must not wait
+        for another process: on SQLite, the write lock is taken only if it
+        is free (no busy timeout). It does wait for the disk: it returns
+        once the commit is durable. ``None`` on PostgreSQL (a round trip
+        over the network, and another process may hold the tenant's row),
+        and while another thread uses this store.
+
+        Returns:
+            ``True`` once written and durable; ``False`` (nothing written)
+            when another commit came first; ``None`` (nothing written) when
+            it would have waited.
+
+        Raises:
+            DomainClaimed: the new settings claim another tenant's domain.
+            StoreUnavailable: the write could not be made durable; nothing
+                was written.
+        """
+        if self._engine.dialect.name != "sqlite" or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._commit(snapshot, outcome, origin, without_waiting=True)
+        except _WouldWait:
+            return None
+        finally:
+            self._lock.release()
+
+    def _commit(self, snapshot: Snapshot, outcome: Outcome, origin: str, *, without_waiting: bool) -> bool:
+        """:meth:`commit`, its lock held."""
         versions = {"t": self._tenant, "new": snapshot.version + 1, "old": snapshot.version}
         org, stored = outcome.directory.org, snapshot.directory.org
         claims = org is not stored and org.domains != stored.domains  # the other tenants' claims to read first
-        with self._lock:
-            if self._engine.dialect.name == "postgresql" and not claims:
-                written = self._commit_at_once(versions, snapshot.directory, outcome, origin)
-            else:  # SQLite (no round trips), or new claims
-                written = self._commit_in_steps(versions, snapshot.directory, outcome, origin, claims=claims)
-            if written:
-                self._cache = Snapshot(outcome.directory, snapshot.version + 1)
+        if self._engine.dialect.name == "postgresql" and not claims:
+            written = self._commit_at_once(versions, snapshot.directory, outcome, origin)
+        else:  # SQLite (no round trips), or new claims
+            written = self._commit_in_steps(
+                versions, snapshot.directory, outcome, origin, claims=claims, without_waiting=without_waiting
+            )
+        if written:
+            self._cache = Snapshot(outcome.directory, snapshot.version + 1)
         return written
 
     def _commit_at_once(self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str) -> bool:
@@ -1247,10 +1327,17 @@ class SqlStore:
             return False
         return True
 
-    def _commit_in_steps(
-        self, versions: dict[str, Any], before: Directory, outcome: Outcome, origin: str, *, claims: bool
+    def _commit_in_steps(  # noqa: PLR0913 -- the commit's parts, and how it takes the lock
+        self,
+        versions: dict[str, Any],
+        before: Directory,
+        outcome: Outcome,
+        origin: str,
+        *,
+        claims: bool,
+        without_waiting: bool,
     ) -> bool:
-        with self._transaction() as conn:
+        with self._transaction(without_waiting=without_waiting) as conn:
             if _run(conn, _Sql.BUMP_VERSION, versions).rowcount != 1:
                 return False
             self._write(conn, before, outcome, origin)
@@ -1721,6 +1808,10 @@ class _FileGone(Exception):
 
 class _Lost(Exception):
     """A commit sent at once found another commit first (its compare-and-swap failed): nothing written."""
+
+
+class _WouldWait(Exception):
+    """A write that must not wait found SQLite's write lock held (or could not begin): nothing written."""
 
 
 class RequestLog:
