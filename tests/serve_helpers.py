@@ -133,6 +133,28 @@ def behind_the_store(path: Path | str) -> Iterator[sqlite3.Connection]:
         yield db
 
 
+@contextmanager
+def another_writer(path: Path | str) -> Iterator[threading.Event]:
+    """Another process's write, as SQLite sees it: a connection holding the write lock, in a thread of its own,
+    from before the block until the event it gives is set (at the latest when the block ends)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with behind_the_store(path) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            held.set()
+            release.wait(30)
+
+    holding = threading.Thread(target=hold)
+    holding.start()
+    held.wait(10)
+    try:
+        yield release
+    finally:
+        release.set()
+        holding.join()
+
+
 def kill_9_during(
     process: subprocess.Popen[bytes], burst: Callable[[threading.Event], None], rng: random.Random
 ) -> None:

@@ -559,6 +559,19 @@ BURST: list[tuple[str, str, Any]] = [
 """Writes that depend on each other: each answered as if handled alone, in order."""
 
 
+def hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions handed to worker threads (``asyncio.to_thread``) from now on, in order."""
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append(func.__name__)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    return hops
+
+
 def watch_commits(store: Any, seen: Callable[[Any], object]) -> None:
     """Give ``seen`` the outcome of each commit of ``store``, before it is made: those a SqlStore makes on the
     event loop's thread (``commit_without_waiting``) too."""
@@ -755,14 +768,7 @@ def test_a_turn_while_another_event_loops_turn_holds_the_app_is_made_in_a_worker
     loop's thread (it would wait there) but in a worker thread, once the other is done."""
     app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
     assert call(app, "GET", "/Users")[0] == 200  # the state in memory
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(func: Any, /, *args: Any) -> Any:
-        hops.append(func.__name__)
-        return await to_thread(func, *args)
-
-    monkeypatch.setattr(asyncio, "to_thread", counted)
+    hops = hand_offs(monkeypatch)
     held = threading.Event()
 
     def other_loops_turn() -> None:

@@ -40,6 +40,7 @@ from helpers import ORG, article_org, cli
 from scim_helpers import START, patch
 from serve_helpers import (
     GroupWrites,
+    another_writer,
     behind_the_store,
     free_port,
     kill_9_during,
@@ -443,19 +444,9 @@ def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
         assert store.commit_without_waiting(snapshot, ann) is None
         assert time.monotonic() - began < 5  # not SQLite's busy timeout (10 s)
     assert other.load().version == snapshot.version  # nothing written
-    held = threading.Event()
-
-    def hold_a_while() -> None:
-        with behind_the_store(db) as holder:
-            holder.execute("BEGIN IMMEDIATE")
-            held.set()
-            time.sleep(0.3)
-
-    holding = threading.Thread(target=hold_a_while)
-    holding.start()
-    held.wait(10)
-    assert store.commit(snapshot, ann)  # waits for the lock: the busy timeout was set back
-    holding.join()
+    with another_writer(db) as release:
+        threading.Timer(0.3, release.set).start()
+        assert store.commit(snapshot, ann)  # waits for the lock: the busy timeout was set back
     now = store.load_without_waiting()
     assert now is not None
     assert now.version == snapshot.version + 1
@@ -816,22 +807,14 @@ def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_ther
     """A tenant in memory is found without a thread's hop, and opened once (the same app however often it is
     asked for); while another thread holds the cache (opening a tenant), the event loop does not wait for it:
     the request asks from a thread instead."""
-    import asyncio  # noqa: PLC0415
 
     from scim_roles.asgi import TenantApp  # noqa: PLC0415
-    from test_asgi import call  # noqa: PLC0415
+    from test_asgi import call, hand_offs  # noqa: PLC0415
 
     db = str(tmp_path / "state.db")
     token = tenants_with_tokens(db, ["acme"])["acme"]
     app = TenantApp(db)
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(func: Any, /, *args: Any) -> Any:
-        hops.append(func.__name__)
-        return await to_thread(func, *args)
-
-    monkeypatch.setattr(asyncio, "to_thread", counted)
+    hops = hand_offs(monkeypatch)
     assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
     assert hops == ["_app", "_process"]  # opened from a thread
     assert call(app, "GET", "/scim/v2/acme/Users", token=token)[0] == 200
@@ -862,21 +845,13 @@ def test_t2_a_turn_that_waits_for_nothing_is_made_on_the_event_loop_any_other_in
     tenant's state in memory and current, reads and writes are made on the event loop's own thread. The first
     request (nothing in memory), one after another process moved the state, and every turn on PostgreSQL (a
     round trip over the network) are made in a worker thread."""
-    import asyncio  # noqa: PLC0415
 
     from scim_roles.asgi import TenantApp  # noqa: PLC0415
-    from test_asgi import call  # noqa: PLC0415
+    from test_asgi import call, hand_offs  # noqa: PLC0415
 
     token = tenants_with_tokens(db, ["acme"])["acme"]
     app = TenantApp(db)
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(func: Any, /, *args: Any) -> Any:
-        hops.append(func.__name__)
-        return await to_thread(func, *args)
-
-    monkeypatch.setattr(asyncio, "to_thread", counted)
+    hops = hand_offs(monkeypatch)
 
     def go(method: str, body: bytes | None = None) -> tuple[int, Any]:
         status, _, data = call(app, method, "/scim/v2/acme/Users", body, token=token)
@@ -916,19 +891,8 @@ def test_t2_a_write_never_waits_for_sqlites_write_lock_on_the_event_loop(tmp_pat
     app = TenantApp(db, mint_id=mint)
     for tenant, token in tokens.items():  # each tenant's state in memory
         assert call(app, "GET", f"/scim/v2/{tenant}/Users", token=token)[0] == 200
-    held, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
-        with behind_the_store(db) as holder:
-            holder.execute("BEGIN IMMEDIATE")
-            held.set()
-            release.wait(30)
-
-    holding = threading.Thread(target=hold)
-    holding.start()
-    held.wait(10)
-
-    async def meanwhile() -> tuple[int, bool, float, Any]:
+    async def meanwhile(release: threading.Event) -> tuple[int, bool, float, Any]:
         ann = b'{"userName": "ann@example.com"}'
         write = asyncio.ensure_future(answer(app, "POST", "/scim/v2/acme/Users", ann, token=tokens["acme"]))
         began = time.monotonic()
@@ -938,11 +902,8 @@ def test_t2_a_write_never_waits_for_sqlites_write_lock_on_the_event_loop(tmp_pat
         release.set()
         return status, waiting, took, await write
 
-    try:
-        read, waiting, took, (status, _, created) = asyncio.run(meanwhile())
-    finally:
-        release.set()
-        holding.join()
+    with another_writer(db) as release:
+        read, waiting, took, (status, _, created) = asyncio.run(meanwhile(release))
     assert (read, waiting, status) == (200, True, 201)
     assert took < 5  # not SQLite's busy timeout (10 s)
     assert (created["id"], minted) == ("u2", ["u0", "u1", "u2", "u3"])  # one id for each of the four requests
