@@ -426,18 +426,25 @@ def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
     else None and nothing written: nothing in memory, the version moved, the write lock held elsewhere (never
     waited for; the busy timeout is restored after), this store in use by another thread. On PostgreSQL: None."""
     store, other = SqlStore(db, article_org(), tenant="acme"), SqlStore(db, tenant="acme")
-    assert store.load_without_waiting() is None  # nothing in memory yet
+    assert store.load_without_waiting(since=time.monotonic()) is None  # nothing in memory yet
     snapshot = store.load()
     ann = handle(snapshot.directory, ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="a"))
-    if db.startswith("postgresql"):
-        assert (store.load_without_waiting(), store.commit_without_waiting(snapshot, ann)) == (None, None)
+    assert store.commits_without_waiting is (not db.startswith("postgresql"))
+    if db.startswith("postgresql"):  # no token check read a version yet (below: what one does)
+        assert (store.load_without_waiting(since=time.monotonic()), store.commit_without_waiting(snapshot, ann)) == (
+            None,
+            None,
+        )
         assert other.load().version == snapshot.version  # nothing written
         store.close()
         other.close()
         return
-    assert store.load_without_waiting() is snapshot
+    assert store.load_without_waiting(since=time.monotonic()) is snapshot
     with store._lock:  # another thread uses the store: neither waits for it
-        assert (store.load_without_waiting(), store.commit_without_waiting(snapshot, ann)) == (None, None)
+        assert (store.load_without_waiting(since=time.monotonic()), store.commit_without_waiting(snapshot, ann)) == (
+            None,
+            None,
+        )
     with behind_the_store(db) as holder:
         holder.execute("BEGIN IMMEDIATE")  # another process's write
         began = time.monotonic()
@@ -447,13 +454,13 @@ def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
     with another_writer(db) as release:
         threading.Timer(0.3, release.set).start()
         assert store.commit(snapshot, ann)  # waits for the lock: the busy timeout was set back
-    now = store.load_without_waiting()
+    now = store.load_without_waiting(since=time.monotonic())
     assert now is not None
     assert now.version == snapshot.version + 1
     bob = handle(now.directory, ScimRequest("POST", "/Users", {"userName": "bob@example.com"}, new_id="b"))
     assert store.commit_without_waiting(now, bob) is True
     send(other, "POST", "/Users", {"userName": "cy@example.com"}, new_id="c")  # another process moves the version
-    assert store.load_without_waiting() is None
+    assert store.load_without_waiting(since=time.monotonic()) is None
     cy = handle(now.directory, ScimRequest("POST", "/Users", {"userName": "cy@example.com"}, new_id="c2"))
     assert store.commit_without_waiting(store.load(current=False), cy) is False  # a lost race: nothing written
     assert sorted(other.load().directory.users) == ["a", "b", "c"]
@@ -461,12 +468,80 @@ def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
     failure = sa.exc.OperationalError("SELECT version", {}, sqlite3.OperationalError("disk I/O error"))
     monkeypatch.setattr(store, "_version", lambda: (_ for _ in ()).throw(failure))
     with pytest.raises(StoreUnavailable, match=r"the state cannot be read: .*disk I/O error"):
-        store.load_without_waiting()
+        store.load_without_waiting(since=time.monotonic())
     monkeypatch.undo()
     latest = store.load()
-    assert store.load_without_waiting() is latest  # its lock let go
+    assert store.load_without_waiting(since=time.monotonic()) is latest  # its lock let go
     store.close()
     other.close()
+
+
+def test_on_postgresql_the_state_in_memory_is_current_while_a_token_check_since_the_request_read_its_version(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token check reads the tenant's version in the same statement as the token. On PostgreSQL the state in
+    memory is then current for a request, with no round trip of its own, when its version is the newest a check
+    read and such a check began after the request came in (its own). A state another process moved is not
+    current once a check read its version; nor is one no check read since the request came in (a check for
+    another purpose, earlier, counts for nothing); nor this store's own commit until a check reads it."""
+    store, other = SqlStore(postgres_url, article_org(), tenant="acme"), SqlStore(postgres_url, tenant="acme")
+    snapshot = store.load()
+    _, token = store.add_token()
+    came = time.monotonic()  # a request comes in
+    assert store.load_without_waiting(since=came) is None  # no check read a version yet
+    assert store.check_token(token)  # its token check
+    assert store.load_without_waiting(since=came) is snapshot
+    assert store.load_without_waiting(since=time.monotonic()) is None  # a later request, before its own check
+    ann = handle(snapshot.directory, ScimRequest("POST", "/Users", {"userName": "ann@example.com"}, new_id="a"))
+    assert store.commit(snapshot, ann)
+    came = time.monotonic()
+    assert store.check_token(token)
+    now = store.load_without_waiting(since=came)
+    assert now is not None
+    assert now.version == snapshot.version + 1
+    assert store.commit(now, handle(now.directory, ScimRequest("DELETE", "/Users/a")))
+    assert store.load_without_waiting(since=came) is None  # its own commit: newer than any version a check read
+    assert store.check_token(token)
+    now = store.load_without_waiting(since=came)
+    assert now is not None
+    send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b")  # another process
+    came = time.monotonic()
+    assert not store.check_token("not-a-token")  # not a token's shape: nothing read
+    assert store.load_without_waiting(since=came) is None  # no check read a version since the request came in
+    assert not store.check_token("scimroles_000000000000_" + "x" * 43)  # a wrong token: the version is read
+    assert store.load_without_waiting(since=came) is None  # moved: not from memory
+    assert sorted(store.load().directory.users) == ["b"]
+    came = time.monotonic()  # another request
+    assert store.check_token(token)  # reads the same version again
+    assert store.load_without_waiting(since=came) is not None
+    real = store_module._token_of
+    monkeypatch.setattr(store_module, "_token_of", lambda *args: (real(*args)[0], 0))  # another thread's late check
+    assert store.check_token(token)
+    assert store.load_without_waiting(since=came) is not None  # the newest version read still counts
+    store.close()
+    other.close()
+
+
+def test_on_postgresql_a_read_whose_own_token_check_read_no_version_is_made_in_a_worker_thread(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host checking tokens its own way (not through the store): a version an earlier token check of the store
+    read (an admin page trying a token, say) says nothing of a request that came in later, so its read is made
+    in a worker thread, from a state read afresh, and sees what another process wrote meanwhile."""
+    from scim_roles.asgi import ScimApp  # noqa: PLC0415
+    from test_asgi import call, hand_offs  # noqa: PLC0415
+
+    store = SqlStore(postgres_url, article_org(), tenant="acme")
+    app = ScimApp(store, check_token=lambda presented: presented == "the host's own")
+    assert call(app, "GET", "/Users", token="the host's own")[0] == 200  # the state in memory
+    _, token = store.add_token()
+    assert store.check_token(token)  # the admin page: the version read, before the request below came in
+    with SqlStore(postgres_url, tenant="acme") as other:
+        send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b")
+    hops = hand_offs(monkeypatch)
+    status, _, listed = call(app, "GET", "/Users", token="the host's own")
+    assert (status, listed["totalResults"], hops) == (200, 1, ["_process"])
+    store.close()
 
 
 def test_tenants_share_a_database_and_nothing_else(db: str) -> None:
@@ -841,10 +916,11 @@ def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_ther
 def test_t2_a_turn_that_waits_for_nothing_is_made_on_the_event_loop_any_other_in_a_worker_thread(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Handing a turn to a worker thread and back costs about as much as a small write: on SQLite, with the
-    tenant's state in memory and current, reads and writes are made on the event loop's own thread. The first
-    request (nothing in memory), one after another process moved the state, and every turn on PostgreSQL (a
-    round trip over the network) are made in a worker thread."""
+    """Handing a turn to a worker thread and back costs about as much as a small write: with the tenant's state
+    in memory and current, reads are made on the event loop's own thread, and on SQLite writes too (each
+    handled once). The first request (nothing in memory), one after another process moved the state (its
+    token check read the new version), and a write on PostgreSQL (a round trip over the network) are made in a
+    worker thread."""
 
     from scim_roles.asgi import TenantApp  # noqa: PLC0415
     from test_asgi import call, hand_offs  # noqa: PLC0415
@@ -852,6 +928,15 @@ def test_t2_a_turn_that_waits_for_nothing_is_made_on_the_event_loop_any_other_in
     token = tenants_with_tokens(db, ["acme"])["acme"]
     app = TenantApp(db)
     hops = hand_offs(monkeypatch)
+
+    handled: list[str] = []
+    real_handle = handle
+
+    def counted_handle(directory: Any, request: Any) -> Any:
+        handled.append(request.method)
+        return real_handle(directory, request)
+
+    monkeypatch.setattr("scim_roles.asgi.handle", counted_handle)
 
     def go(method: str, body: bytes | None = None) -> tuple[int, Any]:
         status, _, data = call(app, method, "/scim/v2/acme/Users", body, token=token)
@@ -862,7 +947,8 @@ def test_t2_a_turn_that_waits_for_nothing_is_made_on_the_event_loop_any_other_in
     assert go("POST", b'{"userName": "ann@example.com"}')[0] == 201
     assert go("GET")[0] == 200
     on_sqlite = not db.startswith("postgresql")
-    assert hops[2:] == ([] if on_sqlite else ["_process", "_process"])
+    assert hops[2:] == ([] if on_sqlite else ["_process"])  # a write on PostgreSQL: in a worker thread
+    assert handled == ["GET", "POST", "GET"]  # each once: none handled on the loop, then again in a thread
     with SqlStore(db, tenant="acme") as other:  # another process moves the state
         send(other, "POST", "/Users", {"userName": "bob@example.com"}, new_id="b")
     status, listed = go("GET")

@@ -66,7 +66,7 @@ _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 _BACKOFF = 0.001  # seconds: after the n-th lost race, a random wait up to 2**n of these (at most 64)
 _TOGETHER = 32  # at most this many waiting writes are handled in one turn and committed together
 
-_Call = tuple[str, str, Any, str, str]  # method, path, body, query, base URL
+_Call = tuple[str, str, Any, str, str, float]  # method, path, body, query, base URL, when it came in (monotonic)
 _Answer = tuple[ScimResponse, int]  # the response, and how many membership changes the request made
 
 
@@ -154,6 +154,7 @@ class ScimApp:
         _log_line(scope, status, ms, changes)
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[str, str]], bytes, int]:
+        arrived = time.monotonic()  # before its token is checked
         headers: dict[str, str] = {}
         repeated = False
         for k, v in scope["headers"]:
@@ -173,7 +174,7 @@ class ScimApp:
         query = scope.get("query_string", b"").decode("latin-1")
         base_url = (self._public or _server_url(scope)) + quote(scope.get("root_path", "")) + base
         try:
-            result, changes = await self._in_turn((method, path, body, query, base_url))
+            result, changes = await self._in_turn((method, path, body, query, base_url, arrived))
         except StoreUnavailable as err:  # T2: never acknowledged, never a traceback
             LOG.error("the state is unavailable: %s", json.dumps(str(err))[1:-1])  # noqa: TRY400 -- no traceback
             return _Refused(503, "the state cannot be written now: nothing was changed; retry later").answer
@@ -262,19 +263,21 @@ class ScimApp:
         as much as the rest of a small write (docs/performance.md). So a
         turn whose store answers without waiting for a lock or another
         process (:meth:`~scim_roles.store.SqlStore.load_without_waiting`,
-        :meth:`~scim_roles.store.SqlStore.commit_without_waiting`: SQLite,
-        its state in memory and current, its write lock free) is made here,
-        and the loop waits only for the disk's ``fsync``. Any other (this
-        app's lock held by another event loop's turn, the state not in
-        memory or moved, the write lock held, PostgreSQL, a store of one's
-        own) is made by :meth:`_process` in a worker thread, with the ids
-        minted here, if any: each request's id is minted once.
+        :meth:`~scim_roles.store.SqlStore.commit_without_waiting`: its state
+        in memory and current; for writes, SQLite with its write lock free)
+        is made here, and the loop waits only for the disk's ``fsync``. Any
+        other (this app's lock held by another event loop's turn, the state
+        not in memory or moved, the write lock held, a write on PostgreSQL,
+        a store of one's own) is made by :meth:`_process` in a worker
+        thread, with the ids minted here, if any: each request's id is
+        minted once.
         """
         sql = self._sql
-        if sql is None or not self._lock.acquire(blocking=False):
+        writes = calls[0][0] in _WRITES
+        if sql is None or (writes and not sql.commits_without_waiting) or not self._lock.acquire(blocking=False):
             return None, None
         try:
-            snapshot = sql.load_without_waiting()
+            snapshot = sql.load_without_waiting(since=min(call[5] for call in calls))
             if snapshot is None:
                 return None, None
             ids = [self._mint() for _ in calls]
@@ -325,7 +328,7 @@ class ScimApp:
         """The turn's requests, each with its id and the time now (read with this app's lock held)."""
         return [
             ScimRequest(method, path, body, query=query, new_id=new_id, now=self._clock(), base_url=base_url)
-            for (method, path, body, query, base_url), new_id in zip(calls, ids, strict=True)
+            for (method, path, body, query, base_url, _), new_id in zip(calls, ids, strict=True)
         ]
 
 

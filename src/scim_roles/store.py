@@ -181,6 +181,10 @@ class _Sql:
     DELETE_MEMBERSHIPS = text("DELETE FROM memberships WHERE tenant = :t")
     CREDENTIALS = text("SELECT id, created, expires, last_used, revoked FROM tokens WHERE tenant = :t ORDER BY seq")
     CREDENTIAL = text("SELECT hash, created, expires, last_used, revoked FROM tokens WHERE tenant = :t AND id = :id")
+    CREDENTIAL_AND_VERSION = text(  # a request's token, and the tenant's version as it came in: one statement
+        "SELECT k.hash, k.created, k.expires, k.last_used, k.revoked, t.version FROM tenants t"
+        " LEFT JOIN tokens k ON k.tenant = t.id AND k.id = :id WHERE t.id = :t"
+    )
     ADD_CREDENTIAL = text(  # its place among the tenant's tokens: the tenant's row is locked, so no two race
         "INSERT INTO tokens (id, tenant, seq, hash, created, expires) VALUES (:id, :t,"
         " (SELECT coalesce(max(seq), 0) + 1 FROM tokens WHERE tenant = :t), :hash, :created, :expires)"
@@ -717,11 +721,11 @@ def authenticates(db: sa.Engine, tenant: str, token: str, *, now: datetime | Non
     Raises:
         StoreUnavailable: the database cannot be read.
     """
-    info = _token_of(db, tenant, token)
+    info, _ = _token_of(db, tenant, token)
     return info is not None and info.active_at(now if now is not None else datetime.now(timezone.utc))
 
 
-def _token_of(engine: sa.Engine, tenant: str, presented: str) -> TokenInfo | None:
+def _token_of(engine: sa.Engine, tenant: str, presented: str) -> tuple[TokenInfo | None, int | None]:
     """:func:`_credential`, read alone on a connection of its own.
 
     Raises:
@@ -746,15 +750,22 @@ def _alone(conn: sa.Connection) -> sa.Connection:
     return conn
 
 
-def _credential(conn: sa.Connection, tenant: str, presented: str) -> TokenInfo | None:
-    """The tenant's token that ``presented`` is, revoked or expired or not; ``None`` if it is none of its tokens."""
+def _credential(conn: sa.Connection, tenant: str, presented: str) -> tuple[TokenInfo | None, int | None]:
+    """The tenant's token that ``presented`` is, and the tenant's version, read in one statement.
+
+    The token revoked or expired or not; ``None`` if it is none of the
+    tenant's tokens. The version ``None``: no such tenant, or not a token's
+    shape.
+    """
     parts = _tokens.split(presented)
     if parts is None:  # not the shape of a token: its shape is no secret
-        return None
+        return None, None
     lookup, secret = parts
-    row = _run(conn, _Sql.CREDENTIAL, {"t": tenant, "id": lookup}).fetchone()
-    good = _tokens.matches(secret, None if row is None else row[0])  # the hashing, row or no row
-    return TokenInfo(lookup, *row[1:]) if good and row is not None else None
+    row = _run(conn, _Sql.CREDENTIAL_AND_VERSION, {"t": tenant, "id": lookup}).fetchone()
+    if row is None:  # no such tenant
+        row = (None,) * 6
+    good = _tokens.matches(secret, row[0])  # the hashing, row or no row
+    return (TokenInfo(lookup, *row[1:5]) if good else None), row[5]
 
 
 def migrate(db: str | os.PathLike[str] | sa.Engine) -> tuple[int, int]:
@@ -899,6 +910,8 @@ class SqlStore:
             check_tenant_id(tenant)
         self._lock = threading.Lock()
         self._cache: Snapshot | None = None
+        self._seen, self._seen_at = -1, 0.0  # the newest version a token check read, and when the last such began
+        self._seen_lock = threading.Lock()
         self._settings: tuple[str, Org] | None = None  # the stored settings' JSON, and the Org it loads to
         self._clock = clock
         self._engine = open_database(db, readonly=readonly)
@@ -1125,25 +1138,37 @@ class SqlStore:
             self._cache = snapshot
             return snapshot
 
-    def load_without_waiting(self) -> Snapshot | None:
+    def load_without_waiting(self, *, since: float) -> Snapshot | None:
         """The current state if that needs no wait and no reading of rows; else ``None``, and :meth:`load` gives it.
 
         What a server may do on its event loop's thread, which must wait for
-        nothing: on SQLite, the state in memory while the tenant's version
-        has not moved (one statement reads it; in WAL mode a read never
-        waits for a writer). ``None`` on PostgreSQL (each statement is a
-        round trip over the network), with no state in memory yet, when
-        another process moved the version, or while another thread uses
-        this store.
+        nothing: the state in memory while the tenant's version has not
+        moved. On SQLite one statement reads the version (in WAL mode a read
+        never waits for a writer). On PostgreSQL, where each statement is a
+        round trip over the network, none does: the state in memory is
+        current if its version is the newest that :meth:`check_token` read,
+        in a check that began at ``since`` or later (a request's own check:
+        the state was then current while the request was in flight).
+        ``None`` with no state in memory yet, when another process moved
+        the version, or while another thread uses this store.
+
+        Args:
+            since: When the request came in (``time.monotonic()``).
 
         Raises:
             StoreUnavailable: the database cannot be read.
         """
-        if self._engine.dialect.name != "sqlite" or not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=False):
             return None
         try:
             cached = self._cache
-            return cached if cached is not None and self._version() == cached.version else None
+            if cached is None:
+                return None
+            if self._engine.dialect.name != "sqlite":  # no round trip: the version a token check read
+                with self._seen_lock:  # the two as one check left them
+                    seen, seen_at = self._seen, self._seen_at
+                return cached if seen == cached.version and seen_at >= since else None
+            return cached if self._version() == cached.version else None
         except SQLAlchemyError as err:
             msg = f"{self._where}: the state cannot be read: {_why(err)}"
             raise StoreUnavailable(msg) from err
@@ -1274,6 +1299,11 @@ class SqlStore:
         with self._lock:
             return self._commit(snapshot, outcome, origin, without_waiting=False)
 
+    @property
+    def commits_without_waiting(self) -> bool:
+        """Whether :meth:`commit_without_waiting` may commit (SQLite), or always says it would wait (PostgreSQL)."""
+        return self._engine.dialect.name == "sqlite"
+
     def commit_without_waiting(self, snapshot: Snapshot, outcome: Outcome, *, origin: str = "scim") -> bool | None:
         """:meth:`commit`, unless it would wait for a lock: then ``None``, nothing written, and :meth:`commit` makes it.
 
@@ -1294,7 +1324,7 @@ class SqlStore:
             StoreUnavailable: the write could not be made durable; nothing
                 was written.
         """
-        if self._engine.dialect.name != "sqlite" or not self._lock.acquire(blocking=False):
+        if not self.commits_without_waiting or not self._lock.acquire(blocking=False):
             return None
         try:
             return self._commit(snapshot, outcome, origin, without_waiting=True)
@@ -1633,18 +1663,31 @@ class SqlStore:
         the next request); records when it was last used, at most once a
         minute per token (a write then, not per request), and only when that
         needs no wait (:meth:`_mark_used`). Another tenant's token is no
-        token of this one.
+        token of this one. The tenant's version is read in the same
+        statement, and kept with when the check began: on PostgreSQL,
+        :meth:`load_without_waiting` trusts it.
 
         Raises:
             StoreUnavailable: the tokens cannot be read.
         """
-        now = self._clock()
-        info = _token_of(self._engine, self._tenant, presented)
+        now, began = self._clock(), time.monotonic()
+        info, version = _token_of(self._engine, self._tenant, presented)
+        if version is not None:
+            self._saw(version, began)
         if info is None or not info.active_at(now):
             return False
         if info.last_used is None or _parse(info.last_used) <= now - LAST_USED_EVERY:
             self._mark_used(info.id, now)
         return True
+
+    def _saw(self, version: int, began: float) -> None:
+        """A token check that began at ``began`` (monotonic) read ``version``: keep the newest, and when it was read."""
+        with self._seen_lock:
+            if version > self._seen:
+                self._seen, self._seen_at = version, began
+            elif version == self._seen:
+                self._seen_at = max(self._seen_at, began)
+            # an older version: another thread's check, answered late; a newer one was read after it began
 
     def _mark_used(self, token_id: str, now: datetime) -> None:
         """Record a token's use now, unless that would wait: then a later request records it.
