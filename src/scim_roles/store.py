@@ -1687,7 +1687,7 @@ class SqlStore:
                 self._seen, self._seen_at = version, began
             elif version == self._seen:
                 self._seen_at = max(self._seen_at, began)
-            # an older version: another thread's check, answered late; a newer one was read after it began
+            # an older version: another thread's check, answered late; what the newer one read stands
 
     def _mark_used(self, token_id: str, now: datetime) -> None:
         """Record a token's use now, unless that would wait: then a later request records it.
