@@ -566,12 +566,20 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     if not options.get("without_waiting"):
         _run(conn, _Sql.BEGIN_WRITE if options.get("write") else _Sql.BEGIN, {})
         return
-    driver = conn.connection.driver_connection  # a write that takes the lock only if it is free
-    driver.execute(_Sql.SQLITE_NO_WAIT)  # type: ignore[union-attr] # sqlite3's
-    try:
-        _run(conn, _Sql.BEGIN_WRITE, {})
+    try:  # a write that takes the lock only if it is free
+        with _sqlite_without_busy_wait(conn):
+            _run(conn, _Sql.BEGIN_WRITE, {})
     except SQLAlchemyError:  # the lock is held (or BEGIN failed: a write that waits says why)
         raise _WouldWait from None
+
+
+@contextmanager
+def _sqlite_without_busy_wait(conn: sa.Connection) -> Iterator[None]:
+    """What the block runs on ``conn`` fails at once on a lock held elsewhere; then its busy timeout is back."""
+    driver = conn.connection.driver_connection
+    driver.execute(_Sql.SQLITE_NO_WAIT)  # type: ignore[union-attr] # sqlite3's
+    try:
+        yield
     finally:
         driver.execute(_Sql.SQLITE_WAIT)  # type: ignore[union-attr]
 
@@ -1704,12 +1712,8 @@ class SqlStore:
             if conn.dialect.name == "postgresql":
                 _run(_alone(conn), _Sql.MARK_USED_UNLOCKED, params)
                 return
-            driver = conn.connection.driver_connection  # in autocommit: the statement is its own transaction
-            driver.execute(_Sql.SQLITE_NO_WAIT)  # type: ignore[union-attr] # sqlite3's
-            try:
+            with _sqlite_without_busy_wait(conn):  # in autocommit: the statement is its own transaction
                 _run(conn, _Sql.MARK_USED, params)
-            finally:
-                driver.execute(_Sql.SQLITE_WAIT)  # type: ignore[union-attr]
 
     def _token_rows(self, conn: sa.Connection) -> tuple[TokenInfo, ...]:
         return tuple(TokenInfo(*row) for row in conn.execute(_Sql.CREDENTIALS, {"t": self._tenant}))
