@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -134,18 +134,17 @@ def behind_the_store(path: Path | str) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def another_writer(path: Path | str) -> Iterator[threading.Event]:
-    """Another process's write, as SQLite sees it: a connection holding the write lock, in a thread of its own,
-    from before the block until the event it gives is set (at the latest when the block ends)."""
+def held_elsewhere(hold: AbstractContextManager[object]) -> Iterator[threading.Event]:
+    """``hold`` (a lock, a write lock of SQLite's) held by a thread of its own, from before the block until the
+    event it gives is set, at the latest when the block ends."""
     held, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
-        with behind_the_store(path) as holder:
-            holder.execute("BEGIN IMMEDIATE")
+    def run() -> None:
+        with hold:
             held.set()
             release.wait(30)
 
-    holding = threading.Thread(target=hold)
+    holding = threading.Thread(target=run)
     holding.start()
     held.wait(10)
     try:
@@ -153,6 +152,18 @@ def another_writer(path: Path | str) -> Iterator[threading.Event]:
     finally:
         release.set()
         holding.join()
+
+
+@contextmanager
+def _write_lock(path: Path | str) -> Iterator[None]:
+    with behind_the_store(path) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+
+
+def another_writer(path: Path | str) -> AbstractContextManager[threading.Event]:
+    """Another process's write, as SQLite sees it: a connection holding the write lock (:func:`held_elsewhere`)."""
+    return held_elsewhere(_write_lock(path))
 
 
 def kill_9_during(

@@ -25,7 +25,7 @@ from scim_roles.scim import Directory
 from scim_roles.store import Snapshot, SqliteStore, SqlStore, Store
 
 from helpers import article_org
-from serve_helpers import send
+from serve_helpers import held_elsewhere, send
 
 TOKEN = "s3cret-token"
 
@@ -769,18 +769,9 @@ def test_a_turn_while_another_event_loops_turn_holds_the_app_is_made_in_a_worker
     app = ScimApp(SqliteStore(tmp_path / "s.db", article_org()), token=TOKEN)
     assert call(app, "GET", "/Users")[0] == 200  # the state in memory
     hops = hand_offs(monkeypatch)
-    held = threading.Event()
-
-    def other_loops_turn() -> None:
-        with app._lock:
-            held.set()
-            threading.Event().wait(0.3)
-
-    other = threading.Thread(target=other_loops_turn)
-    other.start()
-    held.wait(10)
-    assert call(app, "POST", "/Users", b'{"userName": "ann@example.com"}')[0] == 201
-    other.join()
+    with held_elsewhere(app._lock) as release:  # another loop's turn, for 0.3 s
+        threading.Timer(0.3, release.set).start()
+        assert call(app, "POST", "/Users", b'{"userName": "ann@example.com"}')[0] == 201
     assert hops == ["_process"]
     assert call(app, "GET", "/Users")[0] == 200
     assert hops == ["_process"]  # the lock free again: on the event loop

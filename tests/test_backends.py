@@ -43,6 +43,7 @@ from serve_helpers import (
     another_writer,
     behind_the_store,
     free_port,
+    held_elsewhere,
     kill_9_during,
     kill_settings_edits,
     request,
@@ -402,18 +403,9 @@ def test_a_token_check_never_waits_for_a_lock_the_use_mark_needs(db: str) -> Non
     now[0] += timedelta(minutes=1)
     assert store.check_token(token)
     assert store.tokens()[0].last_used == "2026-11-30T09:06:00Z"
-    held = threading.Event()
-
-    def hold_a_while() -> None:
-        with holding_the_lock_of(db, token_id):
-            held.set()
-            time.sleep(0.3)
-
-    holder = threading.Thread(target=hold_a_while)
-    holder.start()
-    held.wait(10)
-    send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="a")  # a write still waits its turn
-    holder.join()
+    with held_elsewhere(holding_the_lock_of(db, token_id)) as release:
+        threading.Timer(0.3, release.set).start()
+        send(store, "POST", "/Users", {"userName": "ann@example.com"}, new_id="a")  # a write still waits its turn
     assert store.load().directory.user_name("a") == "ann@example.com"
     store.close()
 
@@ -441,10 +433,8 @@ def test_t2_a_store_loads_and_commits_without_waiting_or_says_it_would_wait(
         return
     assert store.load_without_waiting(since=time.monotonic()) is snapshot
     with store._lock:  # another thread uses the store: neither waits for it
-        assert (store.load_without_waiting(since=time.monotonic()), store.commit_without_waiting(snapshot, ann)) == (
-            None,
-            None,
-        )
+        assert store.load_without_waiting(since=time.monotonic()) is None
+        assert store.commit_without_waiting(snapshot, ann) is None
     with behind_the_store(db) as holder:
         holder.execute("BEGIN IMMEDIATE")  # another process's write
         began = time.monotonic()
@@ -896,19 +886,8 @@ def test_a_tenant_in_memory_is_found_on_the_event_loop_and_never_waited_for_ther
     assert hops[2:] == []  # found on the event loop, and answered there (its state in memory)
     opened = app._app("acme", token)
     assert opened is app._app("acme", token) is app._cached("acme")  # opened once
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another thread opening a tenant holds the cache, for half a second
-        with app._lock:
-            held.set()
-            release.wait(0.5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(10)
-    assert app._cached("acme") is None  # at once: not waited for on the event loop
-    release.set()
-    holder.join()
+    with held_elsewhere(app._lock):  # another thread opening a tenant holds the cache
+        assert app._cached("acme") is None  # at once: not waited for on the event loop
     assert app._cached("acme") is opened
     app.close()
 
